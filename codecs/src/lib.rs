@@ -1,0 +1,14 @@
+//! Sans-I/O wire codecs for the protocols sluice understands.
+//!
+//! Every codec follows one contract (DESIGN.md "Codecs"), the shape of tokio-util's
+//! `Decoder` without depending on tokio: [`Decode::decode`] takes the connection's read
+//! buffer, returns `Ok(None)` when it needs more bytes, and otherwise cuts one frame off the
+//! front with `split_to(n).freeze()` so views into it are zero-copy. Limits are explicit
+//! arguments ([`Limits`]); no allocation is ever sized by a length field the codec has not
+//! seen the bytes for.
+//!
+//! Protocol modules (RESP, MySQL, PostgreSQL, MongoDB, Kafka, HTTP/1) plug in here.
+
+pub mod framing;
+
+pub use framing::{Decode, FrameError, Limits};

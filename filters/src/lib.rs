@@ -1,0 +1,18 @@
+//! Network filters for sluice: the filter contract every protocol filter implements, the
+//! operation (Op) model that protocol filters reduce traffic to, the policy engine that
+//! turns operations into verdicts (deny, rate limit with reject or delay), and the stats
+//! every filter records.
+//!
+//! Dependencies point one way (`codecs` ← `filters` ← runtime): nothing here owns a socket
+//! or knows about tokio. The runtime feeds bytes and connection events in and carries out
+//! the [`FilterStatus`] that comes back.
+
+pub mod connection;
+pub mod filter;
+pub mod op;
+pub mod policy;
+pub mod stats;
+
+pub use filter::{CloseReason, ConnectionInfo, Filter, FilterChain, FilterStatus};
+pub use op::{Op, Outcome, Protocol};
+pub use policy::{RuleSet, Verdict};

@@ -1,0 +1,126 @@
+//! GCRA rate limits (governor), keyed by the op field the rule names in `per`.
+//!
+//! Keys are 64-bit SipHash digests of the field under a per-process random key, so a
+//! lookup allocates nothing and clients cannot aim collisions at each other's buckets.
+
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::op::Op;
+
+/// Which field of the op a limit is counted per.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    ClientIp,
+    Listener,
+    Target,
+    User,
+    Op,
+}
+
+impl LimitKind {
+    /// The name used for it in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::ClientIp => "client_ip",
+            LimitKind::Listener => "listener",
+            LimitKind::Target => "target",
+            LimitKind::User => "user",
+            LimitKind::Op => "op",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [LimitKind::ClientIp, LimitKind::Listener, LimitKind::Target, LimitKind::User, LimitKind::Op]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// How the excess is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnLimit {
+    Reject,
+    /// Hold the op until its slot, unless that is further away than `max_delay`.
+    Delay {
+        max_delay: Duration,
+    },
+}
+
+pub enum RateLimitError {
+    Reject,
+    RetryAfter(Duration),
+}
+
+pub struct RateLimit {
+    per: LimitKind,
+    on_limit: OnLimit,
+    hasher: RandomState,
+    limiter: RateLimiter<u64, DefaultKeyedStateStore<u64>, DefaultClock>,
+    description: String,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl RateLimit {
+    /// `count` operations per `period`, bursts of up to `burst`, counted `per` key.
+    pub fn new(count: NonZeroU32, period: Duration, burst: NonZeroU32, per: LimitKind, on_limit: OnLimit) -> Self {
+        let interval = period / count.get();
+        let quota =
+            Quota::with_period(interval.max(Duration::from_nanos(1))).expect("interval is non-zero").allow_burst(burst);
+        RateLimit {
+            per,
+            on_limit,
+            hasher: RandomState::new(),
+            limiter: RateLimiter::dashmap(quota),
+            description: format!("{count} per {period:?}, burst {burst}, per {per:?}, {on_limit:?}"),
+        }
+    }
+
+    pub fn check(&self, op: &Op<'_>) -> Result<(), RateLimitError> {
+        let key = self.key(op);
+        match self.limiter.check_key(&key) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                match self.on_limit {
+                    OnLimit::Delay { max_delay } if wait <= max_delay => {
+                        Err(RateLimitError::RetryAfter(wait.max(Duration::from_micros(1))))
+                    }
+                    _ => Err(RateLimitError::Reject),
+                }
+            }
+        }
+    }
+
+    fn key(&self, op: &Op<'_>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        match self.per {
+            LimitKind::ClientIp => op.client.hash(&mut h),
+            LimitKind::Listener => op.listener.hash(&mut h),
+            LimitKind::Target => op.target.hash(&mut h),
+            LimitKind::User => op.user.hash(&mut h),
+            LimitKind::Op => {
+                // Case-insensitive, like rule matching, without allocating.
+                for b in op.op.bytes() {
+                    h.write_u8(b.to_ascii_uppercase());
+                }
+            }
+        }
+        h.finish()
+    }
+
+    pub(super) fn housekeep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}

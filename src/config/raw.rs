@@ -1,0 +1,98 @@
+//! The configuration file as written: plain serde types with `deny_unknown_fields`, so a
+//! misspelt key is an error that names its path. Everything that needs judgement (units,
+//! addresses, references between sections) stays a string here and is checked in
+//! `validate`, which reports every problem at once.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub admin: Option<RawAdmin>,
+    pub drain_timeout: Option<String>,
+    #[serde(default)]
+    pub clusters: Vec<RawCluster>,
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub name: String,
+    pub endpoints: Vec<String>,
+    pub connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub name: String,
+    pub address: String,
+    pub protocol: String,
+    pub cluster: String,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<u64>,
+    pub max_sessions: Option<u64>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    pub access_log: Option<RawAccessLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    #[serde(rename = "match", default)]
+    pub matcher: RawMatch,
+    pub action: Option<String>,
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub op: Option<OneOrMany>,
+    pub target: Option<OneOrMany>,
+    pub target_prefix: Option<OneOrMany>,
+    pub client_cidr: Option<OneOrMany>,
+    pub user: Option<OneOrMany>,
+    pub listener: Option<OneOrMany>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub rate: String,
+    pub burst: Option<u32>,
+    pub per: Option<String>,
+    pub max_delay: Option<String>,
+}
+
+/// A field that takes one value or a list (`op: connect` or `op: [connect]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}

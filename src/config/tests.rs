@@ -1,0 +1,170 @@
+use super::*;
+
+const GOOD: &str = r#"
+admin: { address: 127.0.0.1:9901 }
+clusters:
+  - name: cache
+    endpoints: ["127.0.0.1:6379", "localhost:6380"]
+    connect_timeout: 1s
+listeners:
+  - name: cache_in
+    address: 127.0.0.1:6380
+    protocol: tcp
+    cluster: cache
+    idle_timeout: 5m
+    max_connections: 10000
+    rules:
+      - match: { op: [connect], client_cidr: ["10.0.0.0/8"] }
+        action: deny
+      - match: { op: [connect] }
+        rate_limit: { rate: 500/s, burst: 100, per: client_ip }
+        action: reject
+"#;
+
+fn errors(yaml: &str) -> Vec<String> {
+    Config::from_yaml(yaml).unwrap_err().0.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn the_documented_example_loads() {
+    let c = Config::from_yaml(GOOD).unwrap();
+    assert_eq!(c.listeners.len(), 1);
+    let l = &c.listeners[0];
+    assert_eq!(l.idle_timeout, Duration::from_secs(300));
+    assert_eq!(l.max_connections, 10000);
+    assert_eq!(c.cluster(l).endpoints.len(), 2);
+    assert_eq!(c.clusters[0].endpoints[1].address.port(), 6380);
+    match &l.rules[1].action {
+        ActionConfig::RateLimit(r) => {
+            assert_eq!((r.count.get(), r.burst.get(), r.per), (500, 100, LimitKind::ClientIp));
+            assert_eq!(r.on_limit, OnLimit::Reject);
+        }
+        other => panic!("{other:?}"),
+    }
+    let dump = serde_json::to_value(&c).unwrap();
+    assert_eq!(dump["listeners"][0]["idle_timeout"], "5m");
+    assert_eq!(dump["listeners"][0]["rules"][0]["match"]["client_cidr"][0], "10.0.0.0/8");
+}
+
+#[test]
+fn unknown_cluster_is_named_by_path() {
+    let yaml = GOOD.replace("cluster: cache\n", "cluster: cach\n");
+    assert_eq!(errors(&yaml), [r#"listeners[0].cluster: unknown cluster "cach""#]);
+}
+
+#[test]
+fn every_error_is_reported() {
+    let yaml = r#"
+clusters:
+  - name: a
+    endpoints: ["nonsense"]
+    connect_timeout: 5 minutes
+listeners:
+  - name: l
+    address: 127.0.0.1:1
+    protocol: tcp
+    cluster: a
+    rules:
+      - match: { op: [GET], client_cidr: ["10.0.0.0/33"] }
+        action: deny
+      - rate_limit: { rate: 5/d, per: shoe }
+        action: reject
+  - name: l
+    address: 127.0.0.1:2
+    protocol: redis
+    cluster: b
+"#;
+    let got = errors(yaml);
+    let expected = [
+        "clusters[0].endpoints[0]: invalid endpoint",
+        "clusters[0].connect_timeout: expected a duration",
+        "listeners[0].rules[0].match.op[0]: tcp listeners evaluate only the \"connect\" op",
+        "listeners[0].rules[0].match.client_cidr[0]: invalid CIDR",
+        "listeners[0].rules[1].rate_limit.rate: expected",
+        "listeners[0].rules[1].rate_limit.per: unknown key \"shoe\"",
+        "listeners[1].protocol: protocol \"redis\" is not supported yet",
+        "listeners[1].cluster: unknown cluster \"b\"",
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    for (g, e) in got.iter().zip(expected) {
+        assert!(g.starts_with(e), "{g:?} should start with {e:?}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors_with_their_path() {
+    let yaml = GOOD.replace("max_connections: 10000", "max_conections: 10000");
+    let got = errors(&yaml);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].starts_with("listeners[0].max_conections: unknown field `max_conections`"), "{got:?}");
+
+    let yaml = GOOD.replace("burst: 100,", "burst: 100, brust: 1,");
+    assert!(errors(&yaml)[0].starts_with("listeners[0].rules[1].rate_limit.brust: unknown field `brust`"));
+}
+
+#[test]
+fn wrong_types_and_bad_yaml() {
+    let yaml = GOOD.replace("max_connections: 10000", "max_connections: lots");
+    assert!(errors(&yaml)[0].starts_with("listeners[0].max_connections: invalid type"), "{:?}", errors(&yaml));
+    assert!(errors("listeners: [")[0].starts_with("invalid YAML"));
+}
+
+#[test]
+fn actions_and_rate_limits_must_agree() {
+    let rule = |r: &str| {
+        format!("clusters: [{{name: c, endpoints: ['127.0.0.1:1']}}]\nlisteners: [{{name: l, address: '127.0.0.1:0', protocol: tcp, cluster: c, rules: [{r}]}}]")
+    };
+    assert_eq!(
+        errors(&rule("{action: deny, rate_limit: {rate: 1/s}}")),
+        ["listeners[0].rules[0].rate_limit: action deny takes no rate_limit (use reject or delay)"]
+    );
+    assert_eq!(errors(&rule("{action: delay}")), ["listeners[0].rules[0].rate_limit: action delay needs a rate_limit"]);
+    assert_eq!(
+        errors(&rule("{action: smite}")),
+        [r#"listeners[0].rules[0].action: unknown action "smite" (expected allow, deny, reject or delay)"#]
+    );
+    assert_eq!(
+        errors(&rule("{action: reject, rate_limit: {rate: 1/s, max_delay: 1s}}")),
+        ["listeners[0].rules[0].rate_limit.max_delay: applies only to action: delay"]
+    );
+    let c = Config::from_yaml(&rule("{action: delay, rate_limit: {rate: 10/s, per: listener}}")).unwrap();
+    match &c.listeners[0].rules[0].action {
+        ActionConfig::RateLimit(r) => {
+            assert_eq!(r.burst.get(), 10);
+            assert_eq!(r.on_limit, OnLimit::Delay { max_delay: Duration::from_secs(5) });
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn udp_listeners_limit_sessions() {
+    let base = "clusters: [{name: c, endpoints: ['127.0.0.1:1']}]\nlisteners: [{name: u, address: '127.0.0.1:0', protocol: udp, cluster: c, ";
+    let c = Config::from_yaml(&format!("{base}max_sessions: 7}}]")).unwrap();
+    assert_eq!(c.listeners[0].max_connections, 7);
+    assert_eq!(c.listeners[0].idle_timeout, Duration::from_secs(60));
+    assert_eq!(
+        errors(&format!("{base}max_connections: 7}}]")),
+        ["listeners[0].max_connections: udp listeners limit sessions: use max_sessions"]
+    );
+}
+
+#[test]
+fn duplicates_are_errors() {
+    let yaml = "clusters: [{name: c, endpoints: ['127.0.0.1:1']}, {name: c, endpoints: ['127.0.0.1:2']}]\nlisteners: [{name: l, address: '127.0.0.1:7000', protocol: tcp, cluster: c}, {name: l, address: '127.0.0.1:7000', protocol: tcp, cluster: c}]";
+    assert_eq!(
+        errors(yaml),
+        [
+            r#"clusters[1].name: duplicate cluster "c""#,
+            r#"listeners[1].name: duplicate listener "l""#,
+            "listeners[1].address: 127.0.0.1:7000 is already used by another listener"
+        ]
+    );
+}
+
+#[test]
+fn empty_file_is_an_admin_only_config() {
+    let c = Config::from_yaml("").unwrap();
+    assert!(c.listeners.is_empty());
+    assert_eq!(c.admin.address, "127.0.0.1:9901".parse().unwrap());
+}

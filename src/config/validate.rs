@@ -1,0 +1,320 @@
+//! From the raw file to a [`Config`]: parse the YAML, deserialize with paths, then check
+//! every value and every reference, collecting all errors before giving up.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use sluice_filters::op::names;
+use sluice_filters::policy::{LimitKind, OnLimit};
+use sluice_filters::Protocol;
+
+use super::raw::{OneOrMany, RawCluster, RawConfig, RawListener, RawRule};
+use super::units::{parse_duration, parse_rate};
+use super::*;
+
+const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Envoy's tcp_proxy default.
+const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
+/// Envoy's udp_proxy default.
+const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
+const FUTURE_PROTOCOLS: [&str; 6] = ["redis", "mysql", "postgres", "mongodb", "kafka", "http"];
+
+pub fn load(text: &str) -> Result<Config, ConfigErrors> {
+    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| one("", format!("invalid YAML: {e}")))?;
+    // An empty file is an empty config (admin server only).
+    let value = if value.is_null() { serde_json::json!({}) } else { value };
+    let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        one(&path, e.into_inner().to_string())
+    })?;
+    let mut v = Validator::default();
+    let config = v.config(raw);
+    if v.errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+fn one(path: &str, message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError { path: path.to_string(), message }])
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ConfigError>,
+}
+
+impl Validator {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError { path: path.into(), message: message.into() });
+    }
+
+    fn duration(&mut self, path: &str, raw: Option<&str>, default: Duration) -> Duration {
+        match raw.map(parse_duration) {
+            None => default,
+            Some(Ok(d)) if d.is_zero() => {
+                self.error(path, "must be greater than zero");
+                default
+            }
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                self.error(path, e);
+                default
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, path: &str, text: &str) -> SocketAddr {
+        text.parse().unwrap_or_else(|_| {
+            self.error(path, format!(r#"invalid address "{text}": expected "<ip>:<port>""#));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let admin = AdminConfig {
+            address: match &raw.admin {
+                Some(a) => self.socket_addr("admin.address", &a.address),
+                None => DEFAULT_ADMIN.parse().expect("valid default"),
+            },
+        };
+        let drain_timeout = self.duration("drain_timeout", raw.drain_timeout.as_deref(), DEFAULT_DRAIN_TIMEOUT);
+        let clusters: Vec<Arc<ClusterConfig>> =
+            raw.clusters.into_iter().enumerate().map(|(i, c)| Arc::new(self.cluster(i, c))).collect();
+        let mut seen = HashSet::new();
+        for (i, c) in clusters.iter().enumerate() {
+            if !seen.insert(c.name.clone()) {
+                self.error(format!("clusters[{i}].name"), format!(r#"duplicate cluster "{}""#, c.name));
+            }
+        }
+        let mut listeners = Vec::new();
+        for (i, l) in raw.listeners.into_iter().enumerate() {
+            if let Some(l) = self.listener(i, l, &clusters) {
+                listeners.push(l);
+            }
+        }
+        let mut names = HashSet::new();
+        let mut addresses = HashSet::new();
+        for (i, l) in listeners.iter().enumerate() {
+            if !names.insert(l.name.clone()) {
+                self.error(format!("listeners[{i}].name"), format!(r#"duplicate listener "{}""#, l.name));
+            }
+            if l.address.port() != 0 && !addresses.insert((l.address, l.protocol)) {
+                self.error(
+                    format!("listeners[{i}].address"),
+                    format!("{} is already used by another listener", l.address),
+                );
+            }
+        }
+        Config { admin, drain_timeout, clusters, listeners }
+    }
+
+    fn cluster(&mut self, i: usize, raw: RawCluster) -> ClusterConfig {
+        let path = format!("clusters[{i}]");
+        if raw.name.is_empty() {
+            self.error(format!("{path}.name"), "must not be empty");
+        }
+        if raw.endpoints.is_empty() {
+            self.error(format!("{path}.endpoints"), "needs at least one endpoint");
+        }
+        let mut endpoints = Vec::new();
+        for (j, name) in raw.endpoints.into_iter().enumerate() {
+            match name.to_socket_addrs().map(|mut a| a.next()) {
+                Ok(Some(address)) => endpoints.push(Endpoint { name, address }),
+                Ok(None) => self.error(format!("{path}.endpoints[{j}]"), format!(r#""{name}" resolves to no address"#)),
+                Err(e) => self.error(
+                    format!("{path}.endpoints[{j}]"),
+                    format!(r#"invalid endpoint "{name}": {e} (expected "<host>:<port>")"#),
+                ),
+            }
+        }
+        let connect_timeout =
+            self.duration(&format!("{path}.connect_timeout"), raw.connect_timeout.as_deref(), DEFAULT_CONNECT_TIMEOUT);
+        ClusterConfig { name: raw.name, endpoints, connect_timeout }
+    }
+
+    fn listener(&mut self, i: usize, raw: RawListener, clusters: &[Arc<ClusterConfig>]) -> Option<ListenerConfig> {
+        let path = format!("listeners[{i}]");
+        if raw.name.is_empty() {
+            self.error(format!("{path}.name"), "must not be empty");
+        }
+        let address = self.socket_addr(&format!("{path}.address"), &raw.address);
+        let protocol = match raw.protocol.as_str() {
+            "tcp" => Some(Protocol::Tcp),
+            "udp" => Some(Protocol::Udp),
+            p if FUTURE_PROTOCOLS.contains(&p) => {
+                self.error(
+                    format!("{path}.protocol"),
+                    format!(r#"protocol "{p}" is not supported yet (supported: tcp, udp)"#),
+                );
+                None
+            }
+            p => {
+                self.error(format!("{path}.protocol"), format!(r#"unknown protocol "{p}" (expected tcp or udp)"#));
+                None
+            }
+        };
+        let cluster_index = clusters.iter().position(|c| c.name == raw.cluster);
+        if cluster_index.is_none() {
+            self.error(format!("{path}.cluster"), format!(r#"unknown cluster "{}""#, raw.cluster));
+        }
+        let protocol = protocol?;
+        let default_idle = if protocol == Protocol::Udp { DEFAULT_UDP_IDLE } else { DEFAULT_TCP_IDLE };
+        let idle_timeout = self.duration(&format!("{path}.idle_timeout"), raw.idle_timeout.as_deref(), default_idle);
+        let limit = match (protocol, raw.max_connections, raw.max_sessions) {
+            (Protocol::Udp, Some(_), _) => {
+                self.error(format!("{path}.max_connections"), "udp listeners limit sessions: use max_sessions");
+                None
+            }
+            (Protocol::Tcp, _, Some(_)) => {
+                self.error(format!("{path}.max_sessions"), "tcp listeners limit connections: use max_connections");
+                None
+            }
+            (Protocol::Tcp, n, _) => n.map(|n| (n, "max_connections")),
+            (Protocol::Udp, _, n) => n.map(|n| (n, "max_sessions")),
+        };
+        let max_connections = match limit {
+            Some((0, key)) => {
+                self.error(format!("{path}.{key}"), "must be greater than zero");
+                DEFAULT_MAX_CONNECTIONS
+            }
+            Some((n, _)) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => DEFAULT_MAX_CONNECTIONS,
+        };
+        let rules = raw
+            .rules
+            .into_iter()
+            .enumerate()
+            .filter_map(|(j, r)| self.rule(&format!("{path}.rules[{j}]"), r, protocol))
+            .collect();
+        let access_log = raw.access_log.map(|a| match a.path.as_str() {
+            "stdout" | "-" => AccessLogTarget::Stdout,
+            "" => {
+                self.error(format!("{path}.access_log.path"), r#"must be "stdout" or a file path"#);
+                AccessLogTarget::Stdout
+            }
+            p => AccessLogTarget::File(PathBuf::from(p)),
+        });
+        Some(ListenerConfig {
+            name: raw.name,
+            address,
+            protocol,
+            cluster_index: cluster_index?,
+            cluster: raw.cluster,
+            idle_timeout,
+            max_connections,
+            rules,
+            access_log,
+        })
+    }
+
+    fn rule(&mut self, path: &str, raw: RawRule, protocol: Protocol) -> Option<RuleConfig> {
+        let errors_before = self.errors.len();
+        let m = raw.matcher;
+        let list = |v: Option<OneOrMany>| v.map(OneOrMany::into_vec).unwrap_or_default();
+        let op = list(m.op);
+        for (k, name) in op.iter().enumerate() {
+            // tcp and udp listeners see connection-level ops only; `close` is recorded, not
+            // evaluated, so only `connect` can be matched.
+            if !name.eq_ignore_ascii_case(names::CONNECT) {
+                self.error(
+                    format!("{path}.match.op[{k}]"),
+                    format!(r#"{protocol} listeners evaluate only the "connect" op, not "{name}""#),
+                );
+            }
+        }
+        let mut client_cidr = Vec::new();
+        for (k, text) in list(m.client_cidr).into_iter().enumerate() {
+            match text.parse::<IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from)) {
+                Ok(net) => client_cidr.push(net.trunc()),
+                Err(_) => self.error(format!("{path}.match.client_cidr[{k}]"), format!(r#"invalid CIDR "{text}""#)),
+            }
+        }
+        let matcher = MatchConfig {
+            op,
+            target: list(m.target),
+            target_prefix: list(m.target_prefix),
+            client_cidr,
+            user: list(m.user),
+            listener: list(m.listener),
+        };
+        let action = match (raw.action.as_deref(), raw.rate_limit) {
+            (None, _) => {
+                self.error(format!("{path}.action"), "missing: expected allow, deny, reject or delay");
+                None
+            }
+            (Some(a @ ("allow" | "deny")), Some(_)) => {
+                self.error(
+                    format!("{path}.rate_limit"),
+                    format!("action {a} takes no rate_limit (use reject or delay)"),
+                );
+                None
+            }
+            (Some("allow"), None) => Some(ActionConfig::Allow),
+            (Some("deny"), None) => Some(ActionConfig::Deny),
+            (Some(a @ ("reject" | "delay")), None) => {
+                self.error(format!("{path}.rate_limit"), format!("action {a} needs a rate_limit"));
+                None
+            }
+            (Some(a @ ("reject" | "delay")), Some(rl)) => {
+                let rl_path = format!("{path}.rate_limit");
+                let rate = parse_rate(&rl.rate).map_err(|e| self.error(format!("{rl_path}.rate"), e)).ok();
+                let per = match rl.per.as_deref() {
+                    None => Some(LimitKind::ClientIp),
+                    Some(p) => LimitKind::from_name(p).or_else(|| {
+                        self.error(
+                            format!("{rl_path}.per"),
+                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user or op)"#),
+                        );
+                        None
+                    }),
+                };
+                let on_limit = if a == "delay" {
+                    let max_delay =
+                        self.duration(&format!("{rl_path}.max_delay"), rl.max_delay.as_deref(), DEFAULT_MAX_DELAY);
+                    OnLimit::Delay { max_delay }
+                } else {
+                    if rl.max_delay.is_some() {
+                        self.error(format!("{rl_path}.max_delay"), "applies only to action: delay");
+                    }
+                    OnLimit::Reject
+                };
+                let burst = match rl.burst {
+                    Some(b) => NonZeroU32::new(b).or_else(|| {
+                        self.error(format!("{rl_path}.burst"), "must be greater than zero");
+                        None
+                    }),
+                    None => rate.map(|(count, _)| count),
+                };
+                match (rate, per, burst) {
+                    (Some((count, period)), Some(per), Some(burst)) => {
+                        Some(ActionConfig::RateLimit(RateLimitConfig { count, period, burst, per, on_limit }))
+                    }
+                    _ => None,
+                }
+            }
+            (Some(other), _) => {
+                self.error(
+                    format!("{path}.action"),
+                    format!(r#"unknown action "{other}" (expected allow, deny, reject or delay)"#),
+                );
+                None
+            }
+        };
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(RuleConfig { matcher, action: action? })
+    }
+}

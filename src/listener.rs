@@ -1,0 +1,147 @@
+//! What all workers share about one listener: its config, cluster, rules, counters and the
+//! connection count that `max_connections` is enforced against; and the binding of one
+//! SO_REUSEPORT socket per worker.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_filters::connection::{ConnectionOps, ConnectionPolicy};
+use sluice_filters::filter::{CloseSummary, ConnectionInfo};
+use sluice_filters::{FilterChain, Protocol, RuleSet};
+use socket2::{Domain, Socket, Type};
+
+use crate::access_log::{now_rfc3339, AccessLog, AccessRecord};
+use crate::cluster::Cluster;
+use crate::config::ListenerConfig;
+use crate::telemetry::ListenerStats;
+
+pub struct ListenerRuntime {
+    pub config: ListenerConfig,
+    pub name: Arc<str>,
+    pub cluster: Arc<Cluster>,
+    cluster_name: Arc<str>,
+    rules: Arc<RuleSet>,
+    ops: Arc<ConnectionOps>,
+    pub stats: ListenerStats,
+    active: AtomicUsize,
+    access_log: Option<AccessLog>,
+}
+
+/// A slot under `max_connections`, released when dropped.
+pub struct ConnectionSlot {
+    listener: Arc<ListenerRuntime>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.listener.active.fetch_sub(1, Ordering::AcqRel);
+        self.listener.stats.connections_active.decrement(1);
+    }
+}
+
+impl ListenerRuntime {
+    pub fn new(config: ListenerConfig, cluster: Arc<Cluster>, access_log: Option<AccessLog>) -> Self {
+        let rules = Arc::new(RuleSet::new(config.rules.iter().map(|r| r.build()).collect()));
+        ListenerRuntime {
+            name: config.name.as_str().into(),
+            cluster_name: cluster.config.name.as_str().into(),
+            ops: Arc::new(ConnectionOps::new(&config.name, config.protocol)),
+            stats: ListenerStats::new(&config.name, config.protocol),
+            active: AtomicUsize::new(0),
+            rules,
+            cluster,
+            config,
+            access_log,
+        }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.config.protocol
+    }
+
+    pub fn connection_info(&self, client: SocketAddr) -> ConnectionInfo {
+        ConnectionInfo {
+            listener: self.name.clone(),
+            protocol: self.config.protocol,
+            cluster: self.cluster_name.clone(),
+            client,
+        }
+    }
+
+    /// The filters of a new connection.
+    pub fn new_chain(&self) -> FilterChain {
+        FilterChain::new(vec![Box::new(ConnectionPolicy::new(self.rules.clone(), self.ops.clone()))])
+    }
+
+    /// Takes a connection slot, or `None` when the listener is at `max_connections`.
+    pub fn try_admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let before = self.active.fetch_add(1, Ordering::AcqRel);
+        if before >= self.config.max_connections {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        self.stats.connections_total.increment(1);
+        self.stats.connections_active.increment(1);
+        Some(ConnectionSlot { listener: self.clone() })
+    }
+
+    /// The `connect` / `close` op counters, for refusals made before the chain runs.
+    pub fn connect_ops(&self) -> &ConnectionOps {
+        &self.ops
+    }
+
+    pub fn active_connections(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn housekeep(&self) {
+        self.rules.housekeep();
+    }
+
+    /// Writes the access-log line of a finished connection.
+    pub fn log_close(&self, client: SocketAddr, started: Instant, summary: &CloseSummary) {
+        let Some(log) = &self.access_log else { return };
+        log.write(&AccessRecord {
+            time: now_rfc3339(),
+            listener: &self.name,
+            protocol: self.config.protocol.as_str(),
+            client,
+            cluster: &self.cluster_name,
+            upstream: summary.upstream,
+            bytes_received: summary.bytes_from_downstream,
+            bytes_sent: summary.bytes_from_upstream,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            close_reason: summary.reason.as_str(),
+        });
+    }
+}
+
+/// Binds `count` sockets to `addr` with SO_REUSEPORT so each worker accepts on its own
+/// and the kernel spreads connections (and UDP clients) across them. When `addr` has port
+/// 0 the first socket picks the port and the others join it.
+pub fn bind_reuseport(addr: SocketAddr, protocol: Protocol, count: usize) -> io::Result<Vec<Socket>> {
+    let mut sockets = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count {
+        let ty = if protocol == Protocol::Udp { Type::DGRAM } else { Type::STREAM };
+        let socket = Socket::new(Domain::for_address(addr), ty, None)?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(false)?;
+        }
+        socket.bind(&addr.into())?;
+        if protocol != Protocol::Udp {
+            socket.listen(4096)?;
+        }
+        if addr.port() == 0 {
+            addr = socket.local_addr()?.as_socket().unwrap_or(addr);
+        }
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}

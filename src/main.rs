@@ -1,0 +1,104 @@
+//! The `sluice` binary: parse the command line, load and check the configuration, run the
+//! proxy until SIGTERM or SIGINT, then drain and exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use sluice::{Config, Server};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "A protocol-aware L4/L7 proxy")]
+struct Cli {
+    /// Configuration file (YAML).
+    #[arg(short, long, default_value = "sluice.yaml")]
+    config: PathBuf,
+    /// Validate the configuration and exit: 0 and "config ok", or 1 and every error.
+    #[arg(long)]
+    check: bool,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let config = match Config::from_file(&cli.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{}: invalid configuration", cli.config.display());
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.check {
+        println!("config ok");
+        return ExitCode::SUCCESS;
+    }
+    let workers = cli.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let server = match Server::start(config, workers) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = wait_for_signal(&server) {
+        eprintln!("sluice: cannot install signal handlers: {e}");
+        server.stop_now();
+    }
+    server.wait();
+    tracing::info!("sluice stopped");
+    ExitCode::SUCCESS
+}
+
+/// Blocks until SIGTERM or SIGINT, starts the drain, and makes a second signal stop at
+/// once.
+fn wait_for_signal(server: &sluice::ServerHandle) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (mut term, mut int) = runtime.block_on(async {
+        Ok::<_, std::io::Error>((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?))
+    })?;
+    let first = runtime.block_on(async {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    });
+    tracing::info!(signal = first, "shutting down: draining connections");
+    server.drain();
+    // A second signal while draining means "now".
+    let stop = server.stop_handle();
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+        tracing::warn!("second signal: stopping now");
+        stop();
+    });
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

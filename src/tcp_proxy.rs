@@ -1,0 +1,372 @@
+//! The TCP connection driver, terminal of every TCP filter chain: admits the connection
+//! (`max_connections`, then the chain's `connect` verdict), connects to the cluster, then
+//! moves bytes both ways until both sides have finished.
+//!
+//! One task per connection drives both directions. Reads go into a per-worker scratch
+//! buffer and are written straight to the other socket; only bytes the other side could
+//! not take yet are copied into a per-connection buffer, which is released once drained.
+//! An idle connection therefore holds no buffer at all, and a busy one costs one `read`
+//! and one `write` per chunk. A direction with unsent bytes stops reading (backpressure),
+//! so each direction buffers at most one read. A FIN from one side is passed on as a
+//! write shutdown to the other once its bytes are flushed (half-close), and the
+//! connection ends when both directions have finished, on an error, on the idle timeout,
+//! or when the drain timeout runs out.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use metrics::Counter;
+use sluice_filters::filter::{CloseSummary, ConnectionEvent, FilterContext, FilterStatus};
+use sluice_filters::{CloseReason, ConnectionInfo, FilterChain};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::listener::ListenerRuntime;
+use crate::telemetry::Rejection;
+
+/// How much one read takes at most; also the most a direction buffers.
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// The worker's read buffer, shared by its connections: tasks of a worker never run
+    /// at the same time and none holds it across an await.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(READ_CHUNK));
+}
+
+/// Signals a connection task obeys.
+#[derive(Clone)]
+pub struct Stops {
+    /// Stop accepting (the drain has begun).
+    pub accept: CancellationToken,
+    /// Close open connections (the drain timeout ran out).
+    pub connections: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+/// Accepts connections on one worker's socket until the drain begins.
+pub async fn accept_loop(listener: TcpListener, runtime: Arc<ListenerRuntime>, stops: Stops) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stops.accept.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, client)) => {
+                let _ = stream.set_nodelay(true);
+                let task = serve(stream, client, runtime.clone(), stops.connections.clone());
+                tokio::task::spawn_local(stops.tracker.track_future(task));
+            }
+            Err(e) => {
+                // Out of file descriptors or memory: back off instead of spinning.
+                tracing::warn!(listener = %runtime.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve(downstream: TcpStream, client: SocketAddr, runtime: Arc<ListenerRuntime>, stop: CancellationToken) {
+    let started = std::time::Instant::now();
+    let info = runtime.connection_info(client);
+    let mut chain = runtime.new_chain();
+    let mut summary = CloseSummary {
+        reason: CloseReason::Done,
+        upstream: None,
+        bytes_from_downstream: 0,
+        bytes_from_upstream: 0,
+        duration: Duration::ZERO,
+    };
+    match runtime.try_admit() {
+        None => {
+            runtime.stats.rejected(Rejection::MaxConnections);
+            runtime.connect_ops().connect.record(sluice_filters::Outcome::Limited, None);
+            summary.reason = CloseReason::Limited;
+        }
+        Some(_slot) => {
+            summary.reason = run(downstream, &runtime, &info, &mut chain, &stop, &mut summary).await;
+            summary.duration = started.elapsed();
+            chain.on_event(&ConnectionEvent::Closed(&summary), &info);
+        }
+    }
+    summary.duration = started.elapsed();
+    runtime.log_close(client, started, &summary);
+}
+
+/// Admission, upstream connect and the byte pump; returns why the connection ended.
+async fn run(
+    downstream: TcpStream,
+    runtime: &ListenerRuntime,
+    info: &ConnectionInfo,
+    chain: &mut FilterChain,
+    stop: &CancellationToken,
+    summary: &mut CloseSummary,
+) -> CloseReason {
+    loop {
+        match chain.on_event(&ConnectionEvent::Accepted, info) {
+            FilterStatus::Continue | FilterStatus::Stop => break,
+            FilterStatus::Close(reason) => {
+                match reason {
+                    CloseReason::Denied => runtime.stats.rejected(Rejection::Denied),
+                    CloseReason::Limited => runtime.stats.rejected(Rejection::RateLimited),
+                    _ => {}
+                }
+                return reason;
+            }
+            FilterStatus::Retry(wait) => {
+                tokio::select! {
+                    _ = stop.cancelled() => return CloseReason::Drain,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    let connect_started = Instant::now();
+    let connected = tokio::select! {
+        _ = stop.cancelled() => return CloseReason::Drain,
+        connected = runtime.cluster.connect() => connected,
+    };
+    let (upstream, lease) = match connected {
+        Ok(ok) => ok,
+        Err(failure) => {
+            tracing::debug!(listener = %runtime.name, cluster = %runtime.cluster.config.name, reason = failure.as_str(), "no upstream");
+            chain.on_event(&ConnectionEvent::UpstreamConnectFailed { elapsed: connect_started.elapsed() }, info);
+            return CloseReason::UpstreamConnectFailed;
+        }
+    };
+    summary.upstream = Some(lease.address());
+    chain.on_event(
+        &ConnectionEvent::UpstreamConnected { upstream: lease.address(), elapsed: connect_started.elapsed() },
+        info,
+    );
+
+    let mut pump = Pump {
+        downstream,
+        upstream,
+        to_upstream: Direction::new(runtime.stats.bytes_rx.clone()),
+        to_downstream: Direction::new(runtime.stats.bytes_tx.clone()),
+        chain,
+        info,
+    };
+    let reason = pump.run(runtime.config.idle_timeout, stop).await;
+    summary.bytes_from_downstream = pump.to_upstream.bytes;
+    summary.bytes_from_upstream = pump.to_downstream.bytes;
+    drop(lease);
+    reason
+}
+
+/// One direction of the byte stream: bytes read from its source and not yet written to
+/// its sink, and how far its stream has got.
+struct Direction {
+    pending: BytesMut,
+    /// The source sent FIN.
+    eof: bool,
+    /// The FIN has been passed on to the sink.
+    shut: bool,
+    bytes: u64,
+    counter: Counter,
+}
+
+impl Direction {
+    fn new(counter: Counter) -> Self {
+        Direction { pending: BytesMut::new(), eof: false, shut: false, bytes: 0, counter }
+    }
+
+    fn can_read(&self) -> bool {
+        !self.eof && self.pending.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Downstream,
+    Upstream,
+}
+
+impl Side {
+    fn error(self) -> CloseReason {
+        match self {
+            Side::Downstream => CloseReason::DownstreamError,
+            Side::Upstream => CloseReason::UpstreamError,
+        }
+    }
+}
+
+struct Pump<'a> {
+    downstream: TcpStream,
+    upstream: TcpStream,
+    to_upstream: Direction,
+    to_downstream: Direction,
+    chain: &'a mut FilterChain,
+    info: &'a ConnectionInfo,
+}
+
+impl Pump<'_> {
+    async fn run(&mut self, idle_timeout: Duration, stop: &CancellationToken) -> CloseReason {
+        let mut last_activity = Instant::now();
+        let idle = sleep_until(last_activity + idle_timeout);
+        tokio::pin!(idle);
+        loop {
+            let read_down = self.to_upstream.can_read();
+            let read_up = self.to_downstream.can_read();
+            let flush_up = !self.to_upstream.pending.is_empty();
+            let flush_down = !self.to_downstream.pending.is_empty();
+            let step = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return CloseReason::Drain,
+                r = self.downstream.writable(), if flush_down => r.map_err(|_| CloseReason::DownstreamError).and_then(|()| self.flush(Side::Downstream)),
+                r = self.upstream.writable(), if flush_up => r.map_err(|_| CloseReason::UpstreamError).and_then(|()| self.flush(Side::Upstream)),
+                r = self.downstream.readable(), if read_down => r.map_err(|_| CloseReason::DownstreamError).and_then(|()| self.read(Side::Downstream)),
+                r = self.upstream.readable(), if read_up => r.map_err(|_| CloseReason::UpstreamError).and_then(|()| self.read(Side::Upstream)),
+                () = &mut idle => {
+                    if last_activity.elapsed() >= idle_timeout {
+                        return CloseReason::IdleTimeout;
+                    }
+                    idle.as_mut().reset(last_activity + idle_timeout);
+                    continue;
+                }
+            };
+            match step {
+                Ok(true) => last_activity = Instant::now(),
+                Ok(false) => {}
+                Err(reason) => return reason,
+            }
+            if let Err(reason) = self.pass_on_fins() {
+                return reason;
+            }
+            if self.to_upstream.shut && self.to_downstream.shut {
+                return CloseReason::Done;
+            }
+        }
+    }
+
+    /// Sockets and state for data read from `from`: (source, sink, direction).
+    fn parts(&mut self, from: Side) -> (&TcpStream, &TcpStream, &mut Direction) {
+        match from {
+            Side::Downstream => (&self.downstream, &self.upstream, &mut self.to_upstream),
+            Side::Upstream => (&self.upstream, &self.downstream, &mut self.to_downstream),
+        }
+    }
+
+    /// Reads what `from` has, runs it through the filters and writes it on. Returns
+    /// whether any bytes moved.
+    fn read(&mut self, from: Side) -> Result<bool, CloseReason> {
+        SCRATCH.with(|scratch| {
+            let mut buf = scratch.borrow_mut();
+            buf.clear();
+            buf.reserve(READ_CHUNK);
+            let (source, _, dir) = self.parts(from);
+            let n = match source.try_read_buf(&mut *buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
+                Err(_) => return Err(from.error()),
+            };
+            if n == 0 {
+                dir.eof = true;
+            } else {
+                dir.bytes += n as u64;
+                dir.counter.increment(n as u64);
+            }
+            let end_stream = n == 0;
+            if self.chain.wants_data() {
+                self.filter(from, &mut buf, end_stream)?;
+            }
+            if !buf.is_empty() {
+                self.send(from, &buf)?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// Runs data read from `from` through the chain; local replies go to the client
+    /// behind whatever it is already owed.
+    fn filter(&mut self, from: Side, buf: &mut BytesMut, end_stream: bool) -> Result<(), CloseReason> {
+        let mut reply = BytesMut::new();
+        let mut cx = FilterContext { info: self.info, reply_downstream: &mut reply };
+        let status = match from {
+            Side::Downstream => self.chain.on_downstream_data(buf, end_stream, &mut cx),
+            Side::Upstream => self.chain.on_upstream_data(buf, end_stream, &mut cx),
+        };
+        if status == FilterStatus::Stop {
+            buf.clear();
+        }
+        if !reply.is_empty() {
+            if from == Side::Upstream {
+                // Upstream data that survived the filters precedes the reply.
+                self.send(from, buf)?;
+                buf.clear();
+            }
+            self.send(Side::Upstream, &reply)?;
+        }
+        match status {
+            FilterStatus::Close(reason) => Err(reason),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `data` read from `from` to the other side, queuing what it cannot take now.
+    fn send(&mut self, from: Side, data: &[u8]) -> Result<(), CloseReason> {
+        let (_, sink, dir) = self.parts(from);
+        if !dir.pending.is_empty() {
+            dir.pending.extend_from_slice(data);
+            return Ok(());
+        }
+        let written = match sink.try_write(data) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => 0,
+            Err(_) => return Err(other(from).error()),
+        };
+        if written < data.len() {
+            dir.pending.extend_from_slice(&data[written..]);
+        }
+        Ok(())
+    }
+
+    /// Writes queued bytes to `to`. Returns whether any moved.
+    fn flush(&mut self, to: Side) -> Result<bool, CloseReason> {
+        let (_, sink, dir) = self.parts(other(to));
+        match sink.try_write(&dir.pending) {
+            Ok(n) => {
+                let _ = dir.pending.split_to(n);
+                if dir.pending.is_empty() {
+                    // Give the memory back: an idle connection keeps no buffer.
+                    dir.pending = BytesMut::new();
+                }
+                Ok(n > 0)
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(false),
+            Err(_) => Err(to.error()),
+        }
+    }
+
+    /// Passes a FIN on once everything before it has been written.
+    fn pass_on_fins(&mut self) -> Result<(), CloseReason> {
+        for from in [Side::Downstream, Side::Upstream] {
+            let (_, sink, dir) = self.parts(from);
+            if dir.eof && !dir.shut && dir.pending.is_empty() {
+                dir.shut = true;
+                if let Err(e) = socket2::SockRef::from(sink).shutdown(Shutdown::Write) {
+                    if e.kind() != io::ErrorKind::NotConnected {
+                        return Err(other(from).error());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::Downstream => Side::Upstream,
+        Side::Upstream => Side::Downstream,
+    }
+}

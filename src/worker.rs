@@ -1,0 +1,43 @@
+//! Workers: one thread each, running a single-threaded tokio runtime with its own
+//! SO_REUSEPORT socket per listener (Envoy's threading model). A connection lives on the
+//! worker that accepted it; nothing on the data path crosses threads or takes a lock.
+
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use sluice_filters::Protocol;
+use socket2::Socket;
+use tokio::task::LocalSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::listener::ListenerRuntime;
+use crate::tcp_proxy::{self, Stops};
+use crate::udp_proxy;
+
+/// Starts worker `id` with its sockets; it runs until `stop` is cancelled.
+pub fn spawn(
+    id: usize,
+    sockets: Vec<(Arc<ListenerRuntime>, Socket)>,
+    stops: Stops,
+    stop: CancellationToken,
+) -> io::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name(format!("sluice-worker-{id}")).spawn(move || {
+        let local = LocalSet::new();
+        runtime.block_on(local.run_until(async move {
+            for (listener, socket) in sockets {
+                let started = match listener.protocol() {
+                    Protocol::Tcp => tokio::net::TcpListener::from_std(socket.into())
+                        .map(|l| tokio::task::spawn_local(tcp_proxy::accept_loop(l, listener.clone(), stops.clone()))),
+                    Protocol::Udp => tokio::net::UdpSocket::from_std(socket.into())
+                        .map(|s| tokio::task::spawn_local(udp_proxy::serve(s, listener.clone(), stops.clone()))),
+                };
+                if let Err(e) = started {
+                    tracing::error!(worker = id, listener = %listener.name, error = %e, "cannot register listener socket");
+                }
+            }
+            stop.cancelled().await;
+        }));
+    })
+}
