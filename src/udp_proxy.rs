@@ -91,7 +91,9 @@ fn forward_existing(sessions: &Sessions, client: SocketAddr, data: &[u8], udp: &
     let Some(session) = sessions.borrow().get(&client).cloned() else { return false };
     session.last_activity.set(Instant::now());
     session.bytes_from_client.set(session.bytes_from_client.get() + data.len() as u64);
-    if session.upstream.try_send(data).is_err() {
+    // A direct non-blocking send: a fresh socket has no readiness recorded by tokio yet,
+    // and for UDP "the kernel has no room" means "drop it" anyway.
+    if socket2::SockRef::from(&session.upstream).send(data).is_err() {
         udp.dropped_send_error.increment(1);
     }
     true
@@ -229,7 +231,7 @@ fn relay_replies(socket: &UdpSocket, session: &Session, client: SocketAddr, runt
                 Err(_) => return,
             };
             session.last_activity.set(Instant::now());
-            match socket.try_send_to(&buf[..n], client) {
+            match socket2::SockRef::from(socket).send_to(&buf[..n], &client.into()) {
                 Ok(_) => {
                     udp.datagrams_tx.increment(1);
                     runtime.stats.bytes_tx.increment(n as u64);
