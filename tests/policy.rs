@@ -27,7 +27,10 @@ fn cidr_deny_closes_before_the_upstream_sees_anything() {
     assert!(ping(proxy.addr("deny_in")).is_err(), "denied client got an answer");
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_ops_total", &[("listener", "deny_in"), ("op", "connect"), ("outcome", "denied")]), 1.0);
-    assert_eq!(m.get("sluice_downstream_connections_rejected_total", &[("listener", "deny_in"), ("reason", "denied")]), 1.0);
+    assert_eq!(
+        m.get("sluice_downstream_connections_rejected_total", &[("listener", "deny_in"), ("reason", "denied")]),
+        1.0
+    );
     // Only the INFO connection itself reached redis.
     assert_eq!(redis.info_field("total_connections_received"), before + 1);
 }
@@ -50,7 +53,10 @@ fn connection_rate_limit_rejects_the_excess_and_counts_limited() {
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_ops_total", &[("listener", "rate_in"), ("op", "connect"), ("outcome", "limited")]), 4.0);
     assert_eq!(m.get("sluice_ops_total", &[("listener", "rate_in"), ("op", "connect"), ("outcome", "ok")]), 5.0);
-    assert_eq!(m.get("sluice_downstream_connections_rejected_total", &[("listener", "rate_in"), ("reason", "rate_limited")]), 4.0);
+    assert_eq!(
+        m.get("sluice_downstream_connections_rejected_total", &[("listener", "rate_in"), ("reason", "rate_limited")]),
+        4.0
+    );
 }
 
 #[test]
@@ -83,7 +89,10 @@ fn max_connections_refuses_the_excess_until_a_slot_frees() {
     let mut held: Vec<TcpStream> = (0..3).map(|_| ping(addr).expect("under the limit")).collect();
     assert!(ping(addr).is_err(), "a fourth connection was served");
     let m = proxy.metrics();
-    assert_eq!(m.get("sluice_downstream_connections_rejected_total", &[("listener", "max_in"), ("reason", "max_connections")]), 1.0);
+    assert_eq!(
+        m.get("sluice_downstream_connections_rejected_total", &[("listener", "max_in"), ("reason", "max_connections")]),
+        1.0
+    );
     assert_eq!(m.get("sluice_downstream_connections_active", &[("listener", "max_in")]), 3.0);
     held.pop();
     assert!(wait_until(Duration::from_secs(5), || ping(addr).is_ok()), "a freed slot was not reused");

@@ -16,12 +16,8 @@ fn redis_cli_through_tcp_listener_with_access_log() {
     let redis = Redis::start();
     let dir = Scratch::new("alog");
     let log = dir.path("access.log");
-    let yaml = one_listener(
-        "cli_in",
-        "tcp",
-        &[redis.addr()],
-        &format!("    access_log: {{ path: \"{}\" }}\n", log.display()),
-    );
+    let yaml =
+        one_listener("cli_in", "tcp", &[redis.addr()], &format!("    access_log: {{ path: \"{}\" }}\n", log.display()));
     let proxy = Proxy::start(&yaml);
     let port = proxy.addr("cli_in").port();
 
@@ -110,7 +106,10 @@ fn large_transfers_both_ways_keep_every_byte_across_a_half_close() {
     assert_eq!(&received[DOWN..], &sent_digest[..], "upload corrupted");
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_downstream_bytes_total", &[("listener", "bulk_in"), ("direction", "rx")]), UP as f64);
-    assert_eq!(m.get("sluice_downstream_bytes_total", &[("listener", "bulk_in"), ("direction", "tx")]), (DOWN + 32) as f64);
+    assert_eq!(
+        m.get("sluice_downstream_bytes_total", &[("listener", "bulk_in"), ("direction", "tx")]),
+        (DOWN + 32) as f64
+    );
 }
 
 #[test]
@@ -145,7 +144,10 @@ fn refused_upstream_closes_the_client_promptly_and_is_counted() {
     assert!(eof, "client was not closed");
     assert!(started.elapsed() < Duration::from_secs(2), "closing took {:?}", started.elapsed());
     let m = proxy.metrics();
-    assert_eq!(m.get("sluice_upstream_connect_errors_total", &[("cluster", "refused_in_cluster"), ("reason", "refused")]), 1.0);
+    assert_eq!(
+        m.get("sluice_upstream_connect_errors_total", &[("cluster", "refused_in_cluster"), ("reason", "refused")]),
+        1.0
+    );
     assert_eq!(m.get("sluice_ops_total", &[("listener", "refused_in"), ("op", "connect"), ("outcome", "error")]), 1.0);
 }
 
@@ -174,7 +176,10 @@ fn silent_upstream_times_out_and_the_next_endpoint_is_tried() {
         assert_eq!(redis_cli(port, &["PING"]).as_deref(), Some("PONG"));
     }
     let m = proxy.metrics();
-    assert_eq!(m.get("sluice_upstream_connect_errors_total", &[("cluster", "silent_in_cluster"), ("reason", "timeout")]), 1.0);
+    assert_eq!(
+        m.get("sluice_upstream_connect_errors_total", &[("cluster", "silent_in_cluster"), ("reason", "timeout")]),
+        1.0
+    );
     let (_, clusters) = proxy.admin("/clusters");
     let clusters: serde_json::Value = serde_json::from_str(&clusters).unwrap();
     let endpoints = &clusters["clusters"][0]["endpoints"];

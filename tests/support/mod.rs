@@ -27,7 +27,9 @@ pub fn require(binary: &str, package: &str) -> PathBuf {
             return path;
         }
     }
-    panic!("{binary} not found: install it with `apt-get install {package}` (scripts/test.sh does this when run as root)");
+    panic!(
+        "{binary} not found: install it with `apt-get install {package}` (scripts/test.sh does this when run as root)"
+    );
 }
 
 /// A scratch directory removed on drop.

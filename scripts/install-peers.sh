@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real peers the test suite drives (Debian packages), when they are missing.
+# As root it installs them; otherwise it names what is missing and how to get it.
+set -euo pipefail
+
+# binary -> Debian package
+declare -A PEERS=(
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
+  [redis-benchmark]=redis-tools
+)
+
+missing=()
+for bin in "${!PEERS[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || missing+=("${PEERS[$bin]}")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [[ $(id -u) -ne 0 ]]; then
+  echo "missing test peers: ${packages[*]} (install with: sudo apt-get install ${packages[*]})" >&2
+  exit 1
+fi
+echo "installing test peers: ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
