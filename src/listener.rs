@@ -6,11 +6,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sluice_filters::connection::{ConnectionOps, ConnectionPolicy};
-use sluice_filters::filter::{CloseSummary, ConnectionInfo};
-use sluice_filters::{FilterChain, Protocol, RuleSet};
+use sluice_filters::filter::{CloseSummary, ConnectionEvent, ConnectionInfo};
+use sluice_filters::{CloseReason, FilterChain, Protocol, RuleSet};
 use socket2::{Domain, Socket, Type};
 
 use crate::access_log::{now_rfc3339, AccessLog, AccessRecord};
@@ -102,7 +102,7 @@ impl ListenerRuntime {
     }
 
     /// Writes the access-log line of a finished connection.
-    pub fn log_close(&self, client: SocketAddr, started: Instant, summary: &CloseSummary) {
+    fn log_close(&self, client: SocketAddr, summary: &CloseSummary) {
         let Some(log) = &self.access_log else { return };
         log.write(&AccessRecord {
             time: now_rfc3339(),
@@ -113,9 +113,59 @@ impl ListenerRuntime {
             upstream: summary.upstream,
             bytes_received: summary.bytes_from_downstream,
             bytes_sent: summary.bytes_from_upstream,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: (summary.duration.as_secs_f64() * 1e6).round() / 1e3,
             close_reason: summary.reason.as_str(),
         });
+    }
+}
+
+/// The accounting of one connection or UDP session. However it ends (its own close, an
+/// error, or its worker dropping it when the drain timeout runs out), its `close` op and
+/// access-log line are written exactly once, when the record drops. Until the driver
+/// says otherwise the reason is `drain`.
+pub struct ConnectionRecord {
+    pub runtime: Arc<ListenerRuntime>,
+    pub info: ConnectionInfo,
+    pub chain: FilterChain,
+    pub summary: CloseSummary,
+    started: Instant,
+    /// Refused UDP datagrams leave no trace beyond their counters: a flood of them must
+    /// not become a flood of log lines.
+    silent: bool,
+}
+
+impl ConnectionRecord {
+    pub fn new(runtime: Arc<ListenerRuntime>, client: SocketAddr) -> Self {
+        ConnectionRecord {
+            info: runtime.connection_info(client),
+            chain: runtime.new_chain(),
+            summary: CloseSummary {
+                reason: CloseReason::Drain,
+                upstream: None,
+                bytes_from_downstream: 0,
+                bytes_from_upstream: 0,
+                duration: Duration::ZERO,
+            },
+            started: Instant::now(),
+            silent: false,
+            runtime,
+        }
+    }
+
+    /// Drops the record without a `close` op or an access-log line.
+    pub fn discard(mut self) {
+        self.silent = true;
+    }
+}
+
+impl Drop for ConnectionRecord {
+    fn drop(&mut self) {
+        if self.silent {
+            return;
+        }
+        self.summary.duration = self.started.elapsed();
+        self.chain.on_event(&ConnectionEvent::Closed(&self.summary), &self.info);
+        self.runtime.log_close(self.info.client, &self.summary);
     }
 }
 

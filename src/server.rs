@@ -22,8 +22,6 @@ use crate::listener::{bind_reuseport, ListenerRuntime};
 use crate::tcp_proxy::Stops;
 use crate::{admin, telemetry, worker};
 
-/// How long connections closed by the drain timeout get to report before workers stop.
-const FINAL_GRACE: Duration = Duration::from_secs(2);
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// State the admin server and the drain share.
@@ -77,11 +75,7 @@ impl Server {
             listeners,
             clusters,
             draining: AtomicBool::new(false),
-            stops: Stops {
-                accept: CancellationToken::new(),
-                connections: CancellationToken::new(),
-                tracker: TaskTracker::new(),
-            },
+            stops: Stops { accept: CancellationToken::new(), tracker: TaskTracker::new() },
             drain_requested: CancellationToken::new(),
             workers_stop: CancellationToken::new(),
         });
@@ -129,9 +123,9 @@ async fn control(
     let timeout = shared.config.drain_timeout;
     tracing::info!(open = stops.tracker.len(), timeout = ?timeout, "draining");
     if tokio::time::timeout(timeout, stops.tracker.wait()).await.is_err() {
+        // Stopping the workers drops their connections; each one's record logs it as
+        // closed by `drain`.
         tracing::warn!(open = stops.tracker.len(), "drain timeout: closing the remaining connections");
-        stops.connections.cancel();
-        let _ = tokio::time::timeout(FINAL_GRACE, stops.tracker.wait()).await;
     }
     shared.workers_stop.cancel();
 }
@@ -171,7 +165,6 @@ impl ServerHandle {
         move || {
             shared.draining.store(true, Ordering::Release);
             shared.stops.accept.cancel();
-            shared.stops.connections.cancel();
             shared.workers_stop.cancel();
         }
     }

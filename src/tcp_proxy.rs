@@ -13,21 +13,24 @@
 //! or when the drain timeout runs out.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use metrics::Counter;
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, FilterContext, FilterStatus};
-use sluice_filters::{CloseReason, ConnectionInfo, FilterChain};
+use sluice_filters::{CloseReason, ConnectionInfo, FilterChain, Outcome};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::listener::ListenerRuntime;
+use crate::listener::{ConnectionRecord, ListenerRuntime};
 use crate::telemetry::Rejection;
 
 /// How much one read takes at most; also the most a direction buffers.
@@ -39,13 +42,12 @@ thread_local! {
     static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(READ_CHUNK));
 }
 
-/// Signals a connection task obeys.
+/// Signals shared by the accept loops and the drain.
 #[derive(Clone)]
 pub struct Stops {
     /// Stop accepting (the drain has begun).
     pub accept: CancellationToken,
-    /// Close open connections (the drain timeout ran out).
-    pub connections: CancellationToken,
+    /// Counts open connections and sessions, so the drain knows when they are done.
     pub tracker: TaskTracker,
 }
 
@@ -60,7 +62,7 @@ pub async fn accept_loop(listener: TcpListener, runtime: Arc<ListenerRuntime>, s
         match accepted {
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
-                let task = serve(stream, client, runtime.clone(), stops.connections.clone());
+                let task = serve(stream, client, runtime.clone());
                 tokio::task::spawn_local(stops.tracker.track_future(task));
             }
             Err(e) => {
@@ -72,42 +74,23 @@ pub async fn accept_loop(listener: TcpListener, runtime: Arc<ListenerRuntime>, s
     }
 }
 
-async fn serve(downstream: TcpStream, client: SocketAddr, runtime: Arc<ListenerRuntime>, stop: CancellationToken) {
-    let started = std::time::Instant::now();
-    let info = runtime.connection_info(client);
-    let mut chain = runtime.new_chain();
-    let mut summary = CloseSummary {
-        reason: CloseReason::Done,
-        upstream: None,
-        bytes_from_downstream: 0,
-        bytes_from_upstream: 0,
-        duration: Duration::ZERO,
+/// Serves one connection. Connections are not told about shutdown: when the drain
+/// timeout runs out the worker drops their tasks, and the record accounts for them as
+/// `drain`.
+async fn serve(downstream: TcpStream, client: SocketAddr, runtime: Arc<ListenerRuntime>) {
+    let mut record = ConnectionRecord::new(runtime.clone(), client);
+    let Some(_slot) = runtime.try_admit() else {
+        runtime.stats.rejected(Rejection::MaxConnections);
+        runtime.connect_ops().connect.record(Outcome::Limited, None);
+        record.summary.reason = CloseReason::Limited;
+        return;
     };
-    match runtime.try_admit() {
-        None => {
-            runtime.stats.rejected(Rejection::MaxConnections);
-            runtime.connect_ops().connect.record(sluice_filters::Outcome::Limited, None);
-            summary.reason = CloseReason::Limited;
-        }
-        Some(_slot) => {
-            summary.reason = run(downstream, &runtime, &info, &mut chain, &stop, &mut summary).await;
-            summary.duration = started.elapsed();
-            chain.on_event(&ConnectionEvent::Closed(&summary), &info);
-        }
-    }
-    summary.duration = started.elapsed();
-    runtime.log_close(client, started, &summary);
+    record.summary.reason = run(downstream, &runtime, &mut record).await;
 }
 
 /// Admission, upstream connect and the byte pump; returns why the connection ended.
-async fn run(
-    downstream: TcpStream,
-    runtime: &ListenerRuntime,
-    info: &ConnectionInfo,
-    chain: &mut FilterChain,
-    stop: &CancellationToken,
-    summary: &mut CloseSummary,
-) -> CloseReason {
+async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut ConnectionRecord) -> CloseReason {
+    let ConnectionRecord { info, chain, summary, .. } = record;
     loop {
         match chain.on_event(&ConnectionEvent::Accepted, info) {
             FilterStatus::Continue | FilterStatus::Stop => break,
@@ -119,21 +102,12 @@ async fn run(
                 }
                 return reason;
             }
-            FilterStatus::Retry(wait) => {
-                tokio::select! {
-                    _ = stop.cancelled() => return CloseReason::Drain,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
+            FilterStatus::Retry(wait) => tokio::time::sleep(wait).await,
         }
     }
 
     let connect_started = Instant::now();
-    let connected = tokio::select! {
-        _ = stop.cancelled() => return CloseReason::Drain,
-        connected = runtime.cluster.connect() => connected,
-    };
-    let (upstream, lease) = match connected {
+    let (upstream, lease) = match runtime.cluster.connect().await {
         Ok(ok) => ok,
         Err(failure) => {
             tracing::debug!(listener = %runtime.name, cluster = %runtime.cluster.config.name, reason = failure.as_str(), "no upstream");
@@ -154,12 +128,9 @@ async fn run(
         to_downstream: Direction::new(runtime.stats.bytes_tx.clone()),
         chain,
         info,
+        summary,
     };
-    let reason = pump.run(runtime.config.idle_timeout, stop).await;
-    summary.bytes_from_downstream = pump.to_upstream.bytes;
-    summary.bytes_from_upstream = pump.to_downstream.bytes;
-    drop(lease);
-    reason
+    pump.run(runtime.config.idle_timeout).await
 }
 
 /// One direction of the byte stream: bytes read from its source and not yet written to
@@ -170,13 +141,12 @@ struct Direction {
     eof: bool,
     /// The FIN has been passed on to the sink.
     shut: bool,
-    bytes: u64,
     counter: Counter,
 }
 
 impl Direction {
     fn new(counter: Counter) -> Self {
-        Direction { pending: BytesMut::new(), eof: false, shut: false, bytes: 0, counter }
+        Direction { pending: BytesMut::new(), eof: false, shut: false, counter }
     }
 
     fn can_read(&self) -> bool {
@@ -206,26 +176,29 @@ struct Pump<'a> {
     to_downstream: Direction,
     chain: &'a mut FilterChain,
     info: &'a ConnectionInfo,
+    /// Byte totals land here as they move, so a connection dropped mid-stream still
+    /// reports them.
+    summary: &'a mut CloseSummary,
+}
+
+/// What woke the pump.
+enum Event {
+    Writable(Side),
+    Readable(Side),
+    IdleTimer,
 }
 
 impl Pump<'_> {
-    async fn run(&mut self, idle_timeout: Duration, stop: &CancellationToken) -> CloseReason {
+    async fn run(&mut self, idle_timeout: Duration) -> CloseReason {
         let mut last_activity = Instant::now();
         let idle = sleep_until(last_activity + idle_timeout);
         tokio::pin!(idle);
         loop {
-            let read_down = self.to_upstream.can_read();
-            let read_up = self.to_downstream.can_read();
-            let flush_up = !self.to_upstream.pending.is_empty();
-            let flush_down = !self.to_downstream.pending.is_empty();
-            let step = tokio::select! {
-                biased;
-                _ = stop.cancelled() => return CloseReason::Drain,
-                r = self.downstream.writable(), if flush_down => r.map_err(|_| CloseReason::DownstreamError).and_then(|()| self.flush(Side::Downstream)),
-                r = self.upstream.writable(), if flush_up => r.map_err(|_| CloseReason::UpstreamError).and_then(|()| self.flush(Side::Upstream)),
-                r = self.downstream.readable(), if read_down => r.map_err(|_| CloseReason::DownstreamError).and_then(|()| self.read(Side::Downstream)),
-                r = self.upstream.readable(), if read_up => r.map_err(|_| CloseReason::UpstreamError).and_then(|()| self.read(Side::Upstream)),
-                () = &mut idle => {
+            let event = std::future::poll_fn(|cx| self.poll_event(cx, idle.as_mut())).await;
+            let step = match event {
+                Event::Writable(to) => self.flush(to),
+                Event::Readable(from) => self.read(from),
+                Event::IdleTimer => {
                     if last_activity.elapsed() >= idle_timeout {
                         return CloseReason::IdleTimeout;
                     }
@@ -245,6 +218,26 @@ impl Pump<'_> {
                 return CloseReason::Done;
             }
         }
+    }
+
+    /// Waits for the next thing to do, registering interest only in what can make
+    /// progress: writes while bytes are queued, reads while nothing is (backpressure).
+    /// `poll_*_ready` keeps one waker slot per socket, so waiting allocates nothing.
+    fn poll_event(&self, cx: &mut Context<'_>, idle: Pin<&mut Sleep>) -> Poll<Event> {
+        let sides = [
+            (Side::Downstream, &self.downstream, &self.to_downstream, &self.to_upstream),
+            (Side::Upstream, &self.upstream, &self.to_upstream, &self.to_downstream),
+        ];
+        for (side, socket, inbound, outbound) in sides {
+            // A readiness error is reported again by the read or write that follows.
+            if !inbound.pending.is_empty() && socket.poll_write_ready(cx).is_ready() {
+                return Poll::Ready(Event::Writable(side));
+            }
+            if outbound.can_read() && socket.poll_read_ready(cx).is_ready() {
+                return Poll::Ready(Event::Readable(side));
+            }
+        }
+        idle.poll(cx).map(|()| Event::IdleTimer)
     }
 
     /// Sockets and state for data read from `from`: (source, sink, direction).
@@ -272,8 +265,11 @@ impl Pump<'_> {
             if n == 0 {
                 dir.eof = true;
             } else {
-                dir.bytes += n as u64;
                 dir.counter.increment(n as u64);
+                match from {
+                    Side::Downstream => self.summary.bytes_from_downstream += n as u64,
+                    Side::Upstream => self.summary.bytes_from_upstream += n as u64,
+                }
             }
             let end_stream = n == 0;
             if self.chain.wants_data() {

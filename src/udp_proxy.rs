@@ -11,17 +11,17 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use sluice_filters::filter::{CloseSummary, ConnectionEvent, FilterStatus};
-use sluice_filters::{CloseReason, ConnectionInfo, FilterChain};
+use sluice_filters::filter::{ConnectionEvent, FilterStatus};
+use sluice_filters::{CloseReason, Outcome};
 use tokio::net::UdpSocket;
 use tokio::time::{sleep_until, Instant};
 
-use crate::cluster::UpstreamLease;
-use crate::listener::{ConnectionSlot, ListenerRuntime};
+use crate::cluster::{ConnectFailure, UpstreamLease};
+use crate::listener::{ConnectionRecord, ConnectionSlot, ListenerRuntime};
 use crate::tcp_proxy::Stops;
 use crate::telemetry::UdpStats;
 
@@ -108,45 +108,42 @@ fn start_session(
     first: Vec<u8>,
 ) {
     let udp = runtime.stats.udp.as_ref().expect("udp listener has udp stats");
-    let info = runtime.connection_info(client);
-    let mut chain = runtime.new_chain();
-    match chain.on_event(&ConnectionEvent::Accepted, &info) {
+    let mut record = ConnectionRecord::new(runtime.clone(), client);
+    match record.chain.on_event(&ConnectionEvent::Accepted, &record.info) {
         FilterStatus::Continue | FilterStatus::Stop => {}
         FilterStatus::Close(CloseReason::Denied) => {
             udp.dropped_denied.increment(1);
-            return;
+            return record.discard();
         }
         FilterStatus::Close(_) | FilterStatus::Retry(_) => {
             udp.dropped_limited.increment(1);
-            return;
+            return record.discard();
         }
     }
-    // The session task owns its slot; admission is checked here so a full listener drops
-    // the datagram instead of queueing it.
+    // Admission is checked here, so a full listener drops the datagram instead of
+    // queueing it.
     let Some(slot) = runtime.try_admit() else {
         udp.dropped_limited.increment(1);
-        runtime.connect_ops().connect.record(sluice_filters::Outcome::Limited, None);
-        return;
+        runtime.connect_ops().connect.record(Outcome::Limited, None);
+        return record.discard();
     };
     let index = runtime.cluster.pick();
     let upstream_addr = runtime.cluster.config.endpoints[index].address;
     let started = Instant::now();
-    let bind: SocketAddr =
-        if upstream_addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
-    let upstream = std::net::UdpSocket::bind(bind)
-        .and_then(|s| s.connect(upstream_addr).map(|()| s))
-        .and_then(|s| s.set_nonblocking(true).map(|()| s))
-        .and_then(UdpSocket::from_std);
+    let upstream = connected_socket(upstream_addr);
     let upstream = match upstream {
         Ok(u) => u,
         Err(e) => {
             tracing::debug!(listener = %runtime.name, upstream = %upstream_addr, error = %e, "udp upstream socket failed");
-            runtime.cluster.record_connect_error(index, crate::cluster::ConnectFailure::Other);
-            chain.on_event(&ConnectionEvent::UpstreamConnectFailed { elapsed: started.elapsed() }, &info);
+            runtime.cluster.record_connect_error(index, ConnectFailure::Other);
+            record.chain.on_event(&ConnectionEvent::UpstreamConnectFailed { elapsed: started.elapsed() }, &record.info);
+            record.summary.reason = CloseReason::UpstreamConnectFailed;
             return;
         }
     };
-    chain.on_event(&ConnectionEvent::UpstreamConnected { upstream: upstream_addr, elapsed: started.elapsed() }, &info);
+    let elapsed = started.elapsed();
+    record.chain.on_event(&ConnectionEvent::UpstreamConnected { upstream: upstream_addr, elapsed }, &record.info);
+    record.summary.upstream = Some(upstream_addr);
     let session = Rc::new(Session {
         upstream,
         last_activity: Cell::new(Instant::now()),
@@ -156,46 +153,60 @@ fn start_session(
     sessions.borrow_mut().insert(client, session.clone());
     udp.sessions_active.increment(1);
     forward_existing(sessions, client, &first, udp);
-    let lease = runtime.cluster.lease(index);
-    let task = run_session(
-        socket.clone(),
-        sessions.clone(),
-        runtime.clone(),
-        slot,
-        lease,
-        session,
-        chain,
-        info,
-        stops.clone(),
-    );
-    tokio::task::spawn_local(stops.tracker.track_future(task));
+    let end =
+        SessionEnd { record, session, sessions: sessions.clone(), _slot: slot, _lease: runtime.cluster.lease(index) };
+    tokio::task::spawn_local(stops.tracker.track_future(run_session(socket.clone(), end)));
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_session(
-    socket: Rc<UdpSocket>,
-    sessions: Sessions,
-    runtime: Arc<ListenerRuntime>,
-    slot: ConnectionSlot,
-    lease: UpstreamLease,
+/// An unbound-port UDP socket connected to `upstream`, so only its replies reach it.
+fn connected_socket(upstream: SocketAddr) -> io::Result<UdpSocket> {
+    let any: SocketAddr =
+        if upstream.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+    let socket = std::net::UdpSocket::bind(any)?;
+    socket.connect(upstream)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// Everything a session releases when it ends, however it ends (idle timeout, upstream
+/// error, or its worker dropping it at the end of a drain).
+struct SessionEnd {
+    record: ConnectionRecord,
     session: Rc<Session>,
-    mut chain: FilterChain,
-    info: ConnectionInfo,
-    stops: Stops,
-) {
+    sessions: Sessions,
+    _slot: ConnectionSlot,
+    _lease: UpstreamLease,
+}
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        if let Ok(mut sessions) = self.sessions.try_borrow_mut() {
+            sessions.remove(&self.record.info.client);
+        }
+        if let Some(udp) = &self.record.runtime.stats.udp {
+            udp.sessions_active.decrement(1);
+        }
+        self.record.summary.bytes_from_downstream = self.session.bytes_from_client.get();
+        self.record.summary.bytes_from_upstream = self.session.bytes_to_client.get();
+    }
+}
+
+async fn run_session(socket: Rc<UdpSocket>, mut end: SessionEnd) {
+    let runtime = end.record.runtime.clone();
     let udp = runtime.stats.udp.as_ref().expect("udp listener has udp stats");
-    let started = std::time::Instant::now();
     let idle_timeout = runtime.config.idle_timeout;
-    let client = info.client;
-    let reason = loop {
-        let deadline = session.last_activity.get() + idle_timeout;
+    let client = end.record.info.client;
+    let session = end.session.clone();
+    let idle = sleep_until(session.last_activity.get() + idle_timeout);
+    tokio::pin!(idle);
+    end.record.summary.reason = loop {
         tokio::select! {
-            biased;
-            _ = stops.connections.cancelled() => break CloseReason::Drain,
-            () = sleep_until(deadline) => {
-                if session.last_activity.get() + idle_timeout <= Instant::now() {
+            () = &mut idle => {
+                let deadline = session.last_activity.get() + idle_timeout;
+                if deadline <= Instant::now() {
                     break CloseReason::IdleTimeout;
                 }
+                idle.as_mut().reset(deadline);
             }
             ready = session.upstream.readable() => {
                 if ready.is_err() {
@@ -205,18 +216,6 @@ async fn run_session(
             }
         }
     };
-    sessions.borrow_mut().remove(&client);
-    udp.sessions_active.decrement(1);
-    let summary = CloseSummary {
-        reason,
-        upstream: Some(lease.address()),
-        bytes_from_downstream: session.bytes_from_client.get(),
-        bytes_from_upstream: session.bytes_to_client.get(),
-        duration: started.elapsed(),
-    };
-    chain.on_event(&ConnectionEvent::Closed(&summary), &info);
-    runtime.log_close(client, started, &summary);
-    drop((slot, lease));
 }
 
 /// Sends every reply the upstream has queued back to the client.

@@ -39,5 +39,8 @@ pub fn spawn(
             }
             stop.cancelled().await;
         }));
+        // Dropping the set drops the connections still open (drain timeout or stop_now)
+        // while the runtime is alive to deregister their sockets.
+        drop(local);
     })
 }

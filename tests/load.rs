@@ -45,10 +45,12 @@ fn a_thousand_concurrent_connections_lose_nothing() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let connected = Arc::new(tokio::sync::Barrier::new(N + 1));
     let done = Arc::new(tokio::sync::Barrier::new(N + 1));
+    // Clients keep their connections until the check below is over.
+    let release = Arc::new(tokio::sync::Barrier::new(N + 1));
     let outcome = rt.block_on(async {
         let mut tasks = Vec::new();
         for i in 0..N {
-            let (connected, done) = (connected.clone(), done.clone());
+            let (connected, done, release) = (connected.clone(), done.clone(), release.clone());
             tasks.push(tokio::task::spawn(async move {
                 let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
                 connected.wait().await;
@@ -60,6 +62,7 @@ fn a_thousand_concurrent_connections_lose_nothing() {
                 let mut got = vec![0u8; expected.len()];
                 s.read_exact(&mut got).await.expect("reply");
                 done.wait().await;
+                release.wait().await;
                 got == expected.as_bytes()
             }));
         }
@@ -70,6 +73,7 @@ fn a_thousand_concurrent_connections_lose_nothing() {
         let all_open = wait_until(std::time::Duration::from_secs(10), || {
             proxy.metrics().get("sluice_downstream_connections_active", &[("listener", "many_in")]) == N as f64
         });
+        release.wait().await;
         let mut ok = 0;
         for t in tasks {
             ok += usize::from(t.await.unwrap());

@@ -207,3 +207,26 @@ fn idle_connections_are_closed_after_the_idle_timeout() {
         assert_eq!(resp_roundtrip(&mut busy, &["PING"]).unwrap(), "+PONG");
     }
 }
+
+#[test]
+fn connections_left_at_the_drain_timeout_are_closed_and_logged() {
+    let redis = Redis::start();
+    let dir = Scratch::new("drainlog");
+    let log = dir.path("access.log");
+    let yaml = one_listener(
+        "drained_in",
+        "tcp",
+        &[redis.addr()],
+        &format!("    access_log: {{ path: \"{}\" }}\n", log.display()),
+    );
+    let proxy = Proxy::start(&yaml);
+    let mut held = TcpStream::connect(proxy.addr("drained_in")).unwrap();
+    assert_eq!(resp_roundtrip(&mut held, &["PING"]).unwrap(), "+PONG");
+    proxy.drain_and_wait();
+    let (_, eof) = read_to_eof(&mut held, Duration::from_secs(2));
+    assert!(eof);
+    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(line["close_reason"], "drain");
+    assert_eq!(line["bytes_received"], 14, "bytes moved before the drain are reported");
+    assert_eq!(line["bytes_sent"], 7);
+}
