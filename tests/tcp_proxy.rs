@@ -168,6 +168,16 @@ fn silent_upstream_times_out_and_the_next_endpoint_is_tried() {
     }
     std::thread::sleep(Duration::from_millis(100));
 
+    // Alone, it fails the client after connect_timeout (500 ms), counted as a timeout.
+    let lone = Proxy::start(&one_listener("lone_in", "tcp", &[silent_addr.to_string()], ""));
+    let mut client = TcpStream::connect(lone.addr("lone_in")).unwrap();
+    let started = Instant::now();
+    let (_, eof) = read_to_eof(&mut client, Duration::from_secs(5));
+    assert!(eof, "client was not closed");
+    assert!(started.elapsed() < Duration::from_secs(2), "closing took {:?}", started.elapsed());
+    let m = lone.metrics();
+    assert_eq!(m.get("sluice_upstream_connect_errors_total", &[("cluster", "lone_in_cluster"), ("reason", "timeout")]), 1.0);
+
     let redis = Redis::start();
     let proxy = Proxy::start(&one_listener("silent_in", "tcp", &[silent_addr.to_string(), redis.addr()], ""));
     let port = proxy.addr("silent_in").port();
