@@ -34,6 +34,9 @@ use tokio_util::task::TaskTracker;
 use crate::listener::{ConnectionRecord, ListenerRuntime};
 use crate::telemetry::Rejection;
 
+/// Idle checks per idle timeout.
+const IDLE_TICKS: u32 = 4;
+
 /// How much one read takes at most; also the most a direction buffers.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -190,26 +193,34 @@ enum Event {
 }
 
 impl Pump<'_> {
+    /// Moves bytes until the connection ends. Idleness is checked on a coarse tick
+    /// (a quarter of the timeout) against a flag the data path sets, so moving bytes
+    /// costs no clock read: a connection closes between 1 and 1.25 idle timeouts after
+    /// its last byte.
     async fn run(&mut self, idle_timeout: Duration) -> CloseReason {
-        let mut last_activity = Instant::now();
-        let idle = sleep_until(last_activity + idle_timeout);
+        let tick = idle_timeout / IDLE_TICKS;
+        let idle = sleep_until(Instant::now() + tick);
         tokio::pin!(idle);
+        let mut active = false;
+        let mut quiet_ticks = 0;
         loop {
             let event = std::future::poll_fn(|cx| self.poll_event(cx, idle.as_mut())).await;
             let step = match event {
                 Event::Writable(to) => self.flush(to),
                 Event::Readable(from) => self.read(from),
                 Event::IdleTimer => {
-                    if last_activity.elapsed() >= idle_timeout {
+                    quiet_ticks = if active { 0 } else { quiet_ticks + 1 };
+                    if quiet_ticks >= IDLE_TICKS {
                         return CloseReason::IdleTimeout;
                     }
-                    idle.as_mut().reset(last_activity + idle_timeout);
+                    active = false;
+                    let next = idle.deadline() + tick;
+                    idle.as_mut().reset(next);
                     continue;
                 }
             };
             match step {
-                Ok(true) => last_activity = Instant::now(),
-                Ok(false) => {}
+                Ok(moved) => active |= moved,
                 Err(reason) => return reason,
             }
             if let Err(reason) = self.pass_on_fins() {
