@@ -168,3 +168,17 @@ fn empty_file_is_an_admin_only_config() {
     assert!(c.listeners.is_empty());
     assert_eq!(c.admin.address, "127.0.0.1:9901".parse().unwrap());
 }
+
+#[test]
+fn bursts_governor_cannot_hold_are_refused() {
+    let yaml = |burst: u32| {
+        format!("clusters: [{{name: c, endpoints: ['127.0.0.1:1']}}]\nlisteners: [{{name: l, address: '127.0.0.1:0', protocol: tcp, cluster: c, rules: [{{action: reject, rate_limit: {{rate: 1/h, burst: {burst}}}}}]}}]")
+    };
+    assert!(Config::from_yaml(&yaml(1_281_024)).is_ok());
+    assert_eq!(
+        errors(&yaml(1_281_025)),
+        [
+            r#"listeners[0].rules[0].rate_limit.burst: at most 1281024 at rate "1/h": a deeper bucket would take centuries to refill"#
+        ]
+    );
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use sluice_filters::op::names;
-use sluice_filters::policy::{LimitKind, OnLimit};
+use sluice_filters::policy::{max_burst, LimitKind, OnLimit};
 use sluice_filters::Protocol;
 
 use super::raw::{OneOrMany, RawCluster, RawConfig, RawListener, RawRule};
@@ -290,12 +290,24 @@ impl Validator {
                     }
                     OnLimit::Reject
                 };
-                let burst = match rl.burst {
-                    Some(b) => NonZeroU32::new(b).or_else(|| {
+                let burst = match (rl.burst, rate) {
+                    (Some(0), _) => {
                         self.error(format!("{rl_path}.burst"), "must be greater than zero");
                         None
-                    }),
-                    None => rate.map(|(count, _)| count),
+                    }
+                    (Some(b), Some((count, period))) if b > max_burst(count, period).get() => {
+                        self.error(
+                            format!("{rl_path}.burst"),
+                            format!(
+                                "at most {} at rate {:?}: a deeper bucket would take centuries to refill",
+                                max_burst(count, period),
+                                rl.rate
+                            ),
+                        );
+                        None
+                    }
+                    (Some(b), _) => NonZeroU32::new(b),
+                    (None, rate) => rate.map(|(count, _)| count),
                 };
                 match (rate, per, burst) {
                     (Some((count, period)), Some(per), Some(burst)) => {

@@ -23,6 +23,20 @@ pub enum LimitKind {
     Op,
 }
 
+/// The time between two cells of a `count` per `period` limit, at least 1 ns.
+fn emission_interval(count: NonZeroU32, period: Duration) -> Duration {
+    (period / count.get()).max(Duration::from_nanos(1))
+}
+
+/// The largest burst allowed for a rate. Governor keeps the bucket's depth,
+/// interval × (burst − 1), in a u64 of nanoseconds and adds timestamps to it, so the
+/// depth is held to a quarter of that range (about 146 years).
+pub fn max_burst(count: NonZeroU32, period: Duration) -> NonZeroU32 {
+    let interval = u64::try_from(emission_interval(count, period).as_nanos()).unwrap_or(u64::MAX);
+    let max = (u64::MAX / 4 / interval).saturating_add(1);
+    NonZeroU32::new(u32::try_from(max).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+}
+
 impl LimitKind {
     /// The name used for it in configuration files.
     pub fn as_str(self) -> &'static str {
@@ -73,10 +87,13 @@ impl std::fmt::Debug for RateLimit {
 
 impl RateLimit {
     /// `count` operations per `period`, bursts of up to `burst`, counted `per` key.
+    ///
+    /// A burst larger than [`max_burst`] is clamped to it (configuration validation
+    /// refuses such values first).
     pub fn new(count: NonZeroU32, period: Duration, burst: NonZeroU32, per: LimitKind, on_limit: OnLimit) -> Self {
-        let interval = period / count.get();
+        let burst = burst.min(max_burst(count, period));
         let quota =
-            Quota::with_period(interval.max(Duration::from_nanos(1))).expect("interval is non-zero").allow_burst(burst);
+            Quota::with_period(emission_interval(count, period)).expect("interval is non-zero").allow_burst(burst);
         RateLimit {
             per,
             on_limit,

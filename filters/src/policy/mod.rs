@@ -7,7 +7,7 @@
 mod limiter;
 mod matcher;
 
-pub use limiter::{LimitKind, OnLimit, RateLimit, RateLimitError};
+pub use limiter::{max_burst, LimitKind, OnLimit, RateLimit, RateLimitError};
 pub use matcher::Matcher;
 
 use std::time::Duration;

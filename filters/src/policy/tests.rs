@@ -96,3 +96,17 @@ fn rate_limit_per_op_is_case_insensitive() {
     assert_eq!(rules.evaluate(&op("GET", "b", "2.2.2.2")), Verdict::Limited { rule: 0 });
     assert_eq!(rules.evaluate(&op("SET", "b", "2.2.2.2")), Verdict::Allow);
 }
+
+#[test]
+fn bursts_too_deep_for_governor_are_clamped_not_a_panic() {
+    // Found by fuzzing (rule_eval): 87/h with a burst of 2,829,625,512 overflowed
+    // governor's u64 nanosecond bucket depth.
+    let max = max_burst(nz(87), Duration::from_secs(3600));
+    assert!(max.get() < 2_829_625_512);
+    let limit = RateLimit::new(nz(87), Duration::from_secs(3600), nz(2_829_625_512), LimitKind::Op, OnLimit::Reject);
+    let rules = RuleSet::new(vec![Rule { matcher: Matcher::default(), action: Action::RateLimit(limit) }]);
+    for _ in 0..3 {
+        assert_eq!(rules.evaluate(&op("connect", "c", "1.1.1.1")), Verdict::Allow);
+    }
+    assert_eq!(max_burst(nz(1), Duration::from_secs(1)).get(), u32::MAX);
+}
