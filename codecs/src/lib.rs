@@ -10,5 +10,6 @@
 //! Protocol modules (RESP, MySQL, PostgreSQL, MongoDB, Kafka, HTTP/1) plug in here.
 
 pub mod framing;
+pub mod resp;
 
 pub use framing::{Decode, FrameError, Limits};
