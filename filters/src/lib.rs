@@ -11,6 +11,7 @@ pub mod connection;
 pub mod filter;
 pub mod op;
 pub mod policy;
+pub mod redis;
 pub mod stats;
 
 pub use filter::{CloseReason, ConnectionInfo, Filter, FilterChain, FilterStatus};

@@ -1,0 +1,128 @@
+//! What sluice knows about each Redis command: its op name (with the subcommand for
+//! container commands such as `CONFIG GET`), arity, where its first key is, and the flags
+//! the filter acts on. The table itself (`commands.rs`) is generated from a real server's
+//! `COMMAND` reply; lookups are case-insensitive binary searches that allocate nothing.
+//!
+//! Spec: <https://redis.io/docs/latest/commands/command/> (first key, flags) and
+//! <https://redis.io/docs/latest/develop/reference/key-specs/> (movable keys).
+
+use std::cmp::Ordering;
+
+use super::commands::COMMANDS;
+
+pub const NONE: u8 = 0;
+pub const WRITE: u8 = 1 << 0;
+pub const READONLY: u8 = 1 << 1;
+pub const PUBSUB: u8 = 1 << 2;
+pub const BLOCKING: u8 = 1 << 3;
+/// Keys are found by parsing the arguments (EVAL's numkeys, XREAD's STREAMS).
+pub const MOVABLE_KEYS: u8 = 1 << 4;
+pub const ADMIN: u8 = 1 << 5;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Upper-case; a subcommand is `PARENT SUB`.
+    pub name: &'static str,
+    /// Redis arity: exact argument count (name included) when positive, a minimum when
+    /// negative.
+    pub arity: i16,
+    /// Position of the first key (0 when the command takes none or they move).
+    pub first_key: u8,
+    pub flags: u8,
+    pub has_subcommands: bool,
+}
+
+impl CommandSpec {
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// Compares a table name with `name` (and `sub`, joined by a space) ignoring ASCII case.
+fn compare(table: &str, name: &[u8], sub: Option<&[u8]>) -> Ordering {
+    let wanted =
+        name.iter().copied().chain(sub.into_iter().flat_map(|s| std::iter::once(b' ').chain(s.iter().copied())));
+    table.bytes().cmp(wanted.map(|b| b.to_ascii_uppercase()))
+}
+
+fn find(name: &[u8], sub: Option<&[u8]>) -> Option<&'static CommandSpec> {
+    COMMANDS.binary_search_by(|spec| compare(spec.name, name, sub)).ok().map(|i| &COMMANDS[i])
+}
+
+/// The spec of a command given its arguments (`args[0]` is the name). For container
+/// commands the subcommand's spec, when the subcommand is known.
+pub fn lookup<'a>(mut args: impl Iterator<Item = &'a [u8]>) -> Option<&'static CommandSpec> {
+    let spec = find(args.next()?, None)?;
+    if spec.has_subcommands {
+        if let Some(sub) = args.next().and_then(|sub| find(spec.name.as_bytes(), Some(sub))) {
+            return Some(sub);
+        }
+    }
+    Some(spec)
+}
+
+/// The first key of a command, if it has one: from the table's position, or for the
+/// movable-key commands sluice knows (EVAL and FCALL families: after `numkeys`; XREAD and
+/// XREADGROUP: after `STREAMS`) by reading the arguments.
+pub fn first_key<'a>(spec: &CommandSpec, mut args: impl Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
+    if spec.first_key > 0 {
+        return args.nth(usize::from(spec.first_key));
+    }
+    if !spec.has(MOVABLE_KEYS) {
+        return None;
+    }
+    match spec.name {
+        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
+            let numkeys = args.nth(2)?;
+            (numkeys != b"0").then(|| args.next()).flatten()
+        }
+        "XREAD" | "XREADGROUP" => {
+            args.find(|a| a.eq_ignore_ascii_case(b"STREAMS"))?;
+            args.next()
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> impl Iterator<Item = &[u8]> {
+        line.split(' ').map(str::as_bytes)
+    }
+
+    #[test]
+    fn table_is_sorted_for_binary_search() {
+        assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(COMMANDS.len() > 300);
+    }
+
+    #[test]
+    fn lookups_are_case_insensitive_and_find_subcommands() {
+        assert_eq!(lookup(args("get k")).unwrap().name, "GET");
+        assert_eq!(lookup(args("config get maxmemory")).unwrap().name, "CONFIG GET");
+        assert_eq!(lookup(args("CLIENT reply off")).unwrap().name, "CLIENT REPLY");
+        // An unknown subcommand falls back to the container.
+        assert_eq!(lookup(args("config frobnicate")).unwrap().name, "CONFIG");
+        assert!(lookup(args("NOSUCHCOMMAND x")).is_none());
+        assert!(lookup(args("GETX k")).is_none());
+        assert!(lookup(args("BLPOP q 0")).unwrap().has(BLOCKING));
+        assert!(lookup(args("SUBSCRIBE c")).unwrap().has(PUBSUB));
+    }
+
+    #[test]
+    fn first_keys() {
+        let key = |line: &'static str| {
+            let spec = lookup(args(line)).unwrap();
+            first_key(spec, args(line)).map(|k| String::from_utf8_lossy(k).into_owned())
+        };
+        assert_eq!(key("SET user:42 v").as_deref(), Some("user:42"));
+        assert_eq!(key("OBJECT ENCODING user:42").as_deref(), Some("user:42"));
+        assert_eq!(key("EVAL return 2 a b x").as_deref(), Some("a"));
+        assert_eq!(key("EVAL return 0 x"), None);
+        assert_eq!(key("XREAD COUNT 2 STREAMS s1 s2 0 0").as_deref(), Some("s1"));
+        assert_eq!(key("PING"), None);
+        assert_eq!(key("GET"), None, "missing arguments are not keys");
+    }
+}
