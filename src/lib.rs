@@ -1,7 +1,7 @@
 //! Sluice: a protocol-aware L4/L7 proxy.
 //!
 //! The runtime lives here (DESIGN.md "Runtime"): configuration, workers with their own
-//! SO_REUSEPORT listeners, the TCP and UDP connection drivers, clusters, the admin server
+//! SO_REUSEPORT listeners, the TCP, protocol-stream and UDP connection drivers, clusters, the admin server
 //! and telemetry. Protocols are parsed in `sluice-codecs` and turned into operations and
 //! verdicts in `sluice-filters`; the runtime never parses a protocol itself.
 //!
@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod config;
 pub mod listener;
 pub mod server;
+pub mod stream_proxy;
 pub mod tcp_proxy;
 pub mod telemetry;
 pub mod udp_proxy;

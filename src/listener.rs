@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use sluice_filters::connection::{ConnectionOps, ConnectionPolicy};
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, ConnectionInfo};
-use sluice_filters::{CloseReason, FilterChain, Protocol, RuleSet};
+use sluice_filters::policy::FaultSet;
+use sluice_filters::redis::stats::RedisStats;
+use sluice_filters::redis::{RedisFilter, RedisListener};
+use sluice_filters::{CloseReason, FilterChain, Protocol, RuleSet, StreamFilter};
 use socket2::{Domain, Socket, Type};
 
 use crate::access_log::{now_rfc3339, AccessLog, AccessRecord};
@@ -28,6 +31,8 @@ pub struct ListenerRuntime {
     pub stats: ListenerStats,
     active: AtomicUsize,
     access_log: Option<AccessLog>,
+    /// What the connections of a `redis` listener share.
+    redis: Option<Arc<RedisListener>>,
 }
 
 /// A slot under `max_connections`, released when dropped.
@@ -45,7 +50,18 @@ impl Drop for ConnectionSlot {
 impl ListenerRuntime {
     pub fn new(config: ListenerConfig, cluster: Arc<Cluster>, access_log: Option<AccessLog>) -> Self {
         let rules = Arc::new(RuleSet::new(config.rules.iter().map(|r| r.build()).collect()));
+        let redis = config.redis.as_ref().map(|redis| {
+            Arc::new(RedisListener {
+                name: config.name.as_str().into(),
+                rules: rules.clone(),
+                faults: FaultSet::new(config.faults.iter().map(|f| f.build()).collect()),
+                stats: RedisStats::new(&config.name, &redis.key_prefixes),
+                request_limits: redis.limits(true),
+                reply_limits: redis.limits(false),
+            })
+        });
         ListenerRuntime {
+            redis,
             name: config.name.as_str().into(),
             cluster_name: cluster.config.name.as_str().into(),
             ops: Arc::new(ConnectionOps::new(&config.name, config.protocol)),
@@ -74,6 +90,12 @@ impl ListenerRuntime {
     /// The filters of a new connection.
     pub fn new_chain(&self) -> FilterChain {
         FilterChain::new(vec![Box::new(ConnectionPolicy::new(self.rules.clone(), self.ops.clone()))])
+    }
+
+    /// The protocol filter of a new connection, for protocol listeners.
+    pub fn new_stream_filter(&self, client: SocketAddr) -> Option<Box<dyn StreamFilter>> {
+        let redis = self.redis.as_ref()?;
+        Some(Box::new(RedisFilter::new(redis.clone(), client.ip())))
     }
 
     /// Takes a connection slot, or `None` when the listener is at `max_connections`.

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::listener::{ConnectionRecord, ListenerRuntime};
+use crate::stream_proxy::StreamPump;
 use crate::telemetry::Rejection;
 
 /// Idle checks per idle timeout.
@@ -125,6 +126,11 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
         info,
     );
 
+    if let Some(mut filter) = runtime.new_stream_filter(info.client) {
+        let counters = (runtime.stats.bytes_rx.clone(), runtime.stats.bytes_tx.clone());
+        let mut pump = StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary);
+        return pump.run(runtime.config.idle_timeout).await;
+    }
     let mut pump = Pump {
         downstream,
         upstream,
@@ -372,7 +378,7 @@ impl Pump<'_> {
 /// cleared right there, as nginx does, instead of by one more read that could only
 /// return EAGAIN: one syscall less per wakeup. New data raises a new edge-triggered
 /// event, and tokio keeps a FIN's read-closed state however readiness is cleared.
-fn read_once(source: &TcpStream, buf: &mut BytesMut) -> io::Result<Option<usize>> {
+pub(crate) fn read_once(source: &TcpStream, buf: &mut BytesMut) -> io::Result<Option<usize>> {
     let room = buf.capacity() - buf.len();
     let mut read = None;
     let result = source.try_io(Interest::READABLE, || {

@@ -60,6 +60,7 @@ fn describe() {
     describe_counter!(UDP_DATAGRAMS_TOTAL, Unit::Count, "UDP datagrams received from (rx) and sent to (tx) clients.");
     describe_counter!(UDP_DATAGRAMS_DROPPED_TOTAL, Unit::Count, "UDP datagrams dropped, by reason.");
     sluice_filters::stats::describe();
+    sluice_filters::redis::stats::describe();
 }
 
 /// Why a connection was refused before reaching its cluster.

@@ -13,7 +13,9 @@ pub mod op;
 pub mod policy;
 pub mod redis;
 pub mod stats;
+pub mod stream;
 
 pub use filter::{CloseReason, ConnectionInfo, Filter, FilterChain, FilterStatus};
 pub use op::{Op, Outcome, Protocol};
 pub use policy::{RuleSet, Verdict};
+pub use stream::{StreamFilter, StreamIo, WriteQueue};

@@ -8,10 +8,12 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// The protocol a listener speaks; `tcp` and `udp` carry only connection-level ops.
+/// Protocol listeners are TCP underneath.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Tcp,
     Udp,
+    Redis,
 }
 
 impl Protocol {
@@ -20,6 +22,7 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Redis => "redis",
         }
     }
 }

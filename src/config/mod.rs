@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Serialize, Serializer};
-use sluice_filters::policy::{self, LimitKind, Matcher, OnLimit, RateLimit, Rule};
+use sluice_codecs::resp::RespLimits;
+use sluice_filters::policy::{self, Fault, FaultAction, LimitKind, Matcher, OnLimit, RateLimit, Rule};
 use sluice_filters::Protocol;
 
 /// One problem in a configuration, named by its path.
@@ -100,7 +101,68 @@ pub struct ListenerConfig {
     /// TCP: concurrent connections; UDP: concurrent sessions.
     pub max_connections: usize,
     pub rules: Vec<RuleConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultConfig>,
+    /// Settings of a `redis` listener (defaults filled in); `None` for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisConfig>,
     pub access_log: Option<AccessLogTarget>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisConfig {
+    /// Largest bulk string accepted in a command or reply (Redis's proto-max-bulk-len).
+    pub max_bulk_length: usize,
+    /// Most elements in one array (or map, set, push) frame.
+    pub max_array_length: usize,
+    /// Deepest nesting of aggregates in a frame.
+    pub max_depth: usize,
+    /// Key prefixes counted separately in `sluice_redis_key_ops_total`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_prefixes: Vec<String>,
+}
+
+impl RedisConfig {
+    /// The codec limits for requests (`true`, inline commands allowed) or replies.
+    pub fn limits(&self, requests: bool) -> RespLimits {
+        let base = if requests { RespLimits::requests() } else { RespLimits::replies() };
+        RespLimits {
+            max_bulk_len: self.max_bulk_length,
+            max_aggregate_len: self.max_array_length,
+            max_depth: self.max_depth,
+            ..base
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultConfig {
+    #[serde(rename = "match")]
+    pub matcher: MatchConfig,
+    pub percentage: f64,
+    #[serde(flatten)]
+    pub action: FaultActionConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultActionConfig {
+    #[serde(serialize_with = "ser_duration")]
+    Delay(Duration),
+    Error(String),
+}
+
+impl FaultConfig {
+    pub fn build(&self) -> Fault {
+        Fault {
+            matcher: self.matcher.build(),
+            percentage: self.percentage,
+            action: match &self.action {
+                FaultActionConfig::Delay(d) => FaultAction::Delay(*d),
+                FaultActionConfig::Error(message) => FaultAction::Error(message.clone()),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -153,18 +215,23 @@ pub struct RateLimitConfig {
     pub on_limit: OnLimit,
 }
 
+impl MatchConfig {
+    pub fn build(&self) -> Matcher {
+        Matcher {
+            ops: self.op.clone(),
+            targets: self.target.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            target_prefixes: self.target_prefix.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            client_cidrs: self.client_cidr.clone(),
+            users: self.user.clone(),
+            listeners: self.listener.clone(),
+        }
+    }
+}
+
 impl RuleConfig {
     /// Builds the live rule, with fresh rate-limit state.
     pub fn build(&self) -> Rule {
-        let m = &self.matcher;
-        let matcher = Matcher {
-            ops: m.op.clone(),
-            targets: m.target.iter().map(|t| t.as_bytes().to_vec()).collect(),
-            target_prefixes: m.target_prefix.iter().map(|t| t.as_bytes().to_vec()).collect(),
-            client_cidrs: m.client_cidr.clone(),
-            users: m.user.clone(),
-            listeners: m.listener.clone(),
-        };
+        let matcher = self.matcher.build();
         let action = match &self.action {
             ActionConfig::Allow => policy::Action::Allow,
             ActionConfig::Deny => policy::Action::Deny,

@@ -42,7 +42,38 @@ pub struct RawListener {
     pub max_sessions: Option<u64>,
     #[serde(default)]
     pub rules: Vec<RawRule>,
+    #[serde(default)]
+    pub faults: Vec<RawFault>,
+    pub redis: Option<RawRedis>,
     pub access_log: Option<RawAccessLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub max_bulk_length: Option<RawSize>,
+    pub max_array_length: Option<u64>,
+    pub max_depth: Option<u64>,
+    #[serde(default)]
+    pub key_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    #[serde(rename = "match", default)]
+    pub matcher: RawMatch,
+    pub percentage: f64,
+    pub delay: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A byte size: a number of bytes, or a string with a unit (`64KiB`, `512MiB`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a number of bytes or a size like \"512MiB\"")]
+pub enum RawSize {
+    Bytes(u64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

@@ -71,7 +71,7 @@ listeners:
         action: reject
   - name: l
     address: 127.0.0.1:2
-    protocol: redis
+    protocol: mysql
     cluster: b
 "#;
     let got = errors(yaml);
@@ -82,7 +82,7 @@ listeners:
         "listeners[0].rules[0].match.client_cidr[0]: invalid CIDR",
         "listeners[0].rules[1].rate_limit.rate: expected",
         "listeners[0].rules[1].rate_limit.per: unknown key \"shoe\"",
-        "listeners[1].protocol: protocol \"redis\" is not supported yet",
+        "listeners[1].protocol: protocol \"mysql\" is not supported yet",
         "listeners[1].cluster: unknown cluster \"b\"",
     ];
     assert_eq!(got.len(), expected.len(), "{got:#?}");
@@ -181,4 +181,86 @@ fn bursts_governor_cannot_hold_are_refused() {
             r#"listeners[0].rules[0].rate_limit.burst: at most 1281024 at rate "1/h": a deeper bucket would take centuries to refill"#
         ]
     );
+}
+
+#[test]
+fn redis_listeners_take_commands_faults_and_limits() {
+    let yaml = r#"
+clusters:
+  - name: cache
+    endpoints: ["127.0.0.1:6379"]
+listeners:
+  - name: cache_in
+    address: 127.0.0.1:6380
+    protocol: redis
+    cluster: cache
+    redis: { max_bulk_length: 64MiB, max_depth: 8, key_prefixes: ["user:", "session:"] }
+    rules:
+      - match: { op: [FLUSHALL, "config set", JSON.SET] }
+        action: deny
+    faults:
+      - match: { op: [GET] }
+        percentage: 2.5
+        delay: 20ms
+"#;
+    let config = Config::from_yaml(yaml).unwrap();
+    let l = &config.listeners[0];
+    let redis = l.redis.as_ref().unwrap();
+    assert_eq!(redis.max_bulk_length, 64 << 20);
+    assert_eq!(redis.max_depth, 8);
+    assert_eq!(redis.max_array_length, 1 << 24);
+    assert_eq!(l.faults.len(), 1);
+    // Defaults when the block is left out.
+    let plain =
+        Config::from_yaml(&yaml.replace(
+            "    redis: { max_bulk_length: 64MiB, max_depth: 8, key_prefixes: [\"user:\", \"session:\"] }\n",
+            "",
+        ))
+        .unwrap();
+    assert_eq!(plain.listeners[0].redis.as_ref().unwrap().max_bulk_length, 512 << 20);
+}
+
+#[test]
+fn redis_config_errors_name_their_path() {
+    let yaml = r#"
+clusters:
+  - name: cache
+    endpoints: ["127.0.0.1:6379"]
+listeners:
+  - name: cache_in
+    address: 127.0.0.1:6380
+    protocol: redis
+    cluster: cache
+    redis: { max_bulk_length: 1GiB, max_depth: 100 }
+    rules:
+      - match: { op: [FLUSHAL] }
+        action: deny
+    faults:
+      - match: { op: [GET] }
+        percentage: 150
+        delay: 1s
+        error: "ERR x"
+  - name: plain
+    address: 127.0.0.1:6381
+    protocol: tcp
+    cluster: cache
+    redis: { max_depth: 4 }
+    faults:
+      - percentage: 1
+        delay: 1s
+"#;
+    let got = errors(yaml);
+    let expected = [
+        "listeners[0].rules[0].match.op[0]: unknown Redis command \"FLUSHAL\"",
+        "listeners[0].faults[0].percentage: must be greater than 0 and at most 100",
+        "listeners[0].faults[0]: needs exactly one of delay or error",
+        "listeners[0].redis.max_bulk_length: must be between 1 byte and 512MiB",
+        "listeners[0].redis.max_depth: must be between 1 and 64",
+        "listeners[1].faults[0]: faults apply to protocol listeners (redis), not tcp",
+        "listeners[1].redis: applies only to protocol redis, not tcp",
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    for (g, e) in got.iter().zip(expected) {
+        assert!(g.starts_with(e), "{g:?} should start with {e:?}");
+    }
 }

@@ -22,6 +22,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     millis.map(Duration::from_millis).ok_or_else(|| "duration is too large".to_string())
 }
 
+pub const SIZE_HINT: &str = r#"expected a number of bytes or a size like "64KiB", "512MiB" or "1GiB""#;
+
+/// A byte size: digits with an optional unit (B, KiB, MiB, GiB; KB, MB, GB are taken as
+/// the binary units too, as Redis does).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().map_err(|_| SIZE_HINT.to_string())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(SIZE_HINT.to_string()),
+    };
+    value.checked_mul(1 << shift).ok_or_else(|| "size is too large".to_string())
+}
+
 /// A rate as (count, period).
 pub fn parse_rate(text: &str) -> Result<(NonZeroU32, Duration), String> {
     let (count, unit) = text.trim().split_once('/').ok_or_else(|| RATE_HINT.to_string())?;

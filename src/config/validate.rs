@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use sluice_codecs::resp::{RespLimits, MAX_DEPTH_CAP};
 use sluice_filters::op::names;
 use sluice_filters::policy::{max_burst, LimitKind, OnLimit};
+use sluice_filters::redis::command_table;
 use sluice_filters::Protocol;
 
-use super::raw::{OneOrMany, RawCluster, RawConfig, RawListener, RawRule};
-use super::units::{parse_duration, parse_rate};
+use super::raw::{OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawRedis, RawRule, RawSize};
+use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
@@ -26,7 +28,31 @@ const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 6] = ["redis", "mysql", "postgres", "mongodb", "kafka", "http"];
+const FUTURE_PROTOCOLS: [&str; 5] = ["mysql", "postgres", "mongodb", "kafka", "http"];
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp or redis";
+
+/// Each configured key prefix is a metric series per listener.
+const MAX_KEY_PREFIXES: usize = 64;
+
+/// Why `name` cannot be matched as an op on a `protocol` listener, if it cannot.
+fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
+    // `close` is recorded, not evaluated, so of the connection ops only `connect` matches.
+    if name.eq_ignore_ascii_case(names::CONNECT) {
+        return None;
+    }
+    match protocol {
+        Protocol::Tcp | Protocol::Udp => {
+            Some(format!(r#"{protocol} listeners evaluate only the "connect" op, not "{name}""#))
+        }
+        Protocol::Redis => {
+            let known = command_table::lookup(name.split(' ').map(str::as_bytes))
+                .is_some_and(|spec| spec.name.eq_ignore_ascii_case(name));
+            // Module commands (JSON.SET, FT.SEARCH) are not in the table.
+            (!known && !name.contains('.'))
+                .then(|| format!(r#"unknown Redis command "{name}" (write subcommands as "CONFIG SET")"#))
+        }
+    }
+}
 
 pub fn load(text: &str) -> Result<Config, ConfigErrors> {
     let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| one("", format!("invalid YAML: {e}")))?;
@@ -153,15 +179,19 @@ impl Validator {
         let protocol = match raw.protocol.as_str() {
             "tcp" => Some(Protocol::Tcp),
             "udp" => Some(Protocol::Udp),
+            "redis" => Some(Protocol::Redis),
             p if FUTURE_PROTOCOLS.contains(&p) => {
                 self.error(
                     format!("{path}.protocol"),
-                    format!(r#"protocol "{p}" is not supported yet (supported: tcp, udp)"#),
+                    format!(r#"protocol "{p}" is not supported yet (supported: {SUPPORTED_PROTOCOLS})"#),
                 );
                 None
             }
             p => {
-                self.error(format!("{path}.protocol"), format!(r#"unknown protocol "{p}" (expected tcp or udp)"#));
+                self.error(
+                    format!("{path}.protocol"),
+                    format!(r#"unknown protocol "{p}" (expected {SUPPORTED_PROTOCOLS})"#),
+                );
                 None
             }
         };
@@ -177,12 +207,15 @@ impl Validator {
                 self.error(format!("{path}.max_connections"), "udp listeners limit sessions: use max_sessions");
                 None
             }
-            (Protocol::Tcp, _, Some(_)) => {
-                self.error(format!("{path}.max_sessions"), "tcp listeners limit connections: use max_connections");
+            (Protocol::Udp, _, n) => n.map(|n| (n, "max_sessions")),
+            (_, _, Some(_)) => {
+                self.error(
+                    format!("{path}.max_sessions"),
+                    format!("{protocol} listeners limit connections: use max_connections"),
+                );
                 None
             }
-            (Protocol::Tcp, n, _) => n.map(|n| (n, "max_connections")),
-            (Protocol::Udp, _, n) => n.map(|n| (n, "max_sessions")),
+            (_, n, _) => n.map(|n| (n, "max_connections")),
         };
         let max_connections = match limit {
             Some((0, key)) => {
@@ -198,6 +231,20 @@ impl Validator {
             .enumerate()
             .filter_map(|(j, r)| self.rule(&format!("{path}.rules[{j}]"), r, protocol))
             .collect();
+        let faults = raw
+            .faults
+            .into_iter()
+            .enumerate()
+            .filter_map(|(j, f)| self.fault(&format!("{path}.faults[{j}]"), f, protocol))
+            .collect();
+        let redis = match (protocol, raw.redis) {
+            (Protocol::Redis, raw) => Some(self.redis(&format!("{path}.redis"), raw)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.redis"), format!("applies only to protocol redis, not {protocol}"));
+                None
+            }
+            (_, None) => None,
+        };
         let access_log = raw.access_log.map(|a| match a.path.as_str() {
             "stdout" | "-" => AccessLogTarget::Stdout,
             "" => {
@@ -215,23 +262,105 @@ impl Validator {
             idle_timeout,
             max_connections,
             rules,
+            faults,
+            redis,
             access_log,
         })
     }
 
-    fn rule(&mut self, path: &str, raw: RawRule, protocol: Protocol) -> Option<RuleConfig> {
+    fn redis(&mut self, path: &str, raw: Option<RawRedis>) -> RedisConfig {
+        let defaults = RespLimits::requests();
+        let raw = raw.unwrap_or(RawRedis {
+            max_bulk_length: None,
+            max_array_length: None,
+            max_depth: None,
+            key_prefixes: vec![],
+        });
+        let max_bulk_length = match raw.max_bulk_length {
+            None => defaults.max_bulk_len,
+            Some(size) => {
+                let parsed = match size {
+                    RawSize::Bytes(n) => Ok(n),
+                    RawSize::Text(text) => parse_size(&text),
+                };
+                match parsed {
+                    Ok(n) if (1..=defaults.max_bulk_len as u64).contains(&n) => n as usize,
+                    Ok(_) => {
+                        self.error(
+                            format!("{path}.max_bulk_length"),
+                            "must be between 1 byte and 512MiB (Redis's own limit)",
+                        );
+                        defaults.max_bulk_len
+                    }
+                    Err(e) => {
+                        self.error(format!("{path}.max_bulk_length"), e);
+                        defaults.max_bulk_len
+                    }
+                }
+            }
+        };
+        let mut bounded = |key: &str, value: Option<u64>, max: usize, default: usize| match value {
+            None => default,
+            Some(n) if n >= 1 && n <= max as u64 => n as usize,
+            Some(_) => {
+                self.error(format!("{path}.{key}"), format!("must be between 1 and {max}"));
+                default
+            }
+        };
+        let max_array_length =
+            bounded("max_array_length", raw.max_array_length, defaults.max_aggregate_len, defaults.max_aggregate_len);
+        let max_depth = bounded("max_depth", raw.max_depth, MAX_DEPTH_CAP, defaults.max_depth);
+        for (k, prefix) in raw.key_prefixes.iter().enumerate() {
+            if prefix.is_empty() {
+                self.error(format!("{path}.key_prefixes[{k}]"), "must not be empty");
+            }
+        }
+        if raw.key_prefixes.len() > MAX_KEY_PREFIXES {
+            self.error(
+                format!("{path}.key_prefixes"),
+                format!("at most {MAX_KEY_PREFIXES} prefixes (each is a metric series)"),
+            );
+        }
+        RedisConfig { max_bulk_length, max_array_length, max_depth, key_prefixes: raw.key_prefixes }
+    }
+
+    fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {
         let errors_before = self.errors.len();
-        let m = raw.matcher;
+        if protocol != Protocol::Redis {
+            self.error(path, format!("faults apply to protocol listeners (redis), not {protocol}"));
+            return None;
+        }
+        let matcher = self.matcher(path, raw.matcher, protocol);
+        if !(raw.percentage > 0.0 && raw.percentage <= 100.0) {
+            self.error(format!("{path}.percentage"), "must be greater than 0 and at most 100");
+        }
+        let action = match (raw.delay, raw.error) {
+            (Some(d), None) => {
+                Some(FaultActionConfig::Delay(self.duration(&format!("{path}.delay"), Some(&d), Duration::ZERO)))
+            }
+            (None, Some(message)) if message.trim().is_empty() => {
+                self.error(format!("{path}.error"), "must not be empty");
+                None
+            }
+            (None, Some(message)) => Some(FaultActionConfig::Error(message)),
+            _ => {
+                self.error(path.to_string(), "needs exactly one of delay or error");
+                None
+            }
+        };
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(FaultConfig { matcher, percentage: raw.percentage, action: action? })
+    }
+
+    /// Checks a rule's or fault's match block.
+    fn matcher(&mut self, path: &str, m: RawMatch, protocol: Protocol) -> MatchConfig {
         let list = |v: Option<OneOrMany>| v.map(OneOrMany::into_vec).unwrap_or_default();
         let op = list(m.op);
         for (k, name) in op.iter().enumerate() {
-            // tcp and udp listeners see connection-level ops only; `close` is recorded, not
-            // evaluated, so only `connect` can be matched.
-            if !name.eq_ignore_ascii_case(names::CONNECT) {
-                self.error(
-                    format!("{path}.match.op[{k}]"),
-                    format!(r#"{protocol} listeners evaluate only the "connect" op, not "{name}""#),
-                );
+            if let Some(problem) = op_problem(name, protocol) {
+                self.error(format!("{path}.match.op[{k}]"), problem);
             }
         }
         let mut client_cidr = Vec::new();
@@ -241,14 +370,19 @@ impl Validator {
                 Err(_) => self.error(format!("{path}.match.client_cidr[{k}]"), format!(r#"invalid CIDR "{text}""#)),
             }
         }
-        let matcher = MatchConfig {
+        MatchConfig {
             op,
             target: list(m.target),
             target_prefix: list(m.target_prefix),
             client_cidr,
             user: list(m.user),
             listener: list(m.listener),
-        };
+        }
+    }
+
+    fn rule(&mut self, path: &str, raw: RawRule, protocol: Protocol) -> Option<RuleConfig> {
+        let errors_before = self.errors.len();
+        let matcher = self.matcher(path, raw.matcher, protocol);
         let action = match (raw.action.as_deref(), raw.rate_limit) {
             (None, _) => {
                 self.error(format!("{path}.action"), "missing: expected allow, deny, reject or delay");

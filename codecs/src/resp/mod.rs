@@ -25,7 +25,7 @@ mod view;
 pub use decoder::RespDecoder;
 pub use encode::{encode_error, encode_value};
 pub use error::RespError;
-pub use scanner::{FrameScanner, RespLimits};
+pub use scanner::{FrameScanner, RespLimits, MAX_DEPTH_CAP};
 pub use value::{parse_value, Value};
 pub use view::{Command, Reply, ReplyKind};
 

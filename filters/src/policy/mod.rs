@@ -4,9 +4,11 @@
 //! an [`Action`] (allow, deny, or a GCRA rate limit that rejects or delays the excess).
 //! Evaluation borrows the [`Op`] and allocates nothing; rate-limit keys are hashed.
 
+mod fault;
 mod limiter;
 mod matcher;
 
+pub use fault::{Fault, FaultAction, FaultSet};
 pub use limiter::{max_burst, LimitKind, OnLimit, RateLimit, RateLimitError};
 pub use matcher::Matcher;
 

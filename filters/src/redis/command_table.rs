@@ -49,6 +49,35 @@ fn find(name: &[u8], sub: Option<&[u8]>) -> Option<&'static CommandSpec> {
     COMMANDS.binary_search_by(|spec| compare(spec.name, name, sub)).ok().map(|i| &COMMANDS[i])
 }
 
+/// A command's index in the table, or [`CommandId::OTHER`] for commands it does not
+/// know: a dense key for per-command stats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandId(u16);
+
+impl CommandId {
+    pub const OTHER: CommandId = CommandId(COMMANDS.len() as u16);
+
+    /// The id of a spec returned by [`lookup`].
+    pub fn of(spec: &'static CommandSpec) -> Self {
+        let offset = spec as *const CommandSpec as usize - COMMANDS.as_ptr() as usize;
+        CommandId((offset / std::mem::size_of::<CommandSpec>()) as u16)
+    }
+
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// How many commands the table knows; ids run from 0 to `count()` (`OTHER`).
+pub fn count() -> usize {
+    COMMANDS.len()
+}
+
+/// The `op` label of a command's stats: its table name, or `other`.
+pub fn stats_name(id: CommandId) -> &'static str {
+    COMMANDS.get(id.index()).map_or("other", |spec| spec.name)
+}
+
 /// The spec of a command given its arguments (`args[0]` is the name). For container
 /// commands the subcommand's spec, when the subcommand is known.
 pub fn lookup<'a>(mut args: impl Iterator<Item = &'a [u8]>) -> Option<&'static CommandSpec> {
@@ -109,6 +138,16 @@ mod tests {
         assert!(lookup(args("GETX k")).is_none());
         assert!(lookup(args("BLPOP q 0")).unwrap().has(BLOCKING));
         assert!(lookup(args("SUBSCRIBE c")).unwrap().has(PUBSUB));
+    }
+
+    #[test]
+    fn ids_index_the_table() {
+        let spec = lookup(args("config get x")).unwrap();
+        let id = CommandId::of(spec);
+        assert_eq!(stats_name(id), "CONFIG GET");
+        assert_eq!(stats_name(CommandId::OTHER), "other");
+        assert_eq!(CommandId::OTHER.index(), count());
+        assert_eq!(CommandId::of(&COMMANDS[0]).index(), 0);
     }
 
     #[test]

@@ -1,6 +1,16 @@
-//! Redis: what the `redis` protocol filter needs to know about commands. The filter
-//! itself (request/reply correlation, ops, rules, stats) builds on this table and on the
-//! RESP codec in `sluice_codecs::resp`.
+//! Redis: the `redis` protocol filter and what it knows about commands. The filter
+//! (`filter`) turns each command into an op, applies rules and faults, and matches
+//! replies to commands with the connection state in `session`; `command_table` names
+//! commands and finds their keys; `stats` holds the per-listener counters. Frames are cut
+//! and viewed by the RESP codec in `sluice_codecs::resp`.
 
 pub mod command_table;
 mod commands;
+mod filter;
+mod session;
+pub mod stats;
+
+pub use filter::{RedisFilter, RedisListener};
+
+#[cfg(test)]
+mod tests;

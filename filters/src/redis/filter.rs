@@ -1,0 +1,501 @@
+//! The `redis` protocol filter: sees every command of a connection, turns it into an
+//! [`Op`] (`op` = command name with its subcommand, `target` = first key, `user` from
+//! AUTH/HELLO), applies the listener's rules and faults, and matches every reply to its
+//! command to count and time it.
+//!
+//! Bytes it does not refuse are forwarded as they came: complete frames are cut off the
+//! read buffer and queued as slices, consecutive ones as one slice. A refused command
+//! never reaches the server; its RESP error waits in the reply queue behind the replies
+//! still owed for earlier commands, so a pipeline's replies stay in order. A delayed
+//! command is held in the read buffer together with everything the client sent after it.
+//!
+//! Failure mode: fails open when the listener has neither rules nor faults (observe-only:
+//! an undecodable frame is counted and the connection continues as a plain byte stream),
+//! and closed otherwise (the client gets `-ERR Protocol error: …` after the replies it is
+//! owed, then the connection closes), since a filter that cannot read the stream cannot
+//! enforce anything on it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use sluice_codecs::resp::{Command, FrameScanner, Reply, RespError, RespLimits};
+
+use super::command_table::{first_key, lookup, CommandId, CommandSpec};
+use super::session::{Answer, Effect, Pending, ReplyMode, Role, Session, SubKind};
+use super::stats::RedisStats;
+use crate::filter::{CloseReason, FilterStatus};
+use crate::op::{Op, Outcome, Protocol};
+use crate::policy::{FaultAction, FaultSet, RuleSet, Verdict};
+use crate::stream::{take, StreamFilter, StreamIo};
+
+/// DISCARD, sent instead of an EXEC whose transaction lost a refused command.
+const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
+const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
+/// The longest unknown command name kept for rule matching.
+const MAX_UNKNOWN_NAME: usize = 64;
+
+/// What every connection of one `redis` listener shares.
+pub struct RedisListener {
+    pub name: Arc<str>,
+    pub rules: Arc<RuleSet>,
+    pub faults: FaultSet,
+    pub stats: RedisStats,
+    pub request_limits: RespLimits,
+    pub reply_limits: RespLimits,
+}
+
+impl RedisListener {
+    /// Whether the filter acts on commands (and so must fail closed).
+    fn enforces(&self) -> bool {
+        !self.rules.is_empty() || !self.faults.is_empty()
+    }
+}
+
+/// A command held back, and until when.
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    until: Instant,
+    /// Held by an injected delay: forwarded without asking the rules again.
+    fault: bool,
+}
+
+/// What happens to one complete command frame.
+enum Decision {
+    /// Goes upstream unchanged.
+    Forward,
+    /// Cut out of the stream (answered locally, or silently under CLIENT REPLY OFF).
+    Drop,
+    /// Cut out, and these bytes go upstream in its place.
+    Replace(&'static [u8]),
+    /// Held, with everything after it, until the hold ends.
+    Hold,
+}
+
+pub struct RedisFilter {
+    listener: Arc<RedisListener>,
+    client: IpAddr,
+    requests: FrameScanner,
+    replies: FrameScanner,
+    pub(super) session: Session,
+    hold: Option<Hold>,
+    /// Decoding gave up (fail open): bytes pass through untouched from now on.
+    passthrough: bool,
+    /// A protocol error was answered (fail closed): close once the replies owed are out.
+    closing: bool,
+    rng: fastrand::Rng,
+}
+
+impl RedisFilter {
+    pub fn new(listener: Arc<RedisListener>, client: IpAddr) -> Self {
+        RedisFilter {
+            requests: FrameScanner::new(listener.request_limits),
+            replies: FrameScanner::new(listener.reply_limits),
+            listener,
+            client,
+            session: Session::default(),
+            hold: None,
+            passthrough: false,
+            closing: false,
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// Decides about one complete command frame.
+    fn decide(
+        &mut self,
+        frame: &[u8],
+        now: Instant,
+        skip_policy: bool,
+        io: &mut StreamIo<'_>,
+    ) -> Result<Decision, RespError> {
+        let command = Command::parse(frame)?;
+        if command.argc() == 0 {
+            // An empty inline line or `*0`: Redis ignores it without a reply.
+            return Ok(Decision::Forward);
+        }
+        let spec = lookup(command.args());
+        let id = spec.map_or(CommandId::OTHER, CommandId::of);
+        let key = spec.and_then(|s| first_key(s, command.args()));
+        if let Some(key) = key {
+            self.listener.stats.key(key);
+        }
+        if skip_policy || !self.listener.enforces() {
+            return Ok(self.forward(&command, spec, id, now));
+        }
+        let listener = Arc::clone(&self.listener);
+        let unknown: String;
+        let name = match spec {
+            Some(spec) => spec.name,
+            None => {
+                let raw = command.name().unwrap_or_default();
+                unknown = raw.iter().take(MAX_UNKNOWN_NAME).map(|b| b.to_ascii_uppercase() as char).collect();
+                &unknown
+            }
+        };
+        let op = Op {
+            protocol: Protocol::Redis,
+            listener: &listener.name,
+            op: name,
+            target: key,
+            user: self.session.user.as_deref(),
+            client: self.client,
+        };
+        let fault = match listener.rules.evaluate(&op) {
+            Verdict::Allow => {
+                let rng = &mut self.rng;
+                listener.faults.pick(&op, || rng.f64() * 100.0)
+            }
+            Verdict::Deny { .. } => {
+                let message = format!("ERR sluice: command {name} denied by policy");
+                return Ok(self.refuse(&command, id, Outcome::Denied, &message, now, io));
+            }
+            Verdict::Limited { .. } => {
+                let message = format!("ERR sluice: rate limit exceeded for {name}");
+                return Ok(self.refuse(&command, id, Outcome::Limited, &message, now, io));
+            }
+            Verdict::Delay { wait, .. } => return Ok(self.hold_for(now, wait, false)),
+        };
+        match fault {
+            None => Ok(self.forward(&command, spec, id, now)),
+            Some(FaultAction::Delay(delay)) => {
+                listener.stats.fault_delays.increment(1);
+                Ok(self.hold_for(now, *delay, true))
+            }
+            Some(FaultAction::Error(message)) => {
+                listener.stats.fault_errors.increment(1);
+                Ok(self.refuse(&command, id, Outcome::Error, message, now, io))
+            }
+        }
+    }
+
+    fn hold_for(&mut self, now: Instant, wait: Duration, fault: bool) -> Decision {
+        self.hold = Some(Hold { until: now + wait, fault });
+        Decision::Hold
+    }
+
+    /// Answers a command with a RESP error instead of forwarding it.
+    fn refuse(
+        &mut self,
+        command: &Command<'_>,
+        id: CommandId,
+        outcome: Outcome,
+        message: &str,
+        now: Instant,
+        io: &mut StreamIo<'_>,
+    ) -> Decision {
+        self.listener.stats.command(id).record(outcome, None);
+        let reply = error_reply(message);
+        let name = command.name().unwrap_or_default();
+        if let Some(aborted) = &mut self.session.multi {
+            if name.eq_ignore_ascii_case(b"EXEC") || name.eq_ignore_ascii_case(b"DISCARD") {
+                // The server is inside MULTI: end the transaction there, answer the client
+                // with the refusal.
+                self.session.multi = None;
+                self.session.pending.push_back(pending(id, now, Answer::Replaced(reply)));
+                return Decision::Replace(DISCARD);
+            }
+            // Like a command Redis itself refuses while queuing: EXEC will abort.
+            *aborted = true;
+        }
+        if !self.session.expects_reply() {
+            return Decision::Drop;
+        }
+        if self.session.pending.is_empty() {
+            io.to_downstream.push(reply);
+        } else {
+            self.session.pending.push_back(pending(id, now, Answer::Local(reply)));
+        }
+        Decision::Drop
+    }
+
+    /// Records a forwarded command in the reply queue, with what its reply will change.
+    fn forward(
+        &mut self,
+        command: &Command<'_>,
+        spec: Option<&'static CommandSpec>,
+        id: CommandId,
+        now: Instant,
+    ) -> Decision {
+        let session = &mut self.session;
+        let name = spec.map_or("", |s| s.name);
+        let argc = command.argc();
+        let arg = |i: usize| command.arg(i).unwrap_or_default();
+        let mut decision = Decision::Forward;
+        let mut answer = Answer::Upstream { frames: Some(1) };
+        let mut subscription = None;
+        let mut effect = Effect::None;
+        match name {
+            "CLIENT REPLY" => {
+                let mode = arg(2);
+                let mode = [(b"ON".as_slice(), ReplyMode::On), (b"OFF", ReplyMode::Off), (b"SKIP", ReplyMode::Skip)]
+                    .into_iter()
+                    .find(|(word, _)| mode.eq_ignore_ascii_case(word));
+                if let Some((_, mode)) = mode {
+                    session.reply_mode = mode;
+                    if mode != ReplyMode::On {
+                        // OFF and SKIP are not answered themselves.
+                        self.listener.stats.command(id).record(Outcome::Ok, None);
+                        return decision;
+                    }
+                }
+            }
+            "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => {
+                subscription = Some(sub_kind(name));
+                answer = Answer::Upstream { frames: Some(u32::try_from(argc - 1).unwrap_or(u32::MAX).max(1)) };
+            }
+            "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" => {
+                subscription = Some(sub_kind(name));
+                let frames = (argc > 1).then(|| u32::try_from(argc - 1).unwrap_or(u32::MAX));
+                answer = Answer::Upstream { frames };
+            }
+            "HELLO" => {
+                let resp3 = match arg(1) {
+                    b"3" => Some(true),
+                    b"2" => Some(false),
+                    _ => None,
+                };
+                let auth = command.args().position(|a| a.eq_ignore_ascii_case(b"AUTH"));
+                let user = auth.and_then(|i| command.arg(i + 1)).map(user_name);
+                effect = Effect::Hello { resp3, user };
+            }
+            "AUTH" => effect = Effect::Auth(if argc >= 3 { user_name(arg(1)) } else { "default".into() }),
+            "RESET" => {
+                // RESET is answered whatever the reply mode, and turns replies back on.
+                session.reply_mode = ReplyMode::On;
+                effect = Effect::Reset;
+            }
+            "MONITOR" => effect = Effect::Monitor,
+            "MULTI" => session.multi = Some(false),
+            "EXEC" => {
+                if session.multi == Some(true) {
+                    decision = Decision::Replace(DISCARD);
+                    answer = Answer::Replaced(Bytes::from_static(EXECABORT));
+                }
+                session.multi = None;
+            }
+            "DISCARD" => session.multi = None,
+            _ => {}
+        }
+        if !session.expects_reply() {
+            self.listener.stats.command(id).record(Outcome::Ok, None);
+            return decision;
+        }
+        session.pending.push_back(Pending { command: id, sent: now, answer, subscription, effect, failed: false });
+        decision
+    }
+
+    /// Handles one reply frame of the head command; returns the bytes the client gets
+    /// instead of the frame, if it is replaced.
+    fn on_reply(&mut self, is_error: bool, now: Instant) -> Option<Bytes> {
+        let frames = self.session.head_frames();
+        let head = self.session.pending.front_mut()?;
+        head.failed |= is_error;
+        let (done, replacement) = match &mut head.answer {
+            Answer::Replaced(bytes) => (true, Some(bytes.clone())),
+            Answer::Upstream { frames: left } => {
+                let remaining = frames.saturating_sub(1);
+                *left = Some(remaining);
+                (remaining == 0, None)
+            }
+            Answer::Local(_) => (true, None),
+        };
+        if done {
+            let head = self.session.pending.pop_front()?;
+            let outcome = Session::outcome(head.failed);
+            self.listener.stats.command(head.command).record(outcome, Some(now.saturating_duration_since(head.sent)));
+            if !head.failed {
+                self.session.apply(head.effect);
+            }
+        }
+        replacement
+    }
+
+    /// Sends the local replies that have reached the head of the queue.
+    fn release_local_replies(&mut self, input: &mut BytesMut, run: &mut usize, io: &mut StreamIo<'_>) {
+        while let Some(Pending { answer: Answer::Local(_), .. }) = self.session.pending.front() {
+            io.to_downstream.push(take(input, *run));
+            *run = 0;
+            if let Some(Pending { answer: Answer::Local(bytes), .. }) = self.session.pending.pop_front() {
+                io.to_downstream.push(bytes);
+            }
+        }
+    }
+
+    fn request_decode_error(
+        &mut self,
+        input: &mut BytesMut,
+        run: usize,
+        error: RespError,
+        io: &mut StreamIo<'_>,
+    ) -> FilterStatus {
+        self.listener.stats.request_decode_errors.increment(1);
+        tracing::debug!(listener = %self.listener.name, client = %self.client, %error, "undecodable Redis command");
+        io.to_upstream.push(take(input, run));
+        if !self.listener.enforces() {
+            self.passthrough = true;
+            io.to_upstream.push(take(input, input.len()));
+            return FilterStatus::Continue;
+        }
+        input.clear();
+        self.closing = true;
+        let reply = error_reply(&format!("ERR Protocol error: {error}"));
+        if self.session.pending.is_empty() {
+            io.to_downstream.push(reply);
+            return FilterStatus::Close(CloseReason::ProtocolError);
+        }
+        self.session.pending.push_back(pending(CommandId::OTHER, io.now, Answer::Local(reply)));
+        FilterStatus::Continue
+    }
+
+    fn reply_decode_error(
+        &mut self,
+        input: &mut BytesMut,
+        run: usize,
+        error: RespError,
+        io: &mut StreamIo<'_>,
+    ) -> FilterStatus {
+        self.listener.stats.reply_decode_errors.increment(1);
+        tracing::debug!(listener = %self.listener.name, client = %self.client, %error, "undecodable Redis reply");
+        io.to_downstream.push(take(input, run));
+        if !self.listener.enforces() {
+            self.passthrough = true;
+            io.to_downstream.push(take(input, input.len()));
+            return FilterStatus::Continue;
+        }
+        FilterStatus::Close(CloseReason::UpstreamError)
+    }
+}
+
+impl StreamFilter for RedisFilter {
+    fn on_downstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        if self.passthrough {
+            io.to_upstream.push(take(input, input.len()));
+            return FilterStatus::Continue;
+        }
+        if self.closing {
+            input.clear();
+            return FilterStatus::Continue;
+        }
+        let mut released_fault = false;
+        if let Some(hold) = self.hold {
+            if io.now < hold.until {
+                return FilterStatus::Continue;
+            }
+            self.hold = None;
+            released_fault = hold.fault;
+        }
+        // Bytes at the front of `input` decided to go upstream unchanged.
+        let mut run = 0;
+        loop {
+            let n = match self.requests.scan(&input[run..]) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(e) => return self.request_decode_error(input, run, e, io),
+            };
+            let decision = match self.decide(&input[run..run + n], io.now, std::mem::take(&mut released_fault), io) {
+                Ok(decision) => decision,
+                Err(e) => return self.request_decode_error(input, run, e, io),
+            };
+            match decision {
+                Decision::Forward => run += n,
+                Decision::Drop | Decision::Replace(_) => {
+                    io.to_upstream.push(take(input, run));
+                    input.advance(n);
+                    run = 0;
+                    if let Decision::Replace(bytes) = decision {
+                        io.to_upstream.push(Bytes::from_static(bytes));
+                    }
+                }
+                Decision::Hold => break,
+            }
+        }
+        io.to_upstream.push(take(input, run));
+        if eof && self.hold.is_none() && !input.is_empty() {
+            // An incomplete command at the end of the stream: pass it on as it is.
+            io.to_upstream.push(take(input, input.len()));
+            self.requests.reset();
+        }
+        FilterStatus::Continue
+    }
+
+    fn on_upstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        if self.passthrough {
+            io.to_downstream.push(take(input, input.len()));
+            return FilterStatus::Continue;
+        }
+        let mut run = 0;
+        loop {
+            let n = match self.replies.scan(&input[run..]) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(e) => return self.reply_decode_error(input, run, e, io),
+            };
+            let frame = &input[run..run + n];
+            let reply = Reply::parse(frame);
+            match self.session.role(&reply, frame) {
+                Role::Push => {
+                    self.listener.stats.push_messages.increment(1);
+                    run += n;
+                }
+                Role::Unexpected => run += n,
+                Role::Reply => {
+                    let error = reply.error_prefix();
+                    if let Some(prefix) = error {
+                        self.listener.stats.error(prefix);
+                    }
+                    match self.on_reply(error.is_some(), io.now) {
+                        None => run += n,
+                        Some(replacement) => {
+                            io.to_downstream.push(take(input, run));
+                            input.advance(n);
+                            run = 0;
+                            io.to_downstream.push(replacement);
+                        }
+                    }
+                    self.release_local_replies(input, &mut run, io);
+                }
+            }
+        }
+        io.to_downstream.push(take(input, run));
+        if eof && !input.is_empty() {
+            io.to_downstream.push(take(input, input.len()));
+            self.replies.reset();
+        }
+        if self.closing && self.session.pending.is_empty() {
+            return FilterStatus::Close(CloseReason::ProtocolError);
+        }
+        FilterStatus::Continue
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.hold.map(|h| h.until)
+    }
+}
+
+fn pending(command: CommandId, sent: Instant, answer: Answer) -> Pending {
+    Pending { command, sent, answer, subscription: None, effect: Effect::None, failed: false }
+}
+
+fn sub_kind(name: &str) -> SubKind {
+    match name {
+        "PSUBSCRIBE" | "PUNSUBSCRIBE" => SubKind::Pattern,
+        "SSUBSCRIBE" | "SUNSUBSCRIBE" => SubKind::Shard,
+        _ => SubKind::Channel,
+    }
+}
+
+fn user_name(raw: &[u8]) -> Box<str> {
+    String::from_utf8_lossy(&raw[..raw.len().min(256)]).into()
+}
+
+/// A RESP simple error; line breaks in the message would end the frame early, so they
+/// become spaces.
+fn error_reply(message: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(message.len() + 3);
+    out.extend_from_slice(b"-");
+    out.extend(message.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    out.extend_from_slice(b"\r\n");
+    out.freeze()
+}

@@ -1,0 +1,320 @@
+//! The connection driver for protocol listeners (`redis`, …): the same admission, connect
+//! and half-close rules as the plain TCP driver, but the bytes go through the listener's
+//! [`StreamFilter`], which decides frame by frame what goes where.
+//!
+//! Each side has a read buffer the filter takes complete frames from (partial frames stay
+//! and the next read appends to them, so nothing is copied to reassemble them) and a write
+//! queue of slices, written with one vectored write. Reading from a side stops while the
+//! queues it feeds are full (backpressure), and reading from the client also stops while
+//! the filter holds back more than [`HOLD_LIMIT`] of it. Read buffers of a quiet
+//! connection are released on the idle tick.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use metrics::Counter;
+use sluice_filters::filter::CloseSummary;
+use sluice_filters::{CloseReason, FilterStatus, StreamFilter, StreamIo, WriteQueue};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant, Sleep};
+
+/// How much one read asks for.
+const READ_CHUNK: usize = 64 * 1024;
+/// A side is not read while a queue it feeds holds this much.
+const QUEUE_LIMIT: usize = 256 * 1024;
+/// Client bytes buffered behind a held command before the client is no longer read.
+const HOLD_LIMIT: usize = 1024 * 1024;
+/// A read buffer grown past this for a large frame is released once it is empty.
+const KEEP_CAPACITY: usize = 4 * READ_CHUNK;
+/// Slices per vectored write.
+const MAX_IOV: usize = 64;
+/// Idle checks per idle timeout.
+const IDLE_TICKS: u32 = 4;
+
+/// One socket and the bytes in flight at it.
+struct End {
+    socket: TcpStream,
+    /// Read from this socket, not yet taken by the filter.
+    input: BytesMut,
+    /// To be written to this socket.
+    output: WriteQueue,
+    /// This socket sent FIN.
+    eof: bool,
+    /// The FIN of the other socket has been passed on to this one.
+    shut: bool,
+    received: Counter,
+}
+
+impl End {
+    fn new(socket: TcpStream, received: Counter) -> Self {
+        End { socket, input: BytesMut::new(), output: WriteQueue::default(), eof: false, shut: false, received }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Downstream,
+    Upstream,
+}
+
+impl Side {
+    fn error(self) -> CloseReason {
+        match self {
+            Side::Downstream => CloseReason::DownstreamError,
+            Side::Upstream => CloseReason::UpstreamError,
+        }
+    }
+}
+
+enum Event {
+    Readable(Side),
+    Writable(Side),
+    /// The filter asked to be woken (a held command's time has come).
+    Wake,
+    IdleTimer,
+}
+
+pub struct StreamPump<'a> {
+    down: End,
+    up: End,
+    filter: &'a mut dyn StreamFilter,
+    summary: &'a mut CloseSummary,
+}
+
+impl<'a> StreamPump<'a> {
+    pub fn new(
+        downstream: TcpStream,
+        upstream: TcpStream,
+        counters: (Counter, Counter),
+        filter: &'a mut dyn StreamFilter,
+        summary: &'a mut CloseSummary,
+    ) -> Self {
+        StreamPump { down: End::new(downstream, counters.0), up: End::new(upstream, counters.1), filter, summary }
+    }
+
+    /// Moves frames until the connection ends; idleness is checked as in the TCP driver.
+    pub async fn run(&mut self, idle_timeout: Duration) -> CloseReason {
+        let tick = idle_timeout / IDLE_TICKS;
+        let idle = sleep_until(Instant::now() + tick);
+        let wake = sleep_until(Instant::now() + tick);
+        tokio::pin!(idle, wake);
+        let mut wake_armed = false;
+        let mut active = false;
+        let mut quiet_ticks = 0;
+        loop {
+            let event =
+                std::future::poll_fn(|cx| self.poll_event(cx, idle.as_mut(), wake_armed.then_some(wake.as_mut())))
+                    .await;
+            let step = match event {
+                Event::Readable(side) => self.read(side),
+                Event::Writable(side) => self.flush(side).map(|n| n > 0),
+                Event::Wake => self.run_filter(Side::Downstream, std::time::Instant::now()).map(|()| true),
+                Event::IdleTimer => {
+                    quiet_ticks = if active { 0 } else { quiet_ticks + 1 };
+                    if quiet_ticks >= IDLE_TICKS {
+                        return CloseReason::IdleTimeout;
+                    }
+                    if !active {
+                        self.release_buffers();
+                    }
+                    active = false;
+                    let next = idle.deadline() + tick;
+                    idle.as_mut().reset(next);
+                    continue;
+                }
+            };
+            match step {
+                Ok(moved) => active |= moved,
+                Err(reason) => {
+                    // Best effort: the client may still get a protocol error sent last.
+                    let _ = write_queue(&self.down.socket, &mut self.down.output);
+                    return reason;
+                }
+            }
+            match self.filter.wake_at() {
+                Some(at) => {
+                    let at = Instant::from_std(at);
+                    if !wake_armed || wake.deadline() != at {
+                        wake.as_mut().reset(at);
+                    }
+                    wake_armed = true;
+                }
+                None => wake_armed = false,
+            }
+            if let Err(reason) = self.pass_on_fins() {
+                return reason;
+            }
+            if self.down.shut && self.up.shut {
+                return CloseReason::Done;
+            }
+        }
+    }
+
+    fn can_read(&self, side: Side) -> bool {
+        match side {
+            Side::Downstream => {
+                !self.down.eof
+                    && self.up.output.len() < QUEUE_LIMIT
+                    && self.down.output.len() < QUEUE_LIMIT
+                    && (self.filter.wake_at().is_none() || self.down.input.len() < HOLD_LIMIT)
+            }
+            Side::Upstream => !self.up.eof && self.down.output.len() < QUEUE_LIMIT,
+        }
+    }
+
+    fn poll_event(&self, cx: &mut Context<'_>, idle: Pin<&mut Sleep>, wake: Option<Pin<&mut Sleep>>) -> Poll<Event> {
+        for (side, end) in [(Side::Downstream, &self.down), (Side::Upstream, &self.up)] {
+            if !end.output.is_empty() && end.socket.poll_write_ready(cx).is_ready() {
+                return Poll::Ready(Event::Writable(side));
+            }
+            if self.can_read(side) && end.socket.poll_read_ready(cx).is_ready() {
+                return Poll::Ready(Event::Readable(side));
+            }
+        }
+        if let Some(wake) = wake {
+            if wake.poll(cx).is_ready() {
+                return Poll::Ready(Event::Wake);
+            }
+        }
+        idle.poll(cx).map(|()| Event::IdleTimer)
+    }
+
+    fn end(&mut self, side: Side) -> &mut End {
+        match side {
+            Side::Downstream => &mut self.down,
+            Side::Upstream => &mut self.up,
+        }
+    }
+
+    /// Reads what `side` has, lets the filter take what it can, and writes the results.
+    fn read(&mut self, side: Side) -> Result<bool, CloseReason> {
+        let end = self.end(side);
+        if end.input.capacity() - end.input.len() < READ_CHUNK / 4 {
+            end.input.reserve(READ_CHUNK);
+        }
+        let n = match read_once(&end.socket, &mut end.input) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(false),
+            Err(_) => return Err(side.error()),
+        };
+        if n == 0 {
+            end.eof = true;
+        } else {
+            end.received.increment(n as u64);
+        }
+        match side {
+            Side::Downstream => self.summary.bytes_from_downstream += n as u64,
+            Side::Upstream => self.summary.bytes_from_upstream += n as u64,
+        }
+        self.run_filter(side, std::time::Instant::now())?;
+        Ok(n > 0)
+    }
+
+    /// Runs the filter over `side`'s buffer, then writes whatever it queued.
+    fn run_filter(&mut self, side: Side, now: std::time::Instant) -> Result<(), CloseReason> {
+        let (down, up) = (&mut self.down, &mut self.up);
+        let mut io = StreamIo { now, to_upstream: &mut up.output, to_downstream: &mut down.output };
+        let status = match side {
+            Side::Downstream => self.filter.on_downstream(&mut down.input, down.eof, &mut io),
+            Side::Upstream => self.filter.on_upstream(&mut up.input, up.eof, &mut io),
+        };
+        let input = &mut self.end(side).input;
+        if input.is_empty() && input.capacity() > KEEP_CAPACITY {
+            *input = BytesMut::new();
+        }
+        for to in [Side::Upstream, Side::Downstream] {
+            if !self.end(to).output.is_empty() {
+                self.flush(to)?;
+            }
+        }
+        match status {
+            FilterStatus::Close(reason) => Err(reason),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes queued bytes to `to`; returns how many went.
+    fn flush(&mut self, to: Side) -> Result<usize, CloseReason> {
+        let end = self.end(to);
+        write_queue(&end.socket, &mut end.output).map_err(|_| to.error())
+    }
+
+    /// Passes a FIN on once everything before it has been taken and written.
+    fn pass_on_fins(&mut self) -> Result<(), CloseReason> {
+        let held = self.filter.wake_at().is_some();
+        for (from, to) in [(Side::Downstream, Side::Upstream), (Side::Upstream, Side::Downstream)] {
+            let source = self.end(from);
+            if !source.eof || !source.input.is_empty() || (from == Side::Downstream && held) {
+                continue;
+            }
+            let sink = self.end(to);
+            if sink.shut || !sink.output.is_empty() {
+                continue;
+            }
+            sink.shut = true;
+            if let Err(e) = socket2::SockRef::from(&sink.socket).shutdown(Shutdown::Write) {
+                if e.kind() != io::ErrorKind::NotConnected {
+                    return Err(to.error());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back the memory of empty buffers, so a quiet connection holds none.
+    fn release_buffers(&mut self) {
+        for end in [&mut self.down, &mut self.up] {
+            if end.input.is_empty() {
+                end.input = BytesMut::new();
+            }
+            end.output.shrink();
+        }
+    }
+}
+
+/// Reads once into `buf`'s spare room, clearing readiness on a short read (see the TCP
+/// driver); `None` when there is nothing to read.
+fn read_once(source: &TcpStream, buf: &mut BytesMut) -> io::Result<Option<usize>> {
+    crate::tcp_proxy::read_once(source, buf)
+}
+
+/// Writes as much of `queue` as the socket takes now; a short write clears write
+/// readiness at once, like a short read.
+fn write_queue(sink: &TcpStream, queue: &mut WriteQueue) -> io::Result<usize> {
+    let mut total = 0;
+    while !queue.is_empty() {
+        let (written, wanted) = {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let count = queue.io_slices(&mut slices);
+            let slices = &slices[..count];
+            let wanted: usize = slices.iter().map(|s| s.len()).sum();
+            let mut written = 0;
+            let result = sink.try_io(Interest::WRITABLE, || {
+                written = sink.try_write_vectored(slices)?;
+                if written < wanted {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            match result {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                Err(e) => return Err(e),
+            }
+            (written, wanted)
+        };
+        queue.advance(written);
+        total += written;
+        if written < wanted {
+            break;
+        }
+    }
+    Ok(total)
+}
