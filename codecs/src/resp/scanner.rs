@@ -83,7 +83,9 @@ impl FrameScanner {
             let start = self.pos;
             let Some(&ty) = buf.get(start) else { return Ok(None) };
             let Some(lf) = self.find_line_end(buf, start)? else { return Ok(None) };
-            let inline = self.depth == 0 && start == 0 && self.limits.allow_inline && !is_type_byte(ty);
+            // Like Redis (processInputBuffer), a request that does not start with `*` is an
+            // inline command, whatever its first byte.
+            let inline = self.depth == 0 && start == 0 && self.limits.allow_inline && ty != b'*';
             if inline {
                 // An inline command: the whole line, CRLF or bare LF.
                 self.reset();

@@ -85,6 +85,8 @@ pub struct RedisFilter {
     /// A protocol error was answered (fail closed): close once the replies owed are out.
     closing: bool,
     rng: fastrand::Rng,
+    /// Replies that arrived with no command waiting (a desynchronised stream).
+    pub(super) unexpected: u64,
 }
 
 impl RedisFilter {
@@ -99,6 +101,7 @@ impl RedisFilter {
             passthrough: false,
             closing: false,
             rng: fastrand::Rng::new(),
+            unexpected: 0,
         }
     }
 
@@ -439,7 +442,11 @@ impl StreamFilter for RedisFilter {
                     self.listener.stats.push_messages.increment(1);
                     run += n;
                 }
-                Role::Unexpected => run += n,
+                Role::Unexpected => {
+                    self.unexpected += 1;
+                    self.listener.stats.unexpected_replies.increment(1);
+                    run += n;
+                }
                 Role::Reply => {
                     let error = reply.error_prefix();
                     if let Some(prefix) = error {

@@ -8,7 +8,9 @@
 //!   configured prefixes (longest match), the rest `other`;
 //! - `sluice_redis_decode_errors_total{listener,direction}`;
 //! - `sluice_redis_push_messages_total{listener}`: pub/sub messages and RESP3 pushes;
-//! - `sluice_redis_faults_total{listener,fault}`: injected delays and errors.
+//! - `sluice_redis_faults_total{listener,fault}`: injected delays and errors;
+//! - `sluice_redis_unexpected_replies_total{listener}`: replies no command was waiting
+//!   for (forwarded all the same; non-zero means the filter lost track of the stream).
 //!
 //! Every label value comes from a fixed list, so the series count is bounded whatever
 //! clients send. Handles are registered on first use and then cost one atomic add.
@@ -26,6 +28,7 @@ pub const KEY_OPS_TOTAL: &str = "sluice_redis_key_ops_total";
 pub const DECODE_ERRORS_TOTAL: &str = "sluice_redis_decode_errors_total";
 pub const PUSH_MESSAGES_TOTAL: &str = "sluice_redis_push_messages_total";
 pub const FAULTS_TOTAL: &str = "sluice_redis_faults_total";
+pub const UNEXPECTED_REPLIES_TOTAL: &str = "sluice_redis_unexpected_replies_total";
 
 /// The error prefixes Redis itself sends; anything else counts as `other`.
 const ERROR_PREFIXES: [&str; 26] = [
@@ -64,6 +67,7 @@ pub fn describe() {
     metrics::describe_counter!(DECODE_ERRORS_TOTAL, Unit::Count, "RESP frames that could not be decoded.");
     metrics::describe_counter!(PUSH_MESSAGES_TOTAL, Unit::Count, "Pub/sub messages and RESP3 pushes.");
     metrics::describe_counter!(FAULTS_TOTAL, Unit::Count, "Faults injected into Redis commands.");
+    metrics::describe_counter!(UNEXPECTED_REPLIES_TOTAL, Unit::Count, "Redis replies no command was waiting for.");
 }
 
 pub struct RedisStats {
@@ -78,6 +82,7 @@ pub struct RedisStats {
     pub push_messages: Counter,
     pub fault_delays: Counter,
     pub fault_errors: Counter,
+    pub unexpected_replies: Counter,
 }
 
 impl RedisStats {
@@ -97,6 +102,7 @@ impl RedisStats {
             push_messages: metrics::counter!(PUSH_MESSAGES_TOTAL, "listener" => l()),
             fault_delays: metrics::counter!(FAULTS_TOTAL, "listener" => l(), "fault" => "delay"),
             fault_errors: metrics::counter!(FAULTS_TOTAL, "listener" => l(), "fault" => "error"),
+            unexpected_replies: metrics::counter!(UNEXPECTED_REPLIES_TOTAL, "listener" => l()),
             listener: listener.to_owned(),
         }
     }

@@ -90,6 +90,10 @@ impl Conn {
 }
 
 fn drain(queue: &mut WriteQueue) -> String {
+    String::from_utf8(drain_bytes(queue)).unwrap()
+}
+
+fn drain_bytes(queue: &mut WriteQueue) -> Vec<u8> {
     let mut out = Vec::new();
     while !queue.is_empty() {
         let mut slices = [IoSlice::new(&[]); 8];
@@ -98,7 +102,7 @@ fn drain(queue: &mut WriteQueue) -> String {
         slices[..n].iter().for_each(|s| out.extend_from_slice(s));
         queue.advance(len);
     }
-    String::from_utf8(out).unwrap()
+    out
 }
 
 fn cmd(args: &[&str]) -> String {
@@ -327,4 +331,35 @@ fn resp3_pushes_pass_between_replies() {
     c.server(b"_\r\n");
     assert_eq!(c.pending(), 0);
     assert_eq!(c.sent_to_client(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n_\r\n");
+}
+
+/// Every captured session (fixtures/redis), fed through an observing filter: the bytes
+/// pass unchanged both ways and every reply finds its command, with none left over.
+#[test]
+fn captured_sessions_pass_unchanged_and_every_reply_is_matched() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/redis");
+    let mut sessions = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("requests") {
+            continue;
+        }
+        let requests = std::fs::read(&path).unwrap();
+        let replies = std::fs::read(path.with_extension("replies")).unwrap();
+        for chunk in [usize::MAX, 7] {
+            let mut c = Conn::observe();
+            requests
+                .chunks(chunk.min(requests.len().max(1)))
+                .for_each(|piece| assert_eq!(c.client(piece), FilterStatus::Continue));
+            replies
+                .chunks(chunk.min(replies.len().max(1)))
+                .for_each(|piece| assert_eq!(c.server(piece), FilterStatus::Continue));
+            let name = path.display();
+            assert!(drain_bytes(&mut c.to_server) == requests, "{name}: requests changed");
+            assert!(drain_bytes(&mut c.to_client) == replies, "{name}: replies changed");
+            assert_eq!((c.pending(), c.filter.unexpected), (0, 0), "{name}: commands left waiting, replies unmatched");
+        }
+        sessions += 1;
+    }
+    assert!(sessions >= 9, "{sessions} sessions");
 }
