@@ -182,7 +182,7 @@ impl FrameScanner {
     fn find_line_end(&self, buf: &[u8], start: usize) -> Result<Option<usize>, RespError> {
         let limit = self.limits.max_line_len + 2;
         let window = &buf[start..buf.len().min(start + 1 + limit)];
-        match memchr::memchr(b'\n', window) {
+        match find_lf(window) {
             Some(i) => Ok(Some(start + i)),
             None if window.len() > limit => Err(RespError::LineTooLong { limit: self.limits.max_line_len }),
             None => Ok(None),
@@ -219,6 +219,20 @@ pub(super) fn is_type_byte(b: u8) -> bool {
 
 /// A non-negative length, or `None` for `-1` where a null is allowed. Canonical decimal
 /// only, as Redis's `string2ll` requires: no sign, no leading zeros.
+/// The offset of the first LF in `bytes`. Header lines are short (`$3\r\n`): a plain loop
+/// over the first bytes finds their end faster than memchr's vector setup, and longer
+/// lines (simple strings, inline commands) go on to memchr.
+#[inline]
+pub(super) fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &bytes[..bytes.len().min(SHORT)];
+    match head.iter().position(|&b| b == b'\n') {
+        Some(i) => Some(i),
+        None if bytes.len() > SHORT => memchr::memchr(b'\n', &bytes[SHORT..]).map(|i| i + SHORT),
+        None => None,
+    }
+}
+
 pub(super) fn parse_len(line: &[u8], allow_null: bool) -> Result<Option<u64>, RespError> {
     if allow_null && line == b"-1" {
         return Ok(None);

@@ -2,7 +2,11 @@
 //! slices), a reply as a [`Reply`] (its kind, error prefix, first element).
 
 use super::error::RespError;
-use super::scanner::{parse_integer, parse_len};
+use super::scanner::{find_lf, parse_integer, parse_len};
+
+/// How many leading arguments a [`Command`] remembers the place of: the name, the
+/// subcommand and the usual key positions, so looking at them does not walk the frame again.
+const CACHED: usize = 4;
 
 /// A client command: an array of bulk strings, or an inline command line.
 #[derive(Clone, Copy, Debug)]
@@ -12,23 +16,33 @@ pub struct Command<'a> {
     /// Offset of the first argument (its `$` header, or its first byte when inline).
     first: usize,
     inline: bool,
+    /// (payload offset, length) of the first arguments of an array command.
+    heads: [(usize, usize); CACHED],
+    /// Offset of the header of argument `CACHED`.
+    rest: usize,
 }
 
 impl<'a> Command<'a> {
     /// Views a complete request frame.
     pub fn parse(frame: &'a [u8]) -> Result<Self, RespError> {
         if frame.first() == Some(&b'*') {
-            let lf = memchr::memchr(b'\n', frame).ok_or(RespError::MissingCrlf)?;
+            let lf = find_lf(frame).ok_or(RespError::MissingCrlf)?;
             let argc = parse_len(&frame[1..lf.saturating_sub(1)], true)?.unwrap_or(0);
-            let command = Command { frame, argc: argc as usize, first: lf + 1, inline: false };
+            let mut command =
+                Command { frame, argc: argc as usize, first: lf + 1, inline: false, heads: [(0, 0); CACHED], rest: 0 };
             // Every element must be a bulk string (what Redis itself requires).
             let mut pos = command.first;
-            for _ in 0..command.argc {
-                pos = bulk_at(frame, pos).ok_or(RespError::NotACommand)?.1;
+            for i in 0..command.argc {
+                let (start, len) = bulk_span(frame, pos).ok_or(RespError::NotACommand)?;
+                pos = start + len + 2;
+                if i < CACHED {
+                    command.heads[i] = (start, len);
+                    command.rest = pos;
+                }
             }
             return Ok(command);
         }
-        let command = Command { frame, argc: 0, first: 0, inline: true };
+        let command = Command { frame, argc: 0, first: 0, inline: true, heads: [(0, 0); CACHED], rest: 0 };
         let mut argc = 0;
         let mut rest = command.line();
         while let Some((_, tail)) = next_inline_arg(rest)? {
@@ -56,22 +70,31 @@ impl<'a> Command<'a> {
     }
 
     pub fn args(&self) -> Args<'a> {
-        Args { frame: self.frame, pos: self.first, left: self.argc, inline: self.inline }
+        let (pos, cached) = if self.inline { (self.first, 0) } else { (self.rest, self.argc.min(CACHED)) };
+        Args { frame: self.frame, pos, left: self.argc, inline: self.inline, heads: self.heads, next_cached: 0, cached }
     }
 
     /// The inline line without its line ending.
     fn line(&self) -> &'a [u8] {
-        let line = self.frame.strip_suffix(b"\n").unwrap_or(self.frame);
-        line.strip_suffix(b"\r").unwrap_or(line)
+        inline_line(self.frame)
     }
+}
+
+fn inline_line(frame: &[u8]) -> &[u8] {
+    let line = frame.strip_suffix(b"\n").unwrap_or(frame);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// The arguments of a [`Command`], as slices of its frame.
 pub struct Args<'a> {
     frame: &'a [u8],
+    /// Where the next uncached argument starts.
     pos: usize,
     left: usize,
     inline: bool,
+    heads: [(usize, usize); CACHED],
+    next_cached: usize,
+    cached: usize,
 }
 
 impl<'a> Iterator for Args<'a> {
@@ -82,8 +105,13 @@ impl<'a> Iterator for Args<'a> {
             return None;
         }
         self.left -= 1;
+        if self.next_cached < self.cached {
+            let (start, len) = self.heads[self.next_cached];
+            self.next_cached += 1;
+            return self.frame.get(start..start + len);
+        }
         if self.inline {
-            let line = Command { frame: self.frame, argc: 0, first: 0, inline: true }.line();
+            let line = inline_line(self.frame);
             let (arg, rest) = next_inline_arg(&line[self.pos.min(line.len())..]).ok()??;
             self.pos = line.len() - rest.len();
             return Some(arg);
@@ -94,12 +122,38 @@ impl<'a> Iterator for Args<'a> {
     }
 }
 
+/// The payload (offset, length) of the bulk string whose header starts at `pos`: the
+/// command fast path, one pass over `$<digits>\r\n` with no separate line search.
+fn bulk_span(frame: &[u8], pos: usize) -> Option<(usize, usize)> {
+    if frame.get(pos) != Some(&b'$') {
+        return None;
+    }
+    let mut len: usize = 0;
+    let mut i = pos + 1;
+    loop {
+        match *frame.get(i)? {
+            d @ b'0'..=b'9' if i - pos <= 19 => {
+                if d == b'0' && i == pos + 1 && frame.get(i + 1) != Some(&b'\r') {
+                    return None; // not canonical: `$03`
+                }
+                len = len * 10 + usize::from(d - b'0');
+            }
+            b'\r' if i > pos + 1 && frame.get(i + 1) == Some(&b'\n') => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    let start = i + 2;
+    let end = start.checked_add(len)?;
+    (frame.get(end..end + 2)? == b"\r\n").then_some((start, len))
+}
+
 /// The bulk string whose header starts at `pos`: its payload and the offset after it.
 fn bulk_at(frame: &[u8], pos: usize) -> Option<(&[u8], usize)> {
     if frame.get(pos) != Some(&b'$') {
         return None;
     }
-    let lf = pos + memchr::memchr(b'\n', &frame[pos..])?;
+    let lf = pos + find_lf(&frame[pos..])?;
     let len = parse_len(&frame[pos + 1..lf.checked_sub(1)?], false).ok()?? as usize;
     let start = lf + 1;
     let payload = frame.get(start..start.checked_add(len)?)?;
@@ -242,7 +296,7 @@ impl<'a> Reply<'a> {
         if !matches!(self.kind(), ReplyKind::Array | ReplyKind::Set | ReplyKind::Push) || self.element_count()? == 0 {
             return None;
         }
-        let first = self.value + memchr::memchr(b'\n', &self.frame[self.value..])? + 1;
+        let first = self.value + find_lf(&self.frame[self.value..])? + 1;
         match self.frame.get(first)? {
             b'$' => bulk_payload(self.frame, first),
             b'+' => Some(line_at(self.frame, first)?),
@@ -257,7 +311,7 @@ impl<'a> Reply<'a> {
 
 /// The text of the header line at `pos`, without type byte and CRLF.
 fn line_at(frame: &[u8], pos: usize) -> Option<&[u8]> {
-    let lf = pos + memchr::memchr(b'\n', frame.get(pos..)?)?;
+    let lf = pos + find_lf(frame.get(pos..)?)?;
     frame.get(pos + 1..lf.checked_sub(1)?)
 }
 

@@ -1,12 +1,10 @@
 //! What sluice knows about each Redis command: its op name (with the subcommand for
 //! container commands such as `CONFIG GET`), arity, where its first key is, and the flags
 //! the filter acts on. The table itself (`commands.rs`) is generated from a real server's
-//! `COMMAND` reply; lookups are case-insensitive binary searches that allocate nothing.
+//! `COMMAND` reply; lookups are case-insensitive hash probes that allocate nothing.
 //!
 //! Spec: <https://redis.io/docs/latest/commands/command/> (first key, flags) and
 //! <https://redis.io/docs/latest/develop/reference/key-specs/> (movable keys).
-
-use std::cmp::Ordering;
 
 use super::commands::COMMANDS;
 
@@ -38,15 +36,65 @@ impl CommandSpec {
     }
 }
 
-/// Compares a table name with `name` (and `sub`, joined by a space) ignoring ASCII case.
-fn compare(table: &str, name: &[u8], sub: Option<&[u8]>) -> Ordering {
-    let wanted =
-        name.iter().copied().chain(sub.into_iter().flat_map(|s| std::iter::once(b' ').chain(s.iter().copied())));
-    table.bytes().cmp(wanted.map(|b| b.to_ascii_uppercase()))
+/// The longest command name (with a subcommand: `PARENT SUB`) the table can hold.
+const MAX_NAME: usize = 40;
+
+/// `name` (and ` sub`) in upper case, in `buf`; `None` when too long to be in the table.
+fn upper<'b>(buf: &'b mut [u8; MAX_NAME], name: &[u8], sub: Option<&[u8]>) -> Option<&'b [u8]> {
+    let len = name.len() + sub.map_or(0, |s| s.len() + 1);
+    if len > MAX_NAME {
+        return None;
+    }
+    buf[..name.len()].copy_from_slice(name);
+    if let Some(sub) = sub {
+        buf[name.len()] = b' ';
+        buf[name.len() + 1..len].copy_from_slice(sub);
+    }
+    buf[..len].make_ascii_uppercase();
+    Some(&buf[..len])
+}
+
+/// Slots of the lookup index: a power of two, well over twice the table's size, so probe
+/// sequences stay short.
+const SLOTS: usize = 1024;
+const EMPTY: u16 = u16::MAX;
+
+/// FNV-1a: names are a few bytes, and the index is built from a fixed table, so a simple
+/// hash is enough; clients cannot add entries.
+fn hash(bytes: &[u8]) -> usize {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (h ^ (h >> 32)) as usize & (SLOTS - 1)
+}
+
+/// An open-addressing index over [`COMMANDS`], built once: a lookup is one hash and
+/// usually one comparison (a binary search over the sorted table took nine).
+fn index() -> &'static [u16; SLOTS] {
+    static INDEX: std::sync::OnceLock<Box<[u16; SLOTS]>> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut slots = Box::new([EMPTY; SLOTS]);
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            let mut slot = hash(spec.name.as_bytes());
+            while slots[slot] != EMPTY {
+                slot = (slot + 1) & (SLOTS - 1);
+            }
+            slots[slot] = i as u16;
+        }
+        slots
+    })
 }
 
 fn find(name: &[u8], sub: Option<&[u8]>) -> Option<&'static CommandSpec> {
-    COMMANDS.binary_search_by(|spec| compare(spec.name, name, sub)).ok().map(|i| &COMMANDS[i])
+    let mut buf = [0; MAX_NAME];
+    let wanted = upper(&mut buf, name, sub)?;
+    let slots = index();
+    let mut slot = hash(wanted);
+    loop {
+        let spec = COMMANDS.get(usize::from(slots[slot]))?;
+        if spec.name.as_bytes() == wanted {
+            return Some(spec);
+        }
+        slot = (slot + 1) & (SLOTS - 1);
+    }
 }
 
 /// A command's index in the table, or [`CommandId::OTHER`] for commands it does not
@@ -65,6 +113,11 @@ impl CommandId {
 
     pub fn index(self) -> usize {
         usize::from(self.0)
+    }
+
+    /// The id at `index` (`OTHER` past the table's end).
+    pub fn from_index(index: usize) -> Self {
+        CommandId(index.min(COMMANDS.len()) as u16)
     }
 }
 
@@ -125,6 +178,7 @@ mod tests {
     fn table_is_sorted_for_binary_search() {
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name));
         assert!(COMMANDS.len() > 300);
+        assert!(COMMANDS.iter().all(|c| c.name.len() <= MAX_NAME));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply, RespError, RespLimits};
 
-use super::command_table::{first_key, lookup, CommandId, CommandSpec};
+use super::command_table::{self, first_key, lookup, CommandId, CommandSpec};
 use super::session::{Answer, Effect, Pending, ReplyMode, Role, Session, SubKind};
 use super::stats::RedisStats;
 use crate::filter::{CloseReason, FilterStatus};
@@ -222,7 +222,11 @@ impl RedisFilter {
         now: Instant,
     ) -> Decision {
         let session = &mut self.session;
-        let name = spec.map_or("", |s| s.name);
+        // Most commands change nothing in the session: skip the name comparisons for them.
+        let name = match spec {
+            Some(spec) if has_session_effect(id) => spec.name,
+            _ => "",
+        };
         let argc = command.argc();
         let arg = |i: usize| command.arg(i).unwrap_or_default();
         let mut decision = Decision::Forward;
@@ -298,7 +302,8 @@ impl RedisFilter {
         let (done, replacement) = match &mut head.answer {
             Answer::Replaced(bytes) => (true, Some(bytes.clone())),
             Answer::Upstream { frames: left } => {
-                let remaining = frames.saturating_sub(1);
+                // A failed command gets one error, however many frames success would take.
+                let remaining = if is_error { 0 } else { frames.saturating_sub(1) };
                 *left = Some(remaining);
                 (remaining == 0, None)
             }
@@ -479,6 +484,35 @@ impl StreamFilter for RedisFilter {
     fn wake_at(&self) -> Option<Instant> {
         self.hold.map(|h| h.until)
     }
+}
+
+/// The commands [`RedisFilter::forward`] treats specially.
+const SESSION_COMMANDS: [&str; 14] = [
+    "CLIENT REPLY",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "HELLO",
+    "AUTH",
+    "RESET",
+    "MONITOR",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+];
+
+/// Whether a command is one of [`SESSION_COMMANDS`], by id (a table built once).
+fn has_session_effect(id: CommandId) -> bool {
+    static TABLE: std::sync::OnceLock<Box<[bool]>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0..=command_table::count())
+            .map(|i| SESSION_COMMANDS.contains(&command_table::stats_name(CommandId::from_index(i))))
+            .collect()
+    });
+    table.get(id.index()).copied().unwrap_or(false)
 }
 
 fn pending(command: CommandId, sent: Instant, answer: Answer) -> Pending {

@@ -178,6 +178,11 @@ impl Session {
     /// Classifies an upstream frame and, for a reply, fixes how many frames the head
     /// command still expects.
     pub fn role(&mut self, reply: &Reply<'_>, frame: &[u8]) -> Role {
+        // The common case first: a scalar (`+OK`, `$3`, `:1`, `-ERR`) answers the head.
+        let scalar = !matches!(frame.first(), Some(b'*' | b'>' | b'|' | b'~' | b'%'));
+        if scalar && !self.monitoring {
+            return if self.pending.is_empty() { Role::Unexpected } else { Role::Reply };
+        }
         // Fix an argument-less UNSUBSCRIBE's count before this frame's count changes it.
         self.head_frames();
         let kind = reply.kind();
