@@ -9,6 +9,7 @@
 //! the filter holds back more than [`HOLD_LIMIT`] of it. Read buffers of a quiet
 //! connection are released on the idle tick.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
@@ -36,6 +37,12 @@ const KEEP_CAPACITY: usize = 4 * READ_CHUNK;
 const MAX_IOV: usize = 64;
 /// Idle checks per idle timeout.
 const IDLE_TICKS: u32 = 4;
+
+thread_local! {
+    /// The worker's read buffer for sides with nothing buffered: tasks of a worker never
+    /// run at the same time and none holds it across an await.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(READ_CHUNK));
+}
 
 /// One socket and the bytes in flight at it.
 struct End {
@@ -193,7 +200,32 @@ impl<'a> StreamPump<'a> {
     }
 
     /// Reads what `side` has, lets the filter take what it can, and writes the results.
+    ///
+    /// When nothing is buffered for `side` (the usual case: reads end on frame
+    /// boundaries), the read goes into the worker's scratch buffer, which stays hot in the
+    /// cache, and only an incomplete frame left over is copied into the connection's own
+    /// buffer, where the next read completes it.
     fn read(&mut self, side: Side) -> Result<bool, CloseReason> {
+        if !self.end(side).input.is_empty() {
+            return self.read_into_input(side);
+        }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            scratch.reserve(READ_CHUNK);
+            std::mem::swap(&mut self.end(side).input, &mut *scratch);
+            let result = self.read_into_input(side);
+            let end = self.end(side);
+            std::mem::swap(&mut end.input, &mut *scratch);
+            if !scratch.is_empty() {
+                end.input.extend_from_slice(&scratch);
+                scratch.clear();
+            }
+            result
+        })
+    }
+
+    fn read_into_input(&mut self, side: Side) -> Result<bool, CloseReason> {
         let end = self.end(side);
         if end.input.capacity() - end.input.len() < READ_CHUNK / 4 {
             end.input.reserve(READ_CHUNK);
