@@ -113,9 +113,9 @@ fn route(method: &str, target: &str, shared: &Shared, prometheus: &PrometheusHan
         "/metrics" => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: prometheus.render(),
+            body: crate::telemetry::render(prometheus),
         },
-        "/stats" => Response::json(&stats(shared, &prometheus.render())),
+        "/stats" => Response::json(&stats(shared, &crate::telemetry::render(prometheus))),
         "/clusters" => Response::json(&json!({
             "clusters": shared.clusters.iter().map(|c| c.snapshot()).collect::<Vec<_>>()
         })),

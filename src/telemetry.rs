@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use metrics::{Counter, Gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sluice_filters::latency::LATENCY_BUCKETS;
 use sluice_filters::Protocol;
 
 pub const DOWNSTREAM_CONNECTIONS_TOTAL: &str = "sluice_downstream_connections_total";
@@ -19,10 +20,6 @@ pub const UPSTREAM_CONNECTIONS_TOTAL: &str = "sluice_upstream_connections_total"
 pub const UDP_SESSIONS_ACTIVE: &str = "sluice_udp_sessions_active";
 pub const UDP_DATAGRAMS_TOTAL: &str = "sluice_udp_datagrams_total";
 pub const UDP_DATAGRAMS_DROPPED_TOTAL: &str = "sluice_udp_datagrams_dropped_total";
-
-/// Latency buckets in seconds, from 50 µs (a loopback round trip) to 1 minute.
-const LATENCY_BUCKETS: [f64; 16] =
-    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0, 60.0];
 
 /// Installs the process-wide recorder once and returns its handle (tests start several
 /// servers in one process; they share it).
@@ -37,6 +34,13 @@ pub fn prometheus() -> &'static PrometheusHandle {
         describe();
         handle
     })
+}
+
+/// The whole exposition: the exporter's metrics and sluice's own op latency histograms.
+pub fn render(prometheus: &PrometheusHandle) -> String {
+    let mut out = prometheus.render();
+    sluice_filters::latency::render(&mut out);
+    out
 }
 
 fn describe() {

@@ -9,6 +9,7 @@
 
 pub mod connection;
 pub mod filter;
+pub mod latency;
 pub mod op;
 pub mod policy;
 pub mod redis;

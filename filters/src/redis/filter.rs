@@ -87,6 +87,19 @@ pub struct RedisFilter {
     rng: fastrand::Rng,
     /// Replies that arrived with no command waiting (a desynchronised stream).
     pub(super) unexpected: u64,
+    /// Finished commands not yet added to the stats.
+    tally: Option<Tally>,
+}
+
+/// A run of finished commands with the same command, outcome and latency (a pipeline
+/// answered in one read): added to the stats once, at the end of the read, instead of
+/// once per command.
+#[derive(Clone, Copy)]
+struct Tally {
+    command: CommandId,
+    outcome: Outcome,
+    elapsed: Option<Duration>,
+    n: u64,
 }
 
 impl RedisFilter {
@@ -102,6 +115,24 @@ impl RedisFilter {
             closing: false,
             rng: fastrand::Rng::new(),
             unexpected: 0,
+            tally: None,
+        }
+    }
+
+    /// Counts a finished command.
+    fn count(&mut self, command: CommandId, outcome: Outcome, elapsed: Option<Duration>) {
+        match &mut self.tally {
+            Some(t) if t.command == command && t.outcome == outcome && t.elapsed == elapsed => t.n += 1,
+            _ => {
+                self.flush_tally();
+                self.tally = Some(Tally { command, outcome, elapsed, n: 1 });
+            }
+        }
+    }
+
+    fn flush_tally(&mut self) {
+        if let Some(t) = self.tally.take() {
+            self.listener.stats.command(t.command).record_many(t.outcome, t.elapsed, t.n);
         }
     }
 
@@ -188,7 +219,7 @@ impl RedisFilter {
         now: Instant,
         io: &mut StreamIo<'_>,
     ) -> Decision {
-        self.listener.stats.command(id).record(outcome, None);
+        self.count(id, outcome, None);
         let reply = error_reply(message);
         let name = command.name().unwrap_or_default();
         if let Some(aborted) = &mut self.session.multi {
@@ -243,7 +274,7 @@ impl RedisFilter {
                     session.reply_mode = mode;
                     if mode != ReplyMode::On {
                         // OFF and SKIP are not answered themselves.
-                        self.listener.stats.command(id).record(Outcome::Ok, None);
+                        self.count(id, Outcome::Ok, None);
                         return decision;
                     }
                 }
@@ -286,7 +317,7 @@ impl RedisFilter {
             _ => {}
         }
         if !session.expects_reply() {
-            self.listener.stats.command(id).record(Outcome::Ok, None);
+            self.count(id, Outcome::Ok, None);
             return decision;
         }
         session.pending.push_back(Pending { command: id, sent: now, answer, subscription, effect, failed: false });
@@ -312,7 +343,7 @@ impl RedisFilter {
         if done {
             let head = self.session.pending.pop_front()?;
             let outcome = Session::outcome(head.failed);
-            self.listener.stats.command(head.command).record(outcome, Some(now.saturating_duration_since(head.sent)));
+            self.count(head.command, outcome, Some(now.saturating_duration_since(head.sent)));
             if !head.failed {
                 self.session.apply(head.effect);
             }
@@ -378,6 +409,24 @@ impl RedisFilter {
 
 impl StreamFilter for RedisFilter {
     fn on_downstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        let status = self.downstream(input, eof, io);
+        self.flush_tally();
+        status
+    }
+
+    fn on_upstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        let status = self.upstream(input, eof, io);
+        self.flush_tally();
+        status
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.hold.map(|h| h.until)
+    }
+}
+
+impl RedisFilter {
+    fn downstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
         if self.passthrough {
             io.to_upstream.push(take(input, input.len()));
             return FilterStatus::Continue;
@@ -428,7 +477,7 @@ impl StreamFilter for RedisFilter {
         FilterStatus::Continue
     }
 
-    fn on_upstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+    fn upstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
         if self.passthrough {
             io.to_downstream.push(take(input, input.len()));
             return FilterStatus::Continue;
@@ -479,10 +528,6 @@ impl StreamFilter for RedisFilter {
             return FilterStatus::Close(CloseReason::ProtocolError);
         }
         FilterStatus::Continue
-    }
-
-    fn wake_at(&self) -> Option<Instant> {
-        self.hold.map(|h| h.until)
     }
 }
 
