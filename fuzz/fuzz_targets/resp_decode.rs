@@ -1,7 +1,8 @@
 //! RESP decoder, both directions: arbitrary bytes never panic the scanner, the decoder or
 //! the views; frames cover exactly the bytes consumed; feeding the same bytes one at a time
 //! gives the same frames; every reply frame re-encodes to its own bytes; every request frame
-//! that parses as a command yields as many arguments as it claims.
+//! that parses as a command yields as many arguments as it claims; the one-pass
+//! `Command::scan` accepts only frames the scanner accepts, with the same arguments.
 //!
 //! The first input byte picks the direction and the limits are small, so the size and
 //! depth checks are reached often.
@@ -48,6 +49,17 @@ fuzz_target!(|data: &[u8]| {
         let (bytewise, consumed_bytewise, failed_bytewise) = decode_all(input, limits, 1);
         assert_eq!(bytewise, frames, "byte-by-byte feeding finds the same frames");
         assert_eq!((consumed_bytewise, failed_bytewise), (consumed, failed));
+    }
+
+    if requests {
+        // The one-pass command scan agrees with the scanner and the view wherever it answers.
+        if let Some((n, fast)) = Command::scan(input, &limits) {
+            let mut scanner = sluice_codecs::resp::FrameScanner::new(limits);
+            assert_eq!(scanner.scan(input), Ok(Some(n)), "Command::scan accepted what the scanner does not");
+            let slow = Command::parse(&input[..n]).expect("a scanned command parses");
+            assert!(fast.args().eq(slow.args()), "both views give the same arguments");
+            assert_eq!(fast.argc(), slow.argc());
+        }
     }
 
     for frame in &frames {

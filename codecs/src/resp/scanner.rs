@@ -68,6 +68,11 @@ impl FrameScanner {
         &self.limits
     }
 
+    /// Whether a frame has been partly scanned (the next `scan` resumes inside it).
+    pub fn in_progress(&self) -> bool {
+        self.pos != 0 || self.depth != 0
+    }
+
     /// Forgets the frame in progress (after the caller consumed or dropped it).
     pub fn reset(&mut self) {
         self.pos = 0;

@@ -303,3 +303,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn one_pass_command_scan_agrees_with_the_scanner_on_every_request_fixture() {
+    let limits = RespLimits::requests();
+    let mut checked = 0;
+    for name in all_fixtures().into_iter().filter(|n| n.ends_with(".requests")) {
+        let bytes = fixture(&name);
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let n = FrameScanner::new(limits).scan(rest).unwrap().expect("complete frame");
+            if let Some((fast_n, fast)) = Command::scan(rest, &limits) {
+                assert_eq!(fast_n, n, "{name}");
+                assert!(fast.args().eq(Command::parse(&rest[..n]).unwrap().args()), "{name}");
+                checked += 1;
+            } else {
+                assert_ne!(rest[0], b'*', "{name}: an array command was left to the slow path");
+            }
+            rest = &rest[n..];
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    // Incomplete, over a limit or malformed: no answer, the scanner decides.
+    let small = RespLimits { max_bulk_len: 4, ..limits };
+    assert!(Command::scan(b"*2\r\n$3\r\nGET\r\n$1\r\nk", &limits).is_none());
+    assert!(Command::scan(b"*1\r\n$5\r\nhello\r\n", &small).is_none());
+    assert!(Command::scan(b"*1\r\n$03\r\nGET\r\n", &limits).is_none());
+    assert!(Command::scan(b"*1\r\n:3\r\n", &limits).is_none());
+}

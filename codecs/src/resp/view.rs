@@ -2,7 +2,7 @@
 //! slices), a reply as a [`Reply`] (its kind, error prefix, first element).
 
 use super::error::RespError;
-use super::scanner::{find_lf, parse_integer, parse_len};
+use super::scanner::{find_lf, parse_integer, parse_len, RespLimits};
 
 /// How many leading arguments a [`Command`] remembers the place of: the name, the
 /// subcommand and the usual key positions, so looking at them does not walk the frame again.
@@ -50,6 +50,38 @@ impl<'a> Command<'a> {
             rest = tail;
         }
         Ok(Command { argc, ..command })
+    }
+
+    /// Finds and views, in one pass, a complete command in the form clients send: an array
+    /// of bulk strings at the start of `buf`. Returns the frame's length and its view, or
+    /// `None` when the bytes are anything else (inline, incomplete, malformed or over a
+    /// limit): the caller then takes the [`FrameScanner`](super::FrameScanner) path, which
+    /// resumes across reads and reports errors. Accepts only what the scanner accepts.
+    pub fn scan(buf: &'a [u8], limits: &RespLimits) -> Option<(usize, Command<'a>)> {
+        if buf.first() != Some(&b'*') {
+            return None;
+        }
+        let lf = find_lf(&buf[..buf.len().min(22)])?;
+        let argc = parse_len(buf.get(1..lf.checked_sub(1)?)?, false).ok()?? as usize;
+        if argc > limits.max_aggregate_len || buf[lf - 1] != b'\r' {
+            return None;
+        }
+        let mut command =
+            Command { frame: buf, argc, first: lf + 1, inline: false, heads: [(0, 0); CACHED], rest: lf + 1 };
+        let mut pos = lf + 1;
+        for i in 0..argc {
+            let (start, len) = bulk_span(buf, pos)?;
+            if len > limits.max_bulk_len {
+                return None;
+            }
+            pos = start + len + 2;
+            if i < CACHED {
+                command.heads[i] = (start, len);
+                command.rest = pos;
+            }
+        }
+        command.frame = &buf[..pos];
+        Some((pos, command))
     }
 
     pub fn argc(&self) -> usize {

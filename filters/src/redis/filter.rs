@@ -33,6 +33,8 @@ use crate::stream::{take, StreamFilter, StreamIo};
 /// DISCARD, sent instead of an EXEC whose transaction lost a refused command.
 const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
 const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
+/// The longest command name the lookup cache keeps.
+const LAST_NAME_MAX: usize = 24;
 /// The longest unknown command name kept for rule matching.
 const MAX_UNKNOWN_NAME: usize = 64;
 
@@ -89,6 +91,8 @@ pub struct RedisFilter {
     pub(super) unexpected: u64,
     /// Finished commands not yet added to the stats.
     tally: Option<Tally>,
+    /// The last command name looked up, as sent, and its spec.
+    last_lookup: Option<([u8; LAST_NAME_MAX], usize, &'static CommandSpec)>,
 }
 
 /// A run of finished commands with the same command, outcome and latency (a pipeline
@@ -116,6 +120,7 @@ impl RedisFilter {
             rng: fastrand::Rng::new(),
             unexpected: 0,
             tally: None,
+            last_lookup: None,
         }
     }
 
@@ -139,17 +144,16 @@ impl RedisFilter {
     /// Decides about one complete command frame.
     fn decide(
         &mut self,
-        frame: &[u8],
+        command: Command<'_>,
         now: Instant,
         skip_policy: bool,
         io: &mut StreamIo<'_>,
     ) -> Result<Decision, RespError> {
-        let command = Command::parse(frame)?;
         if command.argc() == 0 {
             // An empty inline line or `*0`: Redis ignores it without a reply.
             return Ok(Decision::Forward);
         }
-        let spec = lookup(command.args());
+        let spec = self.lookup(&command);
         let id = spec.map_or(CommandId::OTHER, CommandId::of);
         let key = spec.and_then(|s| first_key(s, command.args()));
         if let Some(key) = key {
@@ -202,6 +206,24 @@ impl RedisFilter {
                 Ok(self.refuse(&command, id, Outcome::Error, message, now, io))
             }
         }
+    }
+
+    /// The command's spec. A pipeline usually repeats one command, spelt the same way each
+    /// time, so the last lookup of a command without subcommands is remembered by its bytes.
+    fn lookup(&mut self, command: &Command<'_>) -> Option<&'static CommandSpec> {
+        let name = command.name().unwrap_or_default();
+        if let Some((bytes, len, spec)) = &self.last_lookup {
+            if &bytes[..*len] == name {
+                return Some(spec);
+            }
+        }
+        let spec = lookup(command.args());
+        if let Some(spec) = spec.filter(|s| !s.has_subcommands && name.len() <= LAST_NAME_MAX) {
+            let mut bytes = [0; LAST_NAME_MAX];
+            bytes[..name.len()].copy_from_slice(name);
+            self.last_lookup = Some((bytes, name.len(), spec));
+        }
+        spec
     }
 
     fn hold_for(&mut self, now: Instant, wait: Duration, fault: bool) -> Decision {
@@ -446,12 +468,26 @@ impl RedisFilter {
         // Bytes at the front of `input` decided to go upstream unchanged.
         let mut run = 0;
         loop {
-            let n = match self.requests.scan(&input[run..]) {
-                Ok(Some(n)) => n,
-                Ok(None) => break,
-                Err(e) => return self.request_decode_error(input, run, e, io),
+            // The usual frame, a complete array of bulk strings, is found and viewed in one
+            // pass; anything else (inline, incomplete, malformed) goes through the
+            // resumable scanner and then the view.
+            let fast =
+                if self.requests.in_progress() { None } else { Command::scan(&input[run..], self.requests.limits()) };
+            let (n, command) = match fast {
+                Some(found) => found,
+                None => {
+                    let n = match self.requests.scan(&input[run..]) {
+                        Ok(Some(n)) => n,
+                        Ok(None) => break,
+                        Err(e) => return self.request_decode_error(input, run, e, io),
+                    };
+                    match Command::parse(&input[run..run + n]) {
+                        Ok(command) => (n, command),
+                        Err(e) => return self.request_decode_error(input, run, e, io),
+                    }
+                }
             };
-            let decision = match self.decide(&input[run..run + n], io.now, std::mem::take(&mut released_fault), io) {
+            let decision = match self.decide(command, io.now, std::mem::take(&mut released_fault), io) {
                 Ok(decision) => decision,
                 Err(e) => return self.request_decode_error(input, run, e, io),
             };
