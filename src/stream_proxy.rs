@@ -167,6 +167,7 @@ impl<'a> StreamPump<'a> {
         match side {
             Side::Downstream => {
                 !self.down.eof
+                    && !self.filter.downstream_paused()
                     && self.up.output.len() < QUEUE_LIMIT
                     && self.down.output.len() < QUEUE_LIMIT
                     && (self.filter.wake_at().is_none() || self.down.input.len() < HOLD_LIMIT)

@@ -103,6 +103,12 @@ pub trait StreamFilter {
     fn wake_at(&self) -> Option<Instant> {
         None
     }
+
+    /// Whether the driver should stop reading from the client for now (the filter tracks
+    /// as many requests in flight as it will); it reads again once this turns false.
+    fn downstream_paused(&self) -> bool {
+        false
+    }
 }
 
 /// Takes the first `n` bytes of `input` as one frozen slice (no copy).

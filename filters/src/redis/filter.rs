@@ -33,6 +33,8 @@ use crate::stream::{take, StreamFilter, StreamIo};
 /// DISCARD, sent instead of an EXEC whose transaction lost a refused command.
 const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
 const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
+/// Commands awaiting replies on one connection before its client is no longer read.
+const MAX_IN_FLIGHT: usize = 64 * 1024;
 /// The longest command name the lookup cache keeps.
 const LAST_NAME_MAX: usize = 24;
 /// The longest unknown command name kept for rule matching.
@@ -444,6 +446,13 @@ impl StreamFilter for RedisFilter {
 
     fn wake_at(&self) -> Option<Instant> {
         self.hold.map(|h| h.until)
+    }
+
+    /// A client that pipelines without reading its replies is not read further once this
+    /// many commands await replies: the reply queue stays bounded, and the client is held
+    /// back by TCP flow control as a server would hold it.
+    fn downstream_paused(&self) -> bool {
+        self.session.pending.len() >= MAX_IN_FLIGHT
     }
 }
 

@@ -363,3 +363,17 @@ fn captured_sessions_pass_unchanged_and_every_reply_is_matched() {
     }
     assert!(sessions >= 9, "{sessions} sessions");
 }
+
+#[test]
+fn a_client_that_never_reads_its_replies_is_paused_at_the_in_flight_limit() {
+    let mut c = Conn::observe();
+    let batch = cmd(&["INCR", "n"]).repeat(1024);
+    for _ in 0..63 {
+        c.client(batch.as_bytes());
+    }
+    assert!(!c.filter.downstream_paused());
+    c.client(batch.as_bytes());
+    assert!(c.filter.downstream_paused(), "{} in flight", c.pending());
+    c.server(&b":1\r\n".repeat(10));
+    assert!(!c.filter.downstream_paused());
+}
