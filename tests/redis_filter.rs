@@ -358,3 +358,21 @@ fn key_prefix_counters_and_fault_injection() {
     assert_eq!(ops(&m, "keys_in", "DEL", "error"), 1.0);
     assert_eq!(m.get("sluice_redis_faults_total", &[("listener", "keys_in"), ("fault", "error")]), 1.0);
 }
+
+#[test]
+fn a_delay_limit_holds_a_pipelined_burst_until_each_slot() {
+    let redis = Redis::start();
+    let rules = "    rules:\n      - match: { op: [INCR] }\n        rate_limit: { rate: 10/s, burst: 1, per: op, max_delay: 5s }\n        action: delay\n";
+    let proxy = redis_listener("delay_in", &redis, rules);
+    let mut s = connect(proxy.addr("delay_in"));
+    let started = std::time::Instant::now();
+    let burst: Vec<u8> = (0..5).flat_map(|_| encode(&[b"INCR", b"n"])).chain(encode(&[b"GET", b"n"])).collect();
+    s.write_all(&burst).unwrap();
+    let expected = b":1\r\n:2\r\n:3\r\n:4\r\n:5\r\n$1\r\n5\r\n";
+    assert_eq!(read_exactly(&mut s, expected.len()), expected, "every command ran, in order");
+    // Four of the five waited for a slot 100 ms apart.
+    assert!(started.elapsed() >= Duration::from_millis(350), "{:?}", started.elapsed());
+    let m = proxy.metrics();
+    assert_eq!(ops(&m, "delay_in", "INCR", "ok"), 5.0);
+    assert_eq!(ops(&m, "delay_in", "INCR", "limited"), 0.0);
+}
