@@ -251,7 +251,7 @@ impl RedisFilter {
                 // The server is inside MULTI: end the transaction there, answer the client
                 // with the refusal.
                 self.session.multi = None;
-                self.session.pending.push_back(pending(id, now, Answer::Replaced(reply)));
+                self.session.pending.push_back(pending(id, now, Answer::Replaced(Box::new(reply))));
                 return Decision::Replace(DISCARD);
             }
             // Like a command Redis itself refuses while queuing: EXEC will abort.
@@ -263,7 +263,7 @@ impl RedisFilter {
         if self.session.pending.is_empty() {
             io.to_downstream.push(reply);
         } else {
-            self.session.pending.push_back(pending(id, now, Answer::Local(reply)));
+            self.session.pending.push_back(pending(id, now, Answer::Local(Box::new(reply))));
         }
         Decision::Drop
     }
@@ -333,7 +333,7 @@ impl RedisFilter {
             "EXEC" => {
                 if session.multi == Some(true) {
                     decision = Decision::Replace(DISCARD);
-                    answer = Answer::Replaced(Bytes::from_static(EXECABORT));
+                    answer = Answer::Replaced(Box::new(Bytes::from_static(EXECABORT)));
                 }
                 session.multi = None;
             }
@@ -344,6 +344,7 @@ impl RedisFilter {
             self.count(id, Outcome::Ok, None);
             return decision;
         }
+        let effect = (!matches!(effect, Effect::None)).then(|| Box::new(effect));
         session.pending.push_back(Pending { command: id, sent: now, answer, subscription, effect, failed: false });
         decision
     }
@@ -355,7 +356,7 @@ impl RedisFilter {
         let head = self.session.pending.front_mut()?;
         head.failed |= is_error;
         let (done, replacement) = match &mut head.answer {
-            Answer::Replaced(bytes) => (true, Some(bytes.clone())),
+            Answer::Replaced(bytes) => (true, Some(Bytes::clone(bytes))),
             Answer::Upstream { frames: left } => {
                 // A failed command gets one error, however many frames success would take.
                 let remaining = if is_error { 0 } else { frames.saturating_sub(1) };
@@ -368,8 +369,8 @@ impl RedisFilter {
             let head = self.session.pending.pop_front()?;
             let outcome = Session::outcome(head.failed);
             self.count(head.command, outcome, Some(now.saturating_duration_since(head.sent)));
-            if !head.failed {
-                self.session.apply(head.effect);
+            if let (false, Some(effect)) = (head.failed, head.effect) {
+                self.session.apply(*effect);
             }
         }
         replacement
@@ -381,7 +382,7 @@ impl RedisFilter {
             io.to_downstream.push(take(input, *run));
             *run = 0;
             if let Some(Pending { answer: Answer::Local(bytes), .. }) = self.session.pending.pop_front() {
-                io.to_downstream.push(bytes);
+                io.to_downstream.push(*bytes);
             }
         }
     }
@@ -408,7 +409,7 @@ impl RedisFilter {
             io.to_downstream.push(reply);
             return FilterStatus::Close(CloseReason::ProtocolError);
         }
-        self.session.pending.push_back(pending(CommandId::OTHER, io.now, Answer::Local(reply)));
+        self.session.pending.push_back(pending(CommandId::OTHER, io.now, Answer::Local(Box::new(reply))));
         FilterStatus::Continue
     }
 
@@ -547,7 +548,11 @@ impl RedisFilter {
                     run += n;
                 }
                 Role::Reply => {
-                    let error = reply.error_prefix();
+                    // Only `-`, `!` (or an attribute in front) can be an error.
+                    let error = match frame[0] {
+                        b'-' | b'!' | b'|' => reply.error_prefix(),
+                        _ => None,
+                    };
                     if let Some(prefix) = error {
                         self.listener.stats.error(prefix);
                     }
@@ -606,7 +611,7 @@ fn has_session_effect(id: CommandId) -> bool {
 }
 
 fn pending(command: CommandId, sent: Instant, answer: Answer) -> Pending {
-    Pending { command, sent, answer, subscription: None, effect: Effect::None, failed: false }
+    Pending { command, sent, answer, subscription: None, effect: None, failed: false }
 }
 
 fn sub_kind(name: &str) -> SubKind {

@@ -41,11 +41,12 @@ pub enum Answer {
     /// By the upstream with this many frames; `None` until the command reaches the head
     /// of the queue (an argument-less UNSUBSCRIBE answers once per subscription then).
     Upstream { frames: Option<u32> },
-    /// By sluice with these bytes, in turn; the op was already counted.
-    Local(Bytes),
+    /// By sluice with these bytes, in turn; the op was already counted. (Boxed, like the
+    /// other rare parts of an entry, to keep the common entry small: one per command.)
+    Local(Box<Bytes>),
     /// The upstream answers one frame, which the client gets replaced by these bytes (an
     /// EXEC sent as DISCARD because a command of its transaction was refused).
-    Replaced(Bytes),
+    Replaced(Box<Bytes>),
 }
 
 /// What a successful reply changes in the connection's state.
@@ -70,7 +71,8 @@ pub struct Pending {
     pub sent: Instant,
     pub answer: Answer,
     pub subscription: Option<SubKind>,
-    pub effect: Effect,
+    /// What its successful reply changes; `None` for almost every command.
+    pub effect: Option<Box<Effect>>,
     /// One of its reply frames was an error.
     pub failed: bool,
 }
@@ -292,7 +294,7 @@ mod tests {
             sent: Instant::now(),
             answer: Answer::Upstream { frames },
             subscription,
-            effect: Effect::None,
+            effect: None,
             failed: false,
         }
     }
@@ -338,6 +340,12 @@ mod tests {
         s.pending.push_back(pending(Some(SubKind::Shard), None));
         assert_eq!(s.head_frames(), 1);
         assert_eq!(role(&mut s, b"*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n"), Role::Reply);
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        // One per command in flight: the rare parts are boxed.
+        assert!(std::mem::size_of::<Pending>() <= 48, "{}", std::mem::size_of::<Pending>());
     }
 
     #[test]
