@@ -2,7 +2,8 @@
 //! the views; frames cover exactly the bytes consumed; feeding the same bytes one at a time
 //! gives the same frames; every reply frame re-encodes to its own bytes; every request frame
 //! that parses as a command yields as many arguments as it claims; the one-pass
-//! `Command::scan` accepts only frames the scanner accepts, with the same arguments.
+//! `Command::scan` and `Reply::scan_simple` accept only frames the scanner accepts (the
+//! command with the same arguments).
 //!
 //! The first input byte picks the direction and the limits are small, so the size and
 //! depth checks are reached often.
@@ -51,6 +52,13 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!((consumed_bytewise, failed_bytewise), (consumed, failed));
     }
 
+    if !requests {
+        // The one-pass simple-reply scan agrees with the scanner wherever it answers.
+        if let Some(n) = Reply::scan_simple(input, &limits) {
+            let mut scanner = sluice_codecs::resp::FrameScanner::new(limits);
+            assert_eq!(scanner.scan(input), Ok(Some(n)), "Reply::scan_simple accepted what the scanner does not");
+        }
+    }
     if requests {
         // The one-pass command scan agrees with the scanner and the view wherever it answers.
         if let Some((n, fast)) = Command::scan(input, &limits) {

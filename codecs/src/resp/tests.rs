@@ -331,3 +331,26 @@ fn one_pass_command_scan_agrees_with_the_scanner_on_every_request_fixture() {
     assert!(Command::scan(b"*1\r\n$03\r\nGET\r\n", &limits).is_none());
     assert!(Command::scan(b"*1\r\n:3\r\n", &limits).is_none());
 }
+
+#[test]
+fn one_pass_simple_reply_scan_agrees_with_the_scanner_on_every_reply_fixture() {
+    let limits = RespLimits::replies();
+    let mut checked = 0;
+    for name in all_fixtures().into_iter().filter(|n| n.ends_with(".replies")) {
+        let bytes = fixture(&name);
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let n = FrameScanner::new(limits).scan(rest).unwrap().expect("complete frame");
+            if let Some(fast) = Reply::scan_simple(rest, &limits) {
+                assert_eq!(fast, n, "{name}");
+                checked += 1;
+            }
+            rest = &rest[n..];
+        }
+    }
+    assert!(checked > 50, "{checked}");
+    assert_eq!(Reply::scan_simple(b"+OK\r\n+PONG", &limits), Some(5));
+    assert_eq!(Reply::scan_simple(b"$-1\r\n", &limits), None, "null bulk: the scanner decides");
+    assert_eq!(Reply::scan_simple(b"$3\r\nab", &limits), None);
+    assert_eq!(Reply::scan_simple(b"+OK\n", &limits), None);
+}

@@ -258,6 +258,24 @@ pub struct Reply<'a> {
 }
 
 impl<'a> Reply<'a> {
+    /// The length of a complete simple reply at the start of `buf` (`+OK`, `-ERR …`, a
+    /// bulk string), found in one pass; `None` for anything else, incomplete or over a
+    /// limit, which the caller leaves to the [`FrameScanner`](super::FrameScanner). Accepts
+    /// only what the scanner accepts.
+    pub fn scan_simple(buf: &[u8], limits: &RespLimits) -> Option<usize> {
+        match buf.first()? {
+            b'+' | b'-' => {
+                let lf = find_lf(&buf[..buf.len().min(limits.max_line_len + 3)])?;
+                (lf > 1 && buf[lf - 1] == b'\r').then_some(lf + 1)
+            }
+            b'$' => {
+                let (start, len) = bulk_span(buf, 0)?;
+                (len <= limits.max_bulk_len).then_some(start + len + 2)
+            }
+            _ => None,
+        }
+    }
+
     pub fn parse(frame: &'a [u8]) -> Self {
         let mut value = 0;
         while frame.get(value) == Some(&b'|') {

@@ -530,10 +530,19 @@ impl RedisFilter {
         }
         let mut run = 0;
         loop {
-            let n = match self.replies.scan(&input[run..]) {
-                Ok(Some(n)) => n,
-                Ok(None) => break,
-                Err(e) => return self.reply_decode_error(input, run, e, io),
+            // Most replies are simple (`+OK`, a bulk string): found in one pass.
+            let simple = if self.replies.in_progress() {
+                None
+            } else {
+                Reply::scan_simple(&input[run..], self.replies.limits())
+            };
+            let n = match simple {
+                Some(n) => n,
+                None => match self.replies.scan(&input[run..]) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => break,
+                    Err(e) => return self.reply_decode_error(input, run, e, io),
+                },
             };
             let frame = &input[run..run + n];
             let reply = Reply::parse(frame);
