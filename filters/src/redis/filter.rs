@@ -157,11 +157,17 @@ impl RedisFilter {
         }
         let spec = self.lookup(&command);
         let id = spec.map_or(CommandId::OTHER, CommandId::of);
-        let key = spec.and_then(|s| first_key(s, command.args()));
+        let enforce = !skip_policy && self.listener.enforces();
+        // The key is only looked for when something uses it.
+        let key = if enforce || self.listener.stats.counts_keys() {
+            spec.and_then(|s| first_key(s, command.args()))
+        } else {
+            None
+        };
         if let Some(key) = key {
             self.listener.stats.key(key);
         }
-        if skip_policy || !self.listener.enforces() {
+        if !enforce {
             return Ok(self.forward(&command, spec, id, now));
         }
         let listener = Arc::clone(&self.listener);

@@ -124,6 +124,11 @@ impl RedisStats {
             .increment(1);
     }
 
+    /// Whether key prefixes are configured (and so keys are counted).
+    pub fn counts_keys(&self) -> bool {
+        self.key_other.is_some()
+    }
+
     /// Counts a command's key under its prefix, when prefixes are configured.
     pub fn key(&self, key: &[u8]) {
         let Some(other) = &self.key_other else { return };
