@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod config;
 pub mod listener;
 pub mod server;
+mod socket_io;
 pub mod stream_proxy;
 pub mod tcp_proxy;
 pub mod telemetry;

@@ -12,7 +12,6 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::Shutdown;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,9 +20,10 @@ use bytes::BytesMut;
 use metrics::Counter;
 use sluice_filters::filter::CloseSummary;
 use sluice_filters::{CloseReason, FilterStatus, StreamFilter, StreamIo, WriteQueue};
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
+
+use crate::socket_io::{read_once, shutdown_write, write_once, Side, IDLE_TICKS};
 
 /// How much one read asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -35,8 +35,6 @@ const HOLD_LIMIT: usize = 1024 * 1024;
 const KEEP_CAPACITY: usize = 4 * READ_CHUNK;
 /// Slices per vectored write.
 const MAX_IOV: usize = 64;
-/// Idle checks per idle timeout.
-const IDLE_TICKS: u32 = 4;
 
 thread_local! {
     /// The worker's read buffer for sides with nothing buffered: tasks of a worker never
@@ -61,21 +59,6 @@ struct End {
 impl End {
     fn new(socket: TcpStream, received: Counter) -> Self {
         End { socket, input: BytesMut::new(), output: WriteQueue::default(), eof: false, shut: false, received }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Downstream,
-    Upstream,
-}
-
-impl Side {
-    fn error(self) -> CloseReason {
-        match self {
-            Side::Downstream => CloseReason::DownstreamError,
-            Side::Upstream => CloseReason::UpstreamError,
-        }
     }
 }
 
@@ -291,10 +274,8 @@ impl<'a> StreamPump<'a> {
                 continue;
             }
             sink.shut = true;
-            if let Err(e) = socket2::SockRef::from(&sink.socket).shutdown(Shutdown::Write) {
-                if e.kind() != io::ErrorKind::NotConnected {
-                    return Err(to.error());
-                }
+            if shutdown_write(&sink.socket).is_err() {
+                return Err(to.error());
             }
         }
         Ok(())
@@ -311,12 +292,6 @@ impl<'a> StreamPump<'a> {
     }
 }
 
-/// Reads once into `buf`'s spare room, clearing readiness on a short read (see the TCP
-/// driver); `None` when there is nothing to read.
-fn read_once(source: &TcpStream, buf: &mut BytesMut) -> io::Result<Option<usize>> {
-    crate::tcp_proxy::read_once(source, buf)
-}
-
 /// Writes as much of `queue` as the socket takes now; a short write clears write
 /// readiness at once, like a short read.
 fn write_queue(sink: &TcpStream, queue: &mut WriteQueue) -> io::Result<usize> {
@@ -326,27 +301,7 @@ fn write_queue(sink: &TcpStream, queue: &mut WriteQueue) -> io::Result<usize> {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let count = queue.io_slices(&mut slices);
             let slices = &slices[..count];
-            let wanted: usize = slices.iter().map(|s| s.len()).sum();
-            let mut written = 0;
-            let result = sink.try_io(Interest::WRITABLE, || {
-                // One slice (the usual case) goes by send(2), which costs the kernel less
-                // than writev(2) and its iovec import.
-                written = match slices {
-                    [one] => sink.try_write(one)?,
-                    _ => sink.try_write_vectored(slices)?,
-                };
-                if written < wanted {
-                    Err(io::ErrorKind::WouldBlock.into())
-                } else {
-                    Ok(())
-                }
-            });
-            match result {
-                Ok(()) => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-                Err(e) => return Err(e),
-            }
-            (written, wanted)
+            (write_once(sink, slices)?, slices.iter().map(|s| s.len()).sum::<usize>())
         };
         queue.advance(written);
         total += written;

@@ -14,8 +14,8 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::io::IoSlice;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,18 +25,15 @@ use bytes::BytesMut;
 use metrics::Counter;
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, FilterContext, FilterStatus};
 use sluice_filters::{CloseReason, ConnectionInfo, FilterChain, Outcome};
-use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::listener::{ConnectionRecord, ListenerRuntime};
+use crate::socket_io::{read_once, shutdown_write, write_once, Side, IDLE_TICKS};
 use crate::stream_proxy::StreamPump;
 use crate::telemetry::Rejection;
-
-/// Idle checks per idle timeout.
-const IDLE_TICKS: u32 = 4;
 
 /// How much one read takes at most; also the most a direction buffers.
 const READ_CHUNK: usize = 64 * 1024;
@@ -161,21 +158,6 @@ impl Direction {
 
     fn can_read(&self) -> bool {
         !self.eof && self.pending.is_empty()
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Downstream,
-    Upstream,
-}
-
-impl Side {
-    fn error(self) -> CloseReason {
-        match self {
-            Side::Downstream => CloseReason::DownstreamError,
-            Side::Upstream => CloseReason::UpstreamError,
-        }
     }
 }
 
@@ -332,7 +314,7 @@ impl Pump<'_> {
             dir.pending.extend_from_slice(data);
             return Ok(());
         }
-        let Ok(written) = write_once(sink, data) else { return Err(other(from).error()) };
+        let Ok(written) = write_once(sink, &[IoSlice::new(data)]) else { return Err(from.other().error()) };
         if written < data.len() {
             dir.pending.extend_from_slice(&data[written..]);
         }
@@ -341,8 +323,8 @@ impl Pump<'_> {
 
     /// Writes queued bytes to `to`. Returns whether any moved.
     fn flush(&mut self, to: Side) -> Result<bool, CloseReason> {
-        let (_, sink, dir) = self.parts(other(to));
-        match write_once(sink, &dir.pending) {
+        let (_, sink, dir) = self.parts(to.other());
+        match write_once(sink, &[IoSlice::new(&dir.pending)]) {
             Ok(n) => {
                 let _ = dir.pending.split_to(n);
                 if dir.pending.is_empty() {
@@ -361,65 +343,11 @@ impl Pump<'_> {
             let (_, sink, dir) = self.parts(from);
             if dir.eof && !dir.shut && dir.pending.is_empty() {
                 dir.shut = true;
-                if let Err(e) = socket2::SockRef::from(sink).shutdown(Shutdown::Write) {
-                    if e.kind() != io::ErrorKind::NotConnected {
-                        return Err(other(from).error());
-                    }
+                if shutdown_write(sink).is_err() {
+                    return Err(from.other().error());
                 }
             }
         }
         Ok(())
-    }
-}
-
-/// Reads once into `buf`'s spare room; `None` when there is nothing to read.
-///
-/// A short read means the socket's receive queue is drained, so read readiness is
-/// cleared right there, as nginx does, instead of by one more read that could only
-/// return EAGAIN: one syscall less per wakeup. New data raises a new edge-triggered
-/// event, and tokio keeps a FIN's read-closed state however readiness is cleared.
-pub(crate) fn read_once(source: &TcpStream, buf: &mut BytesMut) -> io::Result<Option<usize>> {
-    let room = buf.capacity() - buf.len();
-    let mut read = None;
-    let result = source.try_io(Interest::READABLE, || {
-        let n = source.try_read_buf(buf)?;
-        read = Some(n);
-        if n > 0 && n < room {
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(())
-        }
-    });
-    match (read, result) {
-        (Some(n), _) => Ok(Some(n)),
-        (None, Err(e)) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(None),
-        (None, Err(e)) => Err(e),
-        (None, Ok(())) => Ok(None),
-    }
-}
-
-/// Writes what the socket takes now (possibly nothing). A short write means the send
-/// buffer is full, so write readiness is cleared at once, like a short read.
-fn write_once(sink: &TcpStream, data: &[u8]) -> io::Result<usize> {
-    let mut written = 0;
-    let result = sink.try_io(Interest::WRITABLE, || {
-        written = sink.try_write(data)?;
-        if written < data.len() {
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(())
-        }
-    });
-    match result {
-        Ok(()) => Ok(written),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(written),
-        Err(e) => Err(e),
-    }
-}
-
-fn other(side: Side) -> Side {
-    match side {
-        Side::Downstream => Side::Upstream,
-        Side::Upstream => Side::Downstream,
     }
 }

@@ -58,16 +58,7 @@ impl OpCounters {
     /// Counts one op with its outcome; `elapsed` feeds the latency histogram when the op
     /// actually ran (refused ops have none).
     pub fn record(&self, outcome: Outcome, elapsed: Option<Duration>) {
-        match outcome {
-            Outcome::Ok => &self.ok,
-            Outcome::Error => &self.error,
-            Outcome::Denied => &self.denied,
-            Outcome::Limited => &self.limited,
-        }
-        .increment(1);
-        if let Some(elapsed) = elapsed {
-            self.duration.record(elapsed);
-        }
+        self.record_many(outcome, elapsed, 1);
     }
 
     /// Counts `n` ops with the same outcome and latency (the commands of one pipelined

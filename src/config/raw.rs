@@ -48,7 +48,7 @@ pub struct RawListener {
     pub access_log: Option<RawAccessLog>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRedis {
     pub max_bulk_length: Option<RawSize>,

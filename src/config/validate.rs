@@ -270,12 +270,7 @@ impl Validator {
 
     fn redis(&mut self, path: &str, raw: Option<RawRedis>) -> RedisConfig {
         let defaults = RespLimits::requests();
-        let raw = raw.unwrap_or(RawRedis {
-            max_bulk_length: None,
-            max_array_length: None,
-            max_depth: None,
-            key_prefixes: vec![],
-        });
+        let raw = raw.unwrap_or_default();
         let max_bulk_length = match raw.max_bulk_length {
             None => defaults.max_bulk_len,
             Some(size) => {

@@ -28,19 +28,8 @@ impl<'a> Command<'a> {
         if frame.first() == Some(&b'*') {
             let lf = find_lf(frame).ok_or(RespError::MissingCrlf)?;
             let argc = parse_len(&frame[1..lf.saturating_sub(1)], true)?.unwrap_or(0);
-            let mut command =
-                Command { frame, argc: argc as usize, first: lf + 1, inline: false, heads: [(0, 0); CACHED], rest: 0 };
             // Every element must be a bulk string (what Redis itself requires).
-            let mut pos = command.first;
-            for i in 0..command.argc {
-                let (start, len) = bulk_span(frame, pos).ok_or(RespError::NotACommand)?;
-                pos = start + len + 2;
-                if i < CACHED {
-                    command.heads[i] = (start, len);
-                    command.rest = pos;
-                }
-            }
-            return Ok(command);
+            return Self::array(frame, argc as usize, lf + 1, usize::MAX).ok_or(RespError::NotACommand);
         }
         let command = Command { frame, argc: 0, first: 0, inline: true, heads: [(0, 0); CACHED], rest: 0 };
         let mut argc = 0;
@@ -66,12 +55,19 @@ impl<'a> Command<'a> {
         if argc > limits.max_aggregate_len || buf[lf - 1] != b'\r' {
             return None;
         }
-        let mut command =
-            Command { frame: buf, argc, first: lf + 1, inline: false, heads: [(0, 0); CACHED], rest: lf + 1 };
-        let mut pos = lf + 1;
+        let command = Self::array(buf, argc, lf + 1, limits.max_bulk_len)?;
+        Some((command.frame.len(), command))
+    }
+
+    /// Views the `argc` bulk strings starting at `first` as a command, remembering where
+    /// the first ones are; `None` when one is not a complete bulk string of at most
+    /// `max_bulk` bytes. The view's frame ends after the last argument.
+    fn array(buf: &'a [u8], argc: usize, first: usize, max_bulk: usize) -> Option<Self> {
+        let mut command = Command { frame: buf, argc, first, inline: false, heads: [(0, 0); CACHED], rest: first };
+        let mut pos = first;
         for i in 0..argc {
             let (start, len) = bulk_span(buf, pos)?;
-            if len > limits.max_bulk_len {
+            if len > max_bulk {
                 return None;
             }
             pos = start + len + 2;
@@ -81,7 +77,7 @@ impl<'a> Command<'a> {
             }
         }
         command.frame = &buf[..pos];
-        Some((pos, command))
+        Some(command)
     }
 
     pub fn argc(&self) -> usize {

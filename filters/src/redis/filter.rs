@@ -28,7 +28,7 @@ use super::stats::RedisStats;
 use crate::filter::{CloseReason, FilterStatus};
 use crate::op::{Op, Outcome, Protocol};
 use crate::policy::{FaultAction, FaultSet, RuleSet, Verdict};
-use crate::stream::{take, StreamFilter, StreamIo};
+use crate::stream::{take, StreamFilter, StreamIo, WriteQueue};
 
 /// DISCARD, sent instead of an EXEC whose transaction lost a refused command.
 const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
@@ -170,7 +170,6 @@ impl RedisFilter {
         if !enforce {
             return Ok(self.forward(&command, spec, id, now));
         }
-        let listener = Arc::clone(&self.listener);
         let unknown: String;
         let name = match spec {
             Some(spec) => spec.name,
@@ -182,36 +181,40 @@ impl RedisFilter {
         };
         let op = Op {
             protocol: Protocol::Redis,
-            listener: &listener.name,
+            listener: &self.listener.name,
             op: name,
             target: key,
             user: self.session.user.as_deref(),
             client: self.client,
         };
-        let fault = match listener.rules.evaluate(&op) {
+        let verdict = self.listener.rules.evaluate(&op);
+        // Owned, so the borrows of the op end here (an error fault's message is cloned
+        // only when it fires).
+        let fault = match verdict {
             Verdict::Allow => {
                 let rng = &mut self.rng;
-                listener.faults.pick(&op, || rng.f64() * 100.0)
+                self.listener.faults.pick(&op, || rng.f64() * 100.0).cloned()
             }
-            Verdict::Deny { .. } => {
-                let message = format!("ERR sluice: command {name} denied by policy");
-                return Ok(self.refuse(&command, id, Outcome::Denied, &message, now, io));
-            }
-            Verdict::Limited { .. } => {
-                let message = format!("ERR sluice: rate limit exceeded for {name}");
-                return Ok(self.refuse(&command, id, Outcome::Limited, &message, now, io));
-            }
-            Verdict::Delay { wait, .. } => return Ok(self.hold_for(now, wait, false)),
+            _ => None,
         };
-        match fault {
-            None => Ok(self.forward(&command, spec, id, now)),
-            Some(FaultAction::Delay(delay)) => {
-                listener.stats.fault_delays.increment(1);
-                Ok(self.hold_for(now, *delay, true))
+        match (verdict, fault) {
+            (Verdict::Deny { .. }, _) => {
+                let message = format!("ERR sluice: command {name} denied by policy");
+                Ok(self.refuse(&command, id, Outcome::Denied, &message, now, io))
             }
-            Some(FaultAction::Error(message)) => {
-                listener.stats.fault_errors.increment(1);
-                Ok(self.refuse(&command, id, Outcome::Error, message, now, io))
+            (Verdict::Limited { .. }, _) => {
+                let message = format!("ERR sluice: rate limit exceeded for {name}");
+                Ok(self.refuse(&command, id, Outcome::Limited, &message, now, io))
+            }
+            (Verdict::Delay { wait, .. }, _) => Ok(self.hold_for(now, wait, false)),
+            (Verdict::Allow, None) => Ok(self.forward(&command, spec, id, now)),
+            (Verdict::Allow, Some(FaultAction::Delay(delay))) => {
+                self.listener.stats.fault_delays.increment(1);
+                Ok(self.hold_for(now, delay, true))
+            }
+            (Verdict::Allow, Some(FaultAction::Error(message))) => {
+                self.listener.stats.fault_errors.increment(1);
+                Ok(self.refuse(&command, id, Outcome::Error, &message, now, io))
             }
         }
     }
@@ -402,10 +405,7 @@ impl RedisFilter {
     ) -> FilterStatus {
         self.listener.stats.request_decode_errors.increment(1);
         tracing::debug!(listener = %self.listener.name, client = %self.client, %error, "undecodable Redis command");
-        io.to_upstream.push(take(input, run));
-        if !self.listener.enforces() {
-            self.passthrough = true;
-            io.to_upstream.push(take(input, input.len()));
+        if self.fail_open(input, run, io.to_upstream) {
             return FilterStatus::Continue;
         }
         input.clear();
@@ -428,13 +428,22 @@ impl RedisFilter {
     ) -> FilterStatus {
         self.listener.stats.reply_decode_errors.increment(1);
         tracing::debug!(listener = %self.listener.name, client = %self.client, %error, "undecodable Redis reply");
-        io.to_downstream.push(take(input, run));
-        if !self.listener.enforces() {
-            self.passthrough = true;
-            io.to_downstream.push(take(input, input.len()));
+        if self.fail_open(input, run, io.to_downstream) {
             return FilterStatus::Continue;
         }
         FilterStatus::Close(CloseReason::UpstreamError)
+    }
+
+    /// After a decode error: the `run` bytes decided before it go on; an observe-only
+    /// listener then forwards everything from here on untouched and this returns `true`.
+    fn fail_open(&mut self, input: &mut BytesMut, run: usize, to: &mut WriteQueue) -> bool {
+        to.push(take(input, run));
+        if self.listener.enforces() {
+            return false;
+        }
+        self.passthrough = true;
+        to.push(take(input, input.len()));
+        true
     }
 }
 
