@@ -8,12 +8,17 @@ declare -A PEERS=(
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [redis-benchmark]=redis-tools
+  [mariadbd]=mariadb-server
+  [mariadb]=mariadb-client
+  [sysbench]=sysbench
 )
 
 missing=()
 for bin in "${!PEERS[@]}"; do
-  command -v "$bin" >/dev/null 2>&1 || missing+=("${PEERS[$bin]}")
+  command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || missing+=("${PEERS[$bin]}")
 done
+# Python client libraries, for Debian's own python3.
+/usr/bin/python3 -c 'import pymysql' 2>/dev/null || missing+=(python3-pymysql)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

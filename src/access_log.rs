@@ -11,6 +11,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use sluice_filters::query_log::{QueryLogSink, QueryRecord};
+
 use crate::config::AccessLogTarget;
 
 /// One finished connection, as logged.
@@ -34,6 +36,60 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// One finished SQL statement, as the query log writes it.
+#[derive(Serialize)]
+struct QueryLine<'a> {
+    time: String,
+    listener: &'a str,
+    protocol: &'a str,
+    client: std::net::IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'a str>,
+    op: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a str>,
+    /// The digest's hash in hex: the key of `/queries` rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest_hash: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tables: Vec<&'a str>,
+    duration_ms: f64,
+    rows: u64,
+    outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sqlstate: Option<&'a str>,
+}
+
+/// The query log's sink: statements become JSON lines on a log writer thread.
+pub struct QueryLogWriter(pub AccessLog);
+
+impl QueryLogSink for QueryLogWriter {
+    fn write(&self, record: &QueryRecord<'_>) {
+        let line = QueryLine {
+            time: now_rfc3339(),
+            listener: record.listener,
+            protocol: record.protocol.as_str(),
+            client: record.client,
+            user: record.user,
+            database: record.database,
+            op: record.op,
+            digest: record.digest.map(|(text, _)| text),
+            digest_hash: record.digest.map(|(_, hash)| format!("{hash:016x}")),
+            tables: record.tables.iter().map(|t| &**t).collect(),
+            duration_ms: (record.duration.as_secs_f64() * 1e6).round() / 1e3,
+            rows: record.rows,
+            outcome: record.outcome.as_str(),
+            error_code: record.error.map(|(code, _)| code),
+            sqlstate: record.error.map(|(_, state)| state),
+        };
+        self.0.write_json(&line);
+    }
+}
+
 /// A handle workers send lines to.
 #[derive(Clone)]
 pub struct AccessLog {
@@ -48,6 +104,10 @@ enum Message {
 
 impl AccessLog {
     pub fn write(&self, record: &AccessRecord<'_>) {
+        self.write_json(record);
+    }
+
+    fn write_json(&self, record: &impl Serialize) {
         if let Ok(mut line) = serde_json::to_string(record) {
             line.push('\n');
             // The writer only goes away at shutdown, after the workers.

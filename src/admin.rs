@@ -1,5 +1,6 @@
 //! The admin HTTP server: `/metrics` (Prometheus text), `/stats` (the same samples as
-//! JSON, plus listeners), `/clusters`, `/config_dump`, `/ready` and `/healthz`.
+//! JSON, plus listeners), `/clusters`, `/config_dump`, `/queries` (SQL statement digests),
+//! `/ready` and `/healthz`.
 //!
 //! It serves a handful of small GET requests per scrape, so it is a minimal HTTP/1.1
 //! server over `httparse` (one request per connection, `Connection: close`) rather than
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
+use sluice_filters::sql::{DigestOrder, DigestRow};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -19,6 +21,8 @@ use crate::server::Shared;
 
 const MAX_HEAD: usize = 16 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Digests `/queries` lists when not asked for a number.
+const DEFAULT_TOP_QUERIES: usize = 20;
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, prometheus: &'static PrometheusHandle) {
     loop {
@@ -123,9 +127,65 @@ fn route(method: &str, target: &str, shared: &Shared, prometheus: &PrometheusHan
         "/ready" if shared.draining.load(Ordering::Acquire) => Response::text(503, "draining\n"),
         "/ready" => Response::text(200, "ready\n"),
         "/healthz" => Response::text(200, "ok\n"),
-        "/" => Response::text(200, "sluice admin: /metrics /stats /clusters /config_dump /ready /healthz\n"),
+        "/queries" => queries(shared, target),
+        "/" => Response::text(200, "sluice admin: /metrics /stats /clusters /config_dump /queries /ready /healthz\n"),
         _ => Response::text(404, "not found\n"),
     }
+}
+
+/// `/queries?listener=NAME&top=N&order=count|total_latency`: the statement digests of SQL
+/// listeners, busiest first (all SQL listeners unless one is named; top 20 by default).
+fn queries(shared: &Shared, target: &str) -> Response {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
+    let top = match param("top").map(str::parse::<usize>) {
+        None => DEFAULT_TOP_QUERIES,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return Response::text(400, "top: expected a number\n"),
+    };
+    let order = match param("order") {
+        None | Some("count") => DigestOrder::Count,
+        Some("total_latency") => DigestOrder::TotalLatency,
+        Some(other) => return Response::text(400, format!("order: expected count or total_latency, not {other:?}\n")),
+    };
+    let wanted = param("listener");
+    let mut found = false;
+    let listeners: Vec<Value> = shared
+        .listeners
+        .iter()
+        .filter(|(l, _)| wanted.is_none_or(|name| *l.name == *name))
+        .filter_map(|(l, _)| {
+            found = true;
+            let mysql = l.mysql.as_ref()?;
+            let row = |r: &DigestRow| {
+                json!({
+                    "digest": &*r.digest_text,
+                    "digest_hash": format!("{:016x}", r.digest_hash),
+                    "op": r.verb.as_str(),
+                    "tables": r.tables.iter().map(|t| &**t).collect::<Vec<_>>(),
+                    "count": r.count,
+                    "errors": r.errors,
+                    "rows": r.rows,
+                    "total_latency_ms": r.total_latency.as_secs_f64() * 1e3,
+                    "mean_latency_ms": r.total_latency.as_secs_f64() * 1e3 / r.count.max(1) as f64,
+                    "max_latency_ms": r.max_latency.as_secs_f64() * 1e3,
+                })
+            };
+            let rows: Vec<Value> = mysql.digests.top(top, order).iter().map(row).collect();
+            let other = mysql.digests.overflow();
+            Some(json!({
+                "listener": &*l.name,
+                "protocol": l.protocol().as_str(),
+                "digests": mysql.digests.len(),
+                "queries": rows,
+                "other": (other.count > 0).then(|| row(&other)),
+            }))
+        })
+        .collect();
+    if !found {
+        return Response::text(404, format!("no listener {:?}\n", wanted.unwrap_or_default()));
+    }
+    Response::json(&json!({ "listeners": listeners }))
 }
 
 fn stats(shared: &Shared, exposition: &str) -> Value {

@@ -10,13 +10,17 @@ use std::time::{Duration, Instant};
 
 use sluice_filters::connection::{ConnectionOps, ConnectionPolicy};
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, ConnectionInfo};
+use sluice_filters::mysql::stats::MysqlStats;
+use sluice_filters::mysql::{MysqlFilter, MysqlListener};
 use sluice_filters::policy::FaultSet;
+use sluice_filters::query_log::QueryLog;
 use sluice_filters::redis::stats::RedisStats;
 use sluice_filters::redis::{RedisFilter, RedisListener};
+use sluice_filters::sql::{CacheLimits, Dialect, DigestTable, SharedStatementCache};
 use sluice_filters::{CloseReason, FilterChain, Protocol, RuleSet, StreamFilter};
 use socket2::{Domain, Socket, Type};
 
-use crate::access_log::{now_rfc3339, AccessLog, AccessRecord};
+use crate::access_log::{now_rfc3339, AccessLog, AccessRecord, QueryLogWriter};
 use crate::cluster::Cluster;
 use crate::config::ListenerConfig;
 use crate::telemetry::ListenerStats;
@@ -33,6 +37,8 @@ pub struct ListenerRuntime {
     access_log: Option<AccessLog>,
     /// What the connections of a `redis` listener share.
     redis: Option<Arc<RedisListener>>,
+    /// What the connections of a `mysql` listener share.
+    pub mysql: Option<Arc<MysqlListener>>,
 }
 
 /// A slot under `max_connections`, released when dropped.
@@ -48,7 +54,13 @@ impl Drop for ConnectionSlot {
 }
 
 impl ListenerRuntime {
-    pub fn new(config: ListenerConfig, cluster: Arc<Cluster>, access_log: Option<AccessLog>) -> Self {
+    /// `query_log` is the writer of the listener's query log, when it has one.
+    pub fn new(
+        config: ListenerConfig,
+        cluster: Arc<Cluster>,
+        access_log: Option<AccessLog>,
+        query_log: Option<AccessLog>,
+    ) -> Self {
         let rules = Arc::new(RuleSet::new(config.rules.iter().map(|r| r.build()).collect()));
         let redis = config.redis.as_ref().map(|redis| {
             Arc::new(RedisListener {
@@ -60,8 +72,24 @@ impl ListenerRuntime {
                 reply_limits: redis.limits(false),
             })
         });
+        let mysql = config.mysql.as_ref().map(|mysql| {
+            Arc::new(MysqlListener {
+                name: config.name.as_str().into(),
+                rules: rules.clone(),
+                stats: MysqlStats::new(&config.name, mysql.max_tables),
+                digests: Arc::new(DigestTable::new(mysql.max_digests)),
+                statements: SharedStatementCache::new(Dialect::MySql, CacheLimits::PER_LISTENER),
+                limits: mysql.limits(),
+                query_log: mysql
+                    .query_log
+                    .as_ref()
+                    .zip(query_log)
+                    .map(|(q, log)| QueryLog { sink: Arc::new(QueryLogWriter(log)), sample_rate: q.sample_rate }),
+            })
+        });
         ListenerRuntime {
             redis,
+            mysql,
             name: config.name.as_str().into(),
             cluster_name: cluster.config.name.as_str().into(),
             ops: Arc::new(ConnectionOps::new(&config.name, config.protocol)),
@@ -94,6 +122,9 @@ impl ListenerRuntime {
 
     /// The protocol filter of a new connection, for protocol listeners.
     pub fn new_stream_filter(&self, client: SocketAddr) -> Option<Box<dyn StreamFilter>> {
+        if let Some(mysql) = &self.mysql {
+            return Some(Box::new(MysqlFilter::new(mysql.clone(), client.ip())));
+        }
         let redis = self.redis.as_ref()?;
         Some(Box::new(RedisFilter::new(redis.clone(), client.ip())))
     }

@@ -56,7 +56,16 @@ impl Server {
                 ),
                 None => None,
             };
-            let runtime = Arc::new(ListenerRuntime::new(lc.clone(), clusters[lc.cluster_index].clone(), log));
+            let query_log = match lc.mysql.as_ref().and_then(|m| m.query_log.as_ref()) {
+                Some(q) => Some(
+                    access_logs
+                        .open(&q.path)
+                        .with_context(|| format!("listeners[{i}].mysql.query_log: cannot open {:?}", q.path))?,
+                ),
+                None => None,
+            };
+            let runtime =
+                Arc::new(ListenerRuntime::new(lc.clone(), clusters[lc.cluster_index].clone(), log, query_log));
             let sockets = bind_reuseport(lc.address, lc.protocol, workers)
                 .with_context(|| format!("listeners[{i}] ({}): cannot bind {} {}", lc.name, lc.protocol, lc.address))?;
             let bound = sockets[0].local_addr()?.as_socket().unwrap_or(lc.address);

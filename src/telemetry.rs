@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use metrics::{Counter, Gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sluice_filters::latency::LATENCY_BUCKETS;
+use sluice_filters::mysql::stats as mysql_stats;
 use sluice_filters::Protocol;
 
 pub const DOWNSTREAM_CONNECTIONS_TOTAL: &str = "sluice_downstream_connections_total";
@@ -28,6 +29,8 @@ pub fn prometheus() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+            .expect("bucket list is not empty")
+            .set_buckets_for_metric(Matcher::Full(mysql_stats::ROWS.into()), &mysql_stats::ROW_BUCKETS)
             .expect("bucket list is not empty")
             .install_recorder()
             .expect("no other metrics recorder is installed");
@@ -65,6 +68,7 @@ fn describe() {
     describe_counter!(UDP_DATAGRAMS_DROPPED_TOTAL, Unit::Count, "UDP datagrams dropped, by reason.");
     sluice_filters::stats::describe();
     sluice_filters::redis::stats::describe();
+    sluice_filters::mysql::stats::describe();
 }
 
 /// Why a connection was refused before reaching its cluster.

@@ -8,8 +8,10 @@
 //! seen the bytes for.
 //!
 //! Protocol modules (RESP, MySQL, PostgreSQL, MongoDB, Kafka, HTTP/1) plug in here.
+//! [`mysql`]: the MySQL/MariaDB classic protocol (packets, messages, a session state machine).
 
 pub mod framing;
+pub mod mysql;
 pub mod resp;
 
 pub use framing::{Decode, FrameError, Limits};

@@ -10,9 +10,12 @@
 pub mod connection;
 pub mod filter;
 pub mod latency;
+pub mod mysql;
 pub mod op;
 pub mod policy;
+pub mod query_log;
 pub mod redis;
+pub mod sql;
 pub mod stats;
 pub mod stream;
 

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::sql::StatementInfo;
+
 /// The protocol a listener speaks; `tcp` and `udp` carry only connection-level ops.
 /// Protocol listeners are TCP underneath.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,6 +16,7 @@ pub enum Protocol {
     Tcp,
     Udp,
     Redis,
+    Mysql,
 }
 
 impl Protocol {
@@ -23,6 +26,7 @@ impl Protocol {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
             Protocol::Redis => "redis",
+            Protocol::Mysql => "mysql",
         }
     }
 }
@@ -52,13 +56,27 @@ pub struct Op<'a> {
     /// Key, table, collection, topic or path; for connection ops the upstream cluster.
     pub target: Option<&'a [u8]>,
     pub user: Option<&'a str>,
+    /// The database (schema) the operation runs in, for SQL protocols.
+    pub database: Option<&'a str>,
+    /// For SQL statements: every table touched (`target` is the first), the digest and
+    /// the statement's flags.
+    pub statement: Option<&'a StatementInfo>,
     pub client: IpAddr,
 }
 
 impl<'a> Op<'a> {
     /// A connection-level op (`connect` / `close`) for `cluster` on `listener`.
     pub fn connection(protocol: Protocol, listener: &'a str, op: &'a str, cluster: &'a str, client: IpAddr) -> Self {
-        Op { protocol, listener, op, target: Some(cluster.as_bytes()), user: None, client }
+        Op {
+            protocol,
+            listener,
+            op,
+            target: Some(cluster.as_bytes()),
+            user: None,
+            database: None,
+            statement: None,
+            client,
+        }
     }
 }
 

@@ -128,6 +128,7 @@ fn matcher(m: &FuzzMatcher) -> Matcher {
             .collect(),
         users: m.users.iter().map(|w| w.get(USERS).to_string()).collect(),
         listeners: m.listeners.iter().map(|w| w.get(LISTENERS).to_string()).collect(),
+        ..Default::default()
     }
 }
 
@@ -187,6 +188,8 @@ fuzz_target!(|input: Input| {
             op: f.op.get(OPS),
             target: f.target.as_deref(),
             user: f.user.as_ref().map(|u| u.get(USERS)),
+            database: None,
+            statement: None,
             client: f.client.addr(),
         };
         let verdict = set.evaluate(&op);

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Serialize, Serializer};
+use sluice_codecs::mysql::MysqlLimits;
 use sluice_codecs::resp::RespLimits;
 use sluice_filters::policy::{self, Fault, FaultAction, LimitKind, Matcher, OnLimit, RateLimit, Rule};
 use sluice_filters::Protocol;
@@ -106,7 +107,36 @@ pub struct ListenerConfig {
     /// Settings of a `redis` listener (defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisConfig>,
+    /// Settings of a `mysql` listener (defaults filled in); `None` for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mysql: Option<MysqlConfig>,
     pub access_log: Option<AccessLogTarget>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MysqlConfig {
+    /// Largest command or response payload (a continuation chain summed), like the
+    /// server's `max_allowed_packet`.
+    pub max_packet_size: usize,
+    /// Distinct statement digests with their own row in `/queries` (the rest: `other`).
+    pub max_digests: usize,
+    /// Distinct tables with their own `sluice_mysql_table_ops_total` series.
+    pub max_tables: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_log: Option<QueryLogConfig>,
+}
+
+impl MysqlConfig {
+    pub fn limits(&self) -> MysqlLimits {
+        MysqlLimits { max_payload: self.max_packet_size, ..MysqlLimits::default() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryLogConfig {
+    pub path: AccessLogTarget,
+    /// The fraction of statements logged, in `[0, 1]`.
+    pub sample_rate: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,6 +223,16 @@ pub struct MatchConfig {
     pub user: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listener: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub database: Vec<String>,
+    /// Statement texts, normalized like the digests the listener reports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub digest: Vec<String>,
+    /// The hashes of `digest`, computed with the listener's SQL dialect.
+    #[serde(skip)]
+    pub digest_hashes: Vec<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub without_where: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,6 +264,9 @@ impl MatchConfig {
             client_cidrs: self.client_cidr.clone(),
             users: self.user.clone(),
             listeners: self.listener.clone(),
+            databases: self.database.clone(),
+            digests: self.digest_hashes.clone(),
+            without_where: self.without_where,
         }
     }
 }

@@ -45,6 +45,7 @@ pub struct RawListener {
     #[serde(default)]
     pub faults: Vec<RawFault>,
     pub redis: Option<RawRedis>,
+    pub mysql: Option<RawMysql>,
     pub access_log: Option<RawAccessLog>,
 }
 
@@ -56,6 +57,22 @@ pub struct RawRedis {
     pub max_depth: Option<u64>,
     #[serde(default)]
     pub key_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMysql {
+    pub max_packet_size: Option<RawSize>,
+    pub max_digests: Option<u64>,
+    pub max_tables: Option<u64>,
+    pub query_log: Option<RawQueryLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueryLog {
+    pub path: String,
+    pub sample_rate: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +117,9 @@ pub struct RawMatch {
     pub client_cidr: Option<OneOrMany>,
     pub user: Option<OneOrMany>,
     pub listener: Option<OneOrMany>,
+    pub database: Option<OneOrMany>,
+    pub digest: Option<OneOrMany>,
+    pub without_where: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,12 +10,16 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use sluice_codecs::resp::{RespLimits, MAX_DEPTH_CAP};
+use sluice_filters::mysql::stats as mysql_stats;
 use sluice_filters::op::names;
 use sluice_filters::policy::{max_burst, LimitKind, OnLimit};
 use sluice_filters::redis::command_table;
+use sluice_filters::sql::{self, Dialect};
 use sluice_filters::Protocol;
 
-use super::raw::{OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawRedis, RawRule, RawSize};
+use super::raw::{
+    OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawRedis, RawRule, RawSize,
+};
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
 
@@ -28,8 +32,15 @@ const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 5] = ["mysql", "postgres", "mongodb", "kafka", "http"];
-const SUPPORTED_PROTOCOLS: &str = "tcp, udp or redis";
+const FUTURE_PROTOCOLS: [&str; 4] = ["postgres", "mongodb", "kafka", "http"];
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis or mysql";
+/// MariaDB's default `max_allowed_packet`... and MySQL 8's, the larger of the two.
+const DEFAULT_MYSQL_MAX_PACKET: usize = 64 * 1024 * 1024;
+/// The most a MySQL server accepts as `max_allowed_packet`.
+const MYSQL_MAX_PACKET_CAP: u64 = 1024 * 1024 * 1024;
+/// Each digest row and table series costs memory or a metric series per listener.
+const MAX_DIGESTS_CAP: u64 = 100_000;
+const MAX_TABLES_CAP: u64 = 10_000;
 
 /// Each configured key prefix is a metric series per listener.
 const MAX_KEY_PREFIXES: usize = 64;
@@ -51,6 +62,17 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
             (!known && !name.contains('.'))
                 .then(|| format!(r#"unknown Redis command "{name}" (write subcommands as "CONFIG SET")"#))
         }
+        Protocol::Mysql => (!mysql_stats::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
+            format!(r#"unknown MySQL op "{name}" (a SQL verb such as SELECT or DROP, or a command such as COM_PING)"#)
+        }),
+    }
+}
+
+/// The SQL dialect of a protocol's statements, for SQL protocols.
+fn sql_dialect(protocol: Protocol) -> Option<Dialect> {
+    match protocol {
+        Protocol::Mysql => Some(Dialect::MySql),
+        Protocol::Tcp | Protocol::Udp | Protocol::Redis => None,
     }
 }
 
@@ -180,6 +202,7 @@ impl Validator {
             "tcp" => Some(Protocol::Tcp),
             "udp" => Some(Protocol::Udp),
             "redis" => Some(Protocol::Redis),
+            "mysql" => Some(Protocol::Mysql),
             p if FUTURE_PROTOCOLS.contains(&p) => {
                 self.error(
                     format!("{path}.protocol"),
@@ -245,14 +268,15 @@ impl Validator {
             }
             (_, None) => None,
         };
-        let access_log = raw.access_log.map(|a| match a.path.as_str() {
-            "stdout" | "-" => AccessLogTarget::Stdout,
-            "" => {
-                self.error(format!("{path}.access_log.path"), r#"must be "stdout" or a file path"#);
-                AccessLogTarget::Stdout
+        let mysql = match (protocol, raw.mysql) {
+            (Protocol::Mysql, raw) => Some(self.mysql(&format!("{path}.mysql"), raw)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.mysql"), format!("applies only to protocol mysql, not {protocol}"));
+                None
             }
-            p => AccessLogTarget::File(PathBuf::from(p)),
-        });
+            (_, None) => None,
+        };
+        let access_log = raw.access_log.map(|a| self.log_target(&format!("{path}.access_log.path"), &a.path));
         Some(ListenerConfig {
             name: raw.name,
             address,
@@ -264,8 +288,71 @@ impl Validator {
             rules,
             faults,
             redis,
+            mysql,
             access_log,
         })
+    }
+
+    fn log_target(&mut self, path: &str, text: &str) -> AccessLogTarget {
+        match text {
+            "stdout" | "-" => AccessLogTarget::Stdout,
+            "" => {
+                self.error(path.to_string(), r#"must be "stdout" or a file path"#);
+                AccessLogTarget::Stdout
+            }
+            p => AccessLogTarget::File(PathBuf::from(p)),
+        }
+    }
+
+    fn mysql(&mut self, path: &str, raw: Option<RawMysql>) -> MysqlConfig {
+        let raw = raw.unwrap_or_default();
+        let max_packet_size = match raw.max_packet_size {
+            None => DEFAULT_MYSQL_MAX_PACKET,
+            Some(size) => {
+                let parsed = match size {
+                    RawSize::Bytes(n) => Ok(n),
+                    RawSize::Text(text) => parse_size(&text),
+                };
+                match parsed {
+                    Ok(n) if (1024..=MYSQL_MAX_PACKET_CAP).contains(&n) => n as usize,
+                    Ok(_) => {
+                        self.error(
+                            format!("{path}.max_packet_size"),
+                            "must be between 1KiB and 1GiB (MySQL's own limit)",
+                        );
+                        DEFAULT_MYSQL_MAX_PACKET
+                    }
+                    Err(e) => {
+                        self.error(format!("{path}.max_packet_size"), e);
+                        DEFAULT_MYSQL_MAX_PACKET
+                    }
+                }
+            }
+        };
+        let mut count = |field: &str, value: Option<u64>, default: usize, cap: u64| match value {
+            None => default,
+            Some(n) if n <= cap => n as usize,
+            Some(_) => {
+                self.error(format!("{path}.{field}"), format!("at most {cap}"));
+                default
+            }
+        };
+        let max_digests = count(
+            "max_digests",
+            raw.max_digests,
+            sluice_filters::sql::digest_table::DEFAULT_MAX_DIGESTS,
+            MAX_DIGESTS_CAP,
+        );
+        let max_tables =
+            count("max_tables", raw.max_tables, sluice_filters::mysql::stats::DEFAULT_MAX_TABLES, MAX_TABLES_CAP);
+        let query_log = raw.query_log.map(|q| {
+            let sample_rate = q.sample_rate.unwrap_or(1.0);
+            if !(0.0..=1.0).contains(&sample_rate) {
+                self.error(format!("{path}.query_log.sample_rate"), "must be between 0 and 1");
+            }
+            QueryLogConfig { path: self.log_target(&format!("{path}.query_log.path"), &q.path), sample_rate }
+        });
+        MysqlConfig { max_packet_size, max_digests, max_tables, query_log }
     }
 
     fn redis(&mut self, path: &str, raw: Option<RawRedis>) -> RedisConfig {
@@ -365,6 +452,28 @@ impl Validator {
                 Err(_) => self.error(format!("{path}.match.client_cidr[{k}]"), format!(r#"invalid CIDR "{text}""#)),
             }
         }
+        let database = list(m.database);
+        let digest = list(m.digest);
+        let without_where = m.without_where.unwrap_or(false);
+        let dialect = sql_dialect(protocol);
+        if dialect.is_none() {
+            for (field, used) in
+                [("database", !database.is_empty()), ("digest", !digest.is_empty()), ("without_where", without_where)]
+            {
+                if used {
+                    self.error(
+                        format!("{path}.match.{field}"),
+                        format!("applies to SQL listeners (mysql), not {protocol}"),
+                    );
+                }
+            }
+        }
+        let digest_hashes = match dialect {
+            Some(dialect) => {
+                digest.iter().map(|text| sql::normalize(text.as_bytes(), dialect, &mut String::new()).hash).collect()
+            }
+            None => Vec::new(),
+        };
         MatchConfig {
             op,
             target: list(m.target),
@@ -372,6 +481,10 @@ impl Validator {
             client_cidr,
             user: list(m.user),
             listener: list(m.listener),
+            database,
+            digest,
+            digest_hashes,
+            without_where,
         }
     }
 

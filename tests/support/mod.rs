@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use sluice::{Config, Server, ServerHandle};
 
+mod mariadb;
+pub use mariadb::{mariadb_cli, Mariadb, PASSWORD as MARIADB_PASSWORD};
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

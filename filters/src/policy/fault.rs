@@ -59,6 +59,8 @@ mod tests {
             op: name,
             target: None,
             user: None,
+            database: None,
+            statement: None,
             client: "127.0.0.1".parse().unwrap(),
         }
     }

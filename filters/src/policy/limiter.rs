@@ -21,6 +21,10 @@ pub enum LimitKind {
     Target,
     User,
     Op,
+    /// The database (schema) of a SQL statement.
+    Database,
+    /// The normalized text of a SQL statement (its digest hash).
+    Digest,
 }
 
 /// The time between two cells of a `count` per `period` limit, at least 1 ns.
@@ -46,13 +50,23 @@ impl LimitKind {
             LimitKind::Target => "target",
             LimitKind::User => "user",
             LimitKind::Op => "op",
+            LimitKind::Database => "database",
+            LimitKind::Digest => "digest",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        [LimitKind::ClientIp, LimitKind::Listener, LimitKind::Target, LimitKind::User, LimitKind::Op]
-            .into_iter()
-            .find(|k| k.as_str() == name)
+        [
+            LimitKind::ClientIp,
+            LimitKind::Listener,
+            LimitKind::Target,
+            LimitKind::User,
+            LimitKind::Op,
+            LimitKind::Database,
+            LimitKind::Digest,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
     }
 }
 
@@ -126,6 +140,8 @@ impl RateLimit {
             LimitKind::Listener => op.listener.hash(&mut h),
             LimitKind::Target => op.target.hash(&mut h),
             LimitKind::User => op.user.hash(&mut h),
+            LimitKind::Database => op.database.hash(&mut h),
+            LimitKind::Digest => op.statement.map(|s| s.digest_hash).hash(&mut h),
             LimitKind::Op => {
                 // Case-insensitive, like rule matching, without allocating.
                 for b in op.op.bytes() {

@@ -12,6 +12,8 @@ fn op<'a>(name: &'a str, target: &'a str, client: &str) -> Op<'a> {
         op: name,
         target: Some(target.as_bytes()),
         user: None,
+        database: None,
+        statement: None,
         client: client.parse::<IpAddr>().unwrap(),
     }
 }

@@ -185,6 +185,8 @@ impl RedisFilter {
             op: name,
             target: key,
             user: self.session.user.as_deref(),
+            database: None,
+            statement: None,
             client: self.client,
         };
         let verdict = self.listener.rules.evaluate(&op);

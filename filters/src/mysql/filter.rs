@@ -1,0 +1,576 @@
+//! The `mysql` protocol filter: follows a connection packet by packet with the codec's
+//! [`Session`], turns every command into an [`Op`] (`op` = the SQL verb of a statement —
+//! COM_QUERY, or COM_STMT_EXECUTE of a statement prepared on this connection — or the
+//! command's `COM_` name; `target` = the tables touched; `user` and `database` from the
+//! login, COM_INIT_DB and `USE`), applies the listener's rules, and counts and times each
+//! command from the read that carried it to the read that carried its last response packet.
+//!
+//! Packets it does not refuse are forwarded as they came, consecutive ones as one slice. A
+//! refused command never reaches the server: the client gets an ERR packet in its place
+//! (sequence id 1 past the command's last packet, so the session stays usable), queued
+//! behind the responses still owed for commands pipelined before it. A delayed command is
+//! held in the read buffer with everything the client sent after it.
+//!
+//! Failure mode: fails open when the listener has no rules (observe-only: an undecodable
+//! packet is counted and the connection continues as a plain byte stream), and closed
+//! otherwise (the connection closes), since a filter that cannot read the stream cannot
+//! enforce anything on it. For the same reason an enforcing listener hides `CLIENT_SSL`
+//! and the compression capabilities from the server's greeting, so a client cannot turn
+//! the stream opaque; an observing one counts such sessions and forwards them untouched.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use sluice_codecs::mysql::{
+    encode_err, peek, Command, CommandKind, Event, MysqlError, Opaque, Outcome as Completion, PacketHeader, Session,
+    State, HEADER_LEN, MAX_PACKET_PAYLOAD,
+};
+
+use super::prepared::Prepared;
+use super::stats::OpName;
+use super::MysqlListener;
+use crate::filter::{CloseReason, FilterStatus};
+use crate::op::{Op, Outcome, Protocol};
+use crate::policy::Verdict;
+use crate::query_log::QueryRecord;
+use crate::sql::{StatementInfo, Verb};
+use crate::stream::{take, StreamFilter, StreamIo};
+
+/// ER_SPECIFIC_ACCESS_DENIED_ERROR: what a client shows for a statement it may not run.
+const DENIED: (u16, &[u8; 5]) = (1227, b"42000");
+/// ER_USER_LIMIT_REACHED: a resource limit, what MySQL itself answers past
+/// `MAX_QUERIES_PER_HOUR`.
+const LIMITED: (u16, &[u8; 5]) = (1226, b"42000");
+/// Capability bits an enforcing listener removes from the greeting (see the module doc):
+/// CLIENT_COMPRESS and CLIENT_SSL in the low 16 bits, CLIENT_ZSTD_COMPRESSION_ALGORITHM
+/// (bit 26) in the high ones.
+const OPAQUE_CAPS_LOW: u16 = 0x0020 | 0x0800;
+const OPAQUE_CAPS_HIGH: u16 = 0x0400;
+
+/// A command whose response is owed to the client, in order.
+enum Owed {
+    /// Forwarded; the server answers it.
+    Upstream(InFlight),
+    /// Refused: this ERR packet goes to the client when its turn comes.
+    Local(Bytes),
+}
+
+struct InFlight {
+    op: OpName,
+    kind: CommandKind,
+    statement: Option<Arc<StatementInfo>>,
+    sent: Instant,
+    /// What the session becomes if the command succeeds.
+    switch: Option<Switch>,
+}
+
+/// A change of session identity a command makes when it succeeds.
+enum Switch {
+    /// COM_INIT_DB or `USE`.
+    Database(Box<str>),
+    /// COM_CHANGE_USER.
+    User { user: Box<str>, database: Option<Box<str>> },
+}
+
+/// A refused command whose continuation packets are still arriving: they are dropped, and
+/// the ERR goes out after the last one.
+struct Refusal {
+    /// Commands that get no response (COM_STMT_CLOSE, …) are dropped without an ERR.
+    answered: bool,
+    code: u16,
+    sqlstate: &'static [u8; 5],
+    message: String,
+}
+
+pub struct MysqlFilter {
+    listener: Arc<MysqlListener>,
+    client: IpAddr,
+    session: Session,
+    owed: VecDeque<Owed>,
+    prepared: Prepared,
+    user: Option<Box<str>>,
+    database: Option<Box<str>>,
+    /// A delayed command waits at the front of the client's buffer until then.
+    hold: Option<Instant>,
+    /// The client's previous packet was 0xFFFFFF bytes long: the next one continues it.
+    client_continues: bool,
+    refusing_chain: Option<Refusal>,
+    /// Forward everything unchanged from now on (opaque stream, or an undecodable one).
+    passthrough: bool,
+    scratch: String,
+    rng: fastrand::Rng,
+}
+
+enum Decision {
+    Forward(Option<InFlight>),
+    Refuse(Refusal),
+    Hold(Instant),
+}
+
+impl MysqlFilter {
+    pub fn new(listener: Arc<MysqlListener>, client: IpAddr) -> Self {
+        MysqlFilter {
+            session: Session::new(listener.limits),
+            listener,
+            client,
+            owed: VecDeque::new(),
+            prepared: Prepared::default(),
+            user: None,
+            database: None,
+            hold: None,
+            client_continues: false,
+            refusing_chain: None,
+            passthrough: false,
+            scratch: String::new(),
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// Responses the client is still owed (forwarded commands and queued refusals).
+    pub fn responses_owed(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// Where the connection is in the protocol.
+    pub fn state(&self) -> State {
+        self.session.state()
+    }
+
+    /// Whether a client packet with sequence id `seq` starts a new command.
+    fn starts_command(&self, seq: u8) -> bool {
+        if seq != 0 || self.client_continues {
+            return false;
+        }
+        match self.session.state() {
+            State::Idle | State::Resync => true,
+            // A pipelined command, unless the client is sending a LOCAL INFILE's data or
+            // a COM_CHANGE_USER's authentication.
+            State::AwaitingResponse(_) => self.session.waiting_for() != Some(sluice_codecs::mysql::Direction::Client),
+            _ => false,
+        }
+    }
+
+    /// Decides about one command.
+    fn decide(&mut self, command: &Command<'_>, now: Instant) -> Decision {
+        let listener = Arc::clone(&self.listener);
+        let kind = command.kind();
+        let mut schema: Option<Box<str>> = None;
+        let mut switch = None;
+        let statement = match *command {
+            Command::Query { sql, .. } => Some(listener.statements.classify(sql, &mut self.scratch)),
+            Command::StmtPrepare { sql } => {
+                let statement = listener.statements.classify(sql, &mut self.scratch);
+                self.prepared.preparing(&statement);
+                Some(statement)
+            }
+            Command::StmtExecute { statement_id, .. } | Command::StmtBulkExecute { statement_id, .. } => {
+                self.prepared.get(statement_id).cloned()
+            }
+            Command::InitDb { schema: name } => {
+                schema = Some(String::from_utf8_lossy(name).into());
+                None
+            }
+            Command::ChangeUser { user, database, .. } => {
+                switch = Some(Switch::User { user: lossy(user), database: database.map(lossy) });
+                None
+            }
+            _ => None,
+        };
+        if let Some(statement) = &statement {
+            if statement.parse_fallback && kind != CommandKind::StmtExecute {
+                listener.stats.parse_fallbacks.increment(1);
+            }
+            if statement.verb == Verb::Use && kind == CommandKind::Query {
+                schema = use_target(statement);
+            }
+        }
+        let op = match (&statement, kind) {
+            // A PREPARE runs nothing: it is counted (and matched) as the command.
+            (Some(statement), CommandKind::Query | CommandKind::StmtExecute | CommandKind::StmtBulkExecute) => {
+                OpName::Verb(statement.verb)
+            }
+            _ => OpName::Command(kind),
+        };
+        let matched_statement = statement.as_deref().filter(|_| matches!(op, OpName::Verb(_)));
+        let verdict = if listener.rules.is_empty() {
+            Verdict::Allow
+        } else {
+            listener.rules.evaluate(&Op {
+                protocol: Protocol::Mysql,
+                listener: &listener.name,
+                op: op.as_str(),
+                target: matched_statement.and_then(|s| s.tables.first()).map(|t| t.as_bytes()),
+                user: self.user.as_deref(),
+                database: schema.as_deref().filter(|_| kind == CommandKind::InitDb).or(self.database.as_deref()),
+                statement: matched_statement,
+                client: self.client,
+            })
+        };
+        let refusal = |outcome: Outcome, rule: usize| {
+            listener.stats.op(op).record(outcome, None);
+            let ((code, sqlstate), what) =
+                if outcome == Outcome::Denied { (DENIED, "denied") } else { (LIMITED, "rate limited") };
+            let message = format!("sluice: {} {what} by policy (rule {rule})", op.as_str());
+            Refusal { answered: kind.has_response(), code, sqlstate, message }
+        };
+        match verdict {
+            Verdict::Allow => {
+                let switch = switch.or(schema.map(Switch::Database));
+                let in_flight = kind.has_response().then_some(InFlight { op, kind, statement, sent: now, switch });
+                if !kind.has_response() {
+                    listener.stats.op(op).record(Outcome::Ok, None);
+                    if let Command::StmtClose { statement_id } = *command {
+                        self.prepared.close(statement_id);
+                    }
+                }
+                Decision::Forward(in_flight)
+            }
+            Verdict::Deny { rule } => Decision::Refuse(refusal(Outcome::Denied, rule)),
+            Verdict::Limited { rule } => Decision::Refuse(refusal(Outcome::Limited, rule)),
+            Verdict::Delay { wait, .. } => Decision::Hold(now + wait),
+        }
+    }
+
+    /// Queues a refusal's ERR packet (sequence id `seq`) in the client's response order.
+    fn refuse(&mut self, refusal: &Refusal, seq: u8, io: &mut StreamIo<'_>) {
+        if !refusal.answered {
+            return;
+        }
+        let mut packet = BytesMut::new();
+        encode_err(&mut packet, seq, refusal.code, Some(refusal.sqlstate), refusal.message.as_bytes());
+        let packet = packet.freeze();
+        if self.owed.is_empty() {
+            io.to_downstream.push(packet);
+        } else {
+            self.owed.push_back(Owed::Local(packet));
+        }
+    }
+
+    /// A decode error: counted; observe-only listeners forward the rest unchanged,
+    /// enforcing ones close the connection.
+    fn decode_error(
+        &mut self,
+        from_client: bool,
+        input: &mut BytesMut,
+        run: usize,
+        io: &mut StreamIo<'_>,
+    ) -> FilterStatus {
+        let stats = &self.listener.stats;
+        if from_client { &stats.client_decode_errors } else { &stats.server_decode_errors }.increment(1);
+        tracing::debug!(listener = %self.listener.name, client = %self.client, from_client, "undecodable MySQL packet");
+        let to = if from_client { &mut *io.to_upstream } else { &mut *io.to_downstream };
+        to.push(take(input, run));
+        if self.listener.enforces() {
+            input.clear();
+            return FilterStatus::Close(CloseReason::ProtocolError);
+        }
+        self.passthrough = true;
+        to.push(take(input, input.len()));
+        FilterStatus::Continue
+    }
+
+    /// Once the stream turned opaque (TLS, compression), everything passes as it is.
+    fn went_opaque(&mut self) {
+        self.passthrough = true;
+        match self.session.opaque() {
+            Some(Opaque::Tls) => self.listener.stats.tls_sessions.increment(1),
+            Some(Opaque::Compression) => self.listener.stats.compressed_sessions.increment(1),
+            None => {}
+        }
+    }
+
+    fn downstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        if self.passthrough {
+            io.to_upstream.push(take(input, input.len()));
+            return FilterStatus::Continue;
+        }
+        if let Some(until) = self.hold {
+            if io.now < until {
+                return FilterStatus::Continue;
+            }
+            self.hold = None;
+        }
+        // Bytes at the front of `input` decided to go upstream unchanged.
+        let mut run = 0;
+        loop {
+            let n = match peek(&input[run..], &self.listener.limits) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(_) => return self.decode_error(true, input, run, io),
+            };
+            let Some(header) = PacketHeader::parse(&input[run..]) else { break };
+            let continued = header.payload_len == MAX_PACKET_PAYLOAD;
+            if let Some(refusal) = self.refusing_chain.take() {
+                // A continuation of a refused command: dropped.
+                io.to_upstream.push(take(input, run));
+                input.advance(n);
+                run = 0;
+                match continued {
+                    true => self.refusing_chain = Some(refusal),
+                    false => self.refuse(&refusal, header.seq.wrapping_add(1), io),
+                }
+                self.client_continues = continued;
+                continue;
+            }
+            let mut in_flight = None;
+            if self.starts_command(header.seq) {
+                let parsed = Command::parse(&input[run + HEADER_LEN..run + n], self.session.capabilities());
+                // An unparsable command is left to the session, which reports it.
+                if let Ok(command) = parsed {
+                    match self.decide(&command, io.now) {
+                        Decision::Forward(owed) => in_flight = owed,
+                        Decision::Hold(until) => {
+                            self.hold = Some(until);
+                            break;
+                        }
+                        Decision::Refuse(refusal) => {
+                            io.to_upstream.push(take(input, run));
+                            input.advance(n);
+                            run = 0;
+                            self.client_continues = continued;
+                            match continued {
+                                true => self.refusing_chain = Some(refusal),
+                                false => self.refuse(&refusal, header.seq.wrapping_add(1), io),
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
+            self.client_continues = continued;
+            let events = match self.session.client(&input[run..run + n]) {
+                Ok(events) => events,
+                Err(MysqlError::Opaque(_)) => {
+                    self.went_opaque();
+                    run = input.len();
+                    break;
+                }
+                Err(_) => return self.decode_error(true, input, run, io),
+            };
+            for event in events {
+                match event {
+                    Event::Login { user, database, .. } => {
+                        self.user = Some(lossy(user));
+                        self.database = database.map(lossy);
+                    }
+                    Event::CommandStarted { command, .. } if command.kind().has_response() => {
+                        // Commands `decide` did not see (not parsable there) are counted
+                        // by their kind, so responses still meet the right command.
+                        let kind = command.kind();
+                        let in_flight = in_flight.take().unwrap_or(InFlight {
+                            op: OpName::Command(kind),
+                            kind,
+                            statement: None,
+                            sent: io.now,
+                            switch: None,
+                        });
+                        self.owed.push_back(Owed::Upstream(in_flight));
+                    }
+                    _ => {}
+                }
+            }
+            run += n;
+            if self.session.opaque().is_some() {
+                // The SSLRequest went as a packet; what follows it is TLS.
+                self.went_opaque();
+                run = input.len();
+                break;
+            }
+        }
+        io.to_upstream.push(take(input, run));
+        if eof && self.hold.is_none() && !input.is_empty() {
+            // An incomplete packet at the end of the stream: pass it on as it is.
+            io.to_upstream.push(take(input, input.len()));
+        }
+        FilterStatus::Continue
+    }
+
+    fn upstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        if self.passthrough {
+            io.to_downstream.push(take(input, input.len()));
+            return FilterStatus::Continue;
+        }
+        let mut run = 0;
+        loop {
+            let n = match peek(&input[run..], &self.listener.limits) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(_) => return self.decode_error(false, input, run, io),
+            };
+            // A greeting, not an ERR in its place ("Too many connections").
+            let greeting = self.session.state() == State::AwaitGreeting && input.get(run + HEADER_LEN) == Some(&10);
+            let events = match self.session.server(&input[run..run + n]) {
+                Ok(events) => events,
+                Err(MysqlError::Opaque(_)) => {
+                    self.went_opaque();
+                    run = input.len();
+                    break;
+                }
+                Err(_) => return self.decode_error(false, input, run, io),
+            };
+            let mut finished = false;
+            for event in events {
+                match event {
+                    Event::AuthResult(Ok(())) => self.listener.stats.logins_ok.increment(1),
+                    Event::AuthResult(Err(error)) => {
+                        self.listener.stats.logins_failed.increment(1);
+                        self.listener.stats.error(error.code);
+                    }
+                    Event::PrepareOk(ok) => {
+                        if let Some(Owed::Upstream(InFlight { statement: Some(statement), .. })) = self.owed.front() {
+                            self.prepared.prepared(ok.statement_id, Arc::clone(statement));
+                        }
+                    }
+                    Event::CommandFinished { outcome, rows, result_sets, .. } => {
+                        self.finish(outcome, rows, result_sets, io.now);
+                        finished = true;
+                    }
+                    Event::Unsolicited(error) => self.listener.stats.error(error.code),
+                    _ => {}
+                }
+            }
+            if greeting && self.listener.enforces() {
+                // Forward the greeting without the capabilities that would blind the filter.
+                io.to_downstream.push(take(input, run));
+                let mut packet = BytesMut::from(&input[..n]);
+                input.advance(n);
+                run = 0;
+                hide_opaque_capabilities(&mut packet);
+                io.to_downstream.push(packet.freeze());
+                continue;
+            }
+            run += n;
+            if finished {
+                self.release_local_replies(input, &mut run, io);
+            }
+        }
+        io.to_downstream.push(take(input, run));
+        if eof && !input.is_empty() {
+            io.to_downstream.push(take(input, input.len()));
+        }
+        FilterStatus::Continue
+    }
+
+    /// Counts the command at the head of the queue, which the server has answered.
+    fn finish(&mut self, outcome: Completion<'_>, rows: u64, result_sets: u32, now: Instant) {
+        let Some(Owed::Upstream(mut done)) = self.owed.pop_front() else {
+            return;
+        };
+        let stats = &self.listener.stats;
+        let elapsed = now.saturating_duration_since(done.sent);
+        let (result, error) = match outcome {
+            Completion::Ok(summary) => {
+                if result_sets == 0 {
+                    stats.rows_affected.record(summary.affected_rows as f64);
+                }
+                (Outcome::Ok, None)
+            }
+            Completion::Err(error) => {
+                stats.error(error.code);
+                (Outcome::Error, Some((error.code, error.sqlstate.unwrap_or(*b"HY000"))))
+            }
+            Completion::NoResponse | Completion::Unrecognized { .. } => (Outcome::Ok, None),
+        };
+        if result_sets > 0 {
+            stats.rows_returned.record(rows as f64);
+        }
+        stats.op(done.op).record(result, Some(elapsed));
+        if let (OpName::Verb(_), Some(statement)) = (done.op, &done.statement) {
+            stats.tables(&statement.tables, done.op.as_str());
+            // Rows returned by a query, rows affected by a write.
+            let rows = match (result_sets, outcome) {
+                (0, Completion::Ok(summary)) => summary.affected_rows,
+                _ => rows,
+            };
+            self.listener.digests.record(statement, elapsed, rows, error.is_some());
+        }
+        if result == Outcome::Ok {
+            if matches!(done.kind, CommandKind::ResetConnection | CommandKind::ChangeUser) {
+                self.prepared.clear();
+            }
+            match done.switch.take() {
+                Some(Switch::Database(name)) => self.database = Some(name),
+                Some(Switch::User { user, database }) => {
+                    self.user = Some(user);
+                    self.database = database;
+                }
+                None => {}
+            }
+        }
+        if let Some(log) = &self.listener.query_log {
+            if log.sampled(self.rng.f64()) {
+                let sqlstate = error.map(|(_, state)| state);
+                let sqlstate = sqlstate.as_ref().map(|s| std::str::from_utf8(s).unwrap_or("HY000"));
+                log.sink.write(&QueryRecord {
+                    listener: &self.listener.name,
+                    protocol: Protocol::Mysql,
+                    client: self.client,
+                    user: self.user.as_deref(),
+                    database: self.database.as_deref(),
+                    op: done.op.as_str(),
+                    digest: done.statement.as_deref().map(|s| (&*s.digest_text, s.digest_hash)),
+                    tables: done.statement.as_deref().map_or(&[], |s| &s.tables),
+                    duration: elapsed,
+                    rows,
+                    outcome: result,
+                    error: error.map(|(code, _)| code).zip(sqlstate),
+                });
+            }
+        }
+    }
+
+    /// Sends the refusals that have reached the head of the queue.
+    fn release_local_replies(&mut self, input: &mut BytesMut, run: &mut usize, io: &mut StreamIo<'_>) {
+        while let Some(Owed::Local(_)) = self.owed.front() {
+            io.to_downstream.push(take(input, *run));
+            *run = 0;
+            if let Some(Owed::Local(packet)) = self.owed.pop_front() {
+                io.to_downstream.push(packet);
+            }
+        }
+    }
+}
+
+impl StreamFilter for MysqlFilter {
+    fn on_downstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        self.downstream(input, eof, io)
+    }
+
+    fn on_upstream(&mut self, input: &mut BytesMut, eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        self.upstream(input, eof, io)
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.hold
+    }
+}
+
+fn lossy(text: &[u8]) -> Box<str> {
+    String::from_utf8_lossy(text).into()
+}
+
+/// The database a `USE db` statement switches to.
+fn use_target(statement: &StatementInfo) -> Option<Box<str>> {
+    let name = statement.digest_text.split_whitespace().nth(1)?;
+    let name = name.trim_end_matches(';').trim_matches('`');
+    (!name.is_empty()).then(|| name.into())
+}
+
+/// Clears CLIENT_SSL and the compression capabilities in a Protocol::HandshakeV10 packet.
+/// Layout: header, protocol version, server version (NUL-terminated), connection id (4),
+/// auth data part 1 (8), filler (1), capabilities low (2), charset (1), status (2),
+/// capabilities high (2).
+fn hide_opaque_capabilities(packet: &mut [u8]) {
+    let Some(version_end) = packet.iter().skip(HEADER_LEN + 1).position(|&b| b == 0) else { return };
+    let low = HEADER_LEN + 1 + version_end + 1 + 4 + 8 + 1;
+    let high = low + 2 + 1 + 2;
+    for (at, bits) in [(low, OPAQUE_CAPS_LOW), (high, OPAQUE_CAPS_HIGH)] {
+        if let Some(field) = packet.get_mut(at..at + 2) {
+            let value = u16::from_le_bytes([field[0], field[1]]) & !bits;
+            field.copy_from_slice(&value.to_le_bytes());
+        }
+    }
+}
