@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use sluice::{Config, Server, ServerHandle};
 
 mod mariadb;
+#[allow(unused_imports)]
 pub use mariadb::{mariadb_cli, Mariadb, PASSWORD as MARIADB_PASSWORD};
 
 /// A port nobody listens on right now.
