@@ -30,8 +30,6 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
             .expect("bucket list is not empty")
-            .set_buckets_for_metric(Matcher::Full(mysql_stats::ROWS.into()), &mysql_stats::ROW_BUCKETS)
-            .expect("bucket list is not empty")
             .install_recorder()
             .expect("no other metrics recorder is installed");
         describe();
@@ -43,6 +41,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
 pub fn render(prometheus: &PrometheusHandle) -> String {
     let mut out = prometheus.render();
     sluice_filters::latency::render(&mut out);
+    mysql_stats::render(&mut out);
     out
 }
 

@@ -207,6 +207,35 @@ impl Session {
         usize::from(self.phase == Phase::Response) + self.queue.len()
     }
 
+    /// The hot path of a result set: counts the complete row packets at the start of
+    /// `buf` (server to client) in one tight loop and returns how many bytes they span;
+    /// the caller forwards them and feeds the packet after them as usual. Stops at the
+    /// first packet that is not plainly a row (a terminator, an error, an empty or
+    /// continued packet, a sequence id out of order, an incomplete packet), which
+    /// [`Session::server`] then handles or rejects. Same outcome as feeding each row.
+    pub fn skip_rows(&mut self, buf: &[u8]) -> usize {
+        if self.phase != Phase::Response || self.response.step != Step::Rows || self.server_chain.is_some() {
+            return 0;
+        }
+        let mut at = 0;
+        while let Some(header) = buf.get(at..).and_then(PacketHeader::parse) {
+            let end = at + header.wire_len();
+            let plain_row = header.payload_len > 0
+                && !header.is_continued()
+                && header.payload_len <= self.limits.max_packet
+                && header.seq == self.seq.wrapping_add(1)
+                && end <= buf.len()
+                && !matches!(buf[at + HEADER_LEN], EOF_HEADER | ERR_HEADER);
+            if !plain_row {
+                break;
+            }
+            self.seq = header.seq;
+            self.response.rows += 1;
+            at = end;
+        }
+        at
+    }
+
     /// For a proxy that terminates TLS itself: after [`Event::TlsUpgrade`], feed the
     /// decrypted stream and the login follows. Returns false unless the session is
     /// [`Opaque::Tls`].

@@ -505,3 +505,52 @@ fn write_mysql_fuzz_seeds() {
         std::fs::write(format!("{dir}/{name}"), &seed).unwrap();
     }
 }
+
+#[test]
+fn skipping_rows_in_bulk_gives_the_same_events_as_feeding_each() {
+    for name in fixture_names() {
+        let reference = replay(&name);
+        let mut session = Session::new(MysqlLimits::default());
+        let (mut client, mut server) = (reference.client_packets.iter(), reference.server_packets.iter());
+        let mut events = Vec::new();
+        let mut skipped = 0;
+        for dir in &reference.order {
+            let packet = match dir {
+                Direction::Client => client.next().unwrap(),
+                Direction::Server => server.next().unwrap(),
+            };
+            if *dir == Direction::Server && session.skip_rows(packet.wire()) == packet.wire().len() {
+                skipped += 1;
+                continue;
+            }
+            let fed = session.feed(*dir, packet.wire()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            events.extend(fed.iter().map(own));
+        }
+        assert_eq!(events, reference.events, "{name}");
+        assert_eq!(session.state(), reference.state, "{name}");
+        if name == "text_queries" {
+            assert_eq!(skipped, 5, "the five rows of the first SELECT");
+        }
+    }
+}
+
+#[test]
+fn skipping_rows_stops_at_a_sequence_id_out_of_order() {
+    let mut session = Session::new(MysqlLimits::default());
+    let text = replay("text_queries");
+    // Feed up to the first row of the first result set.
+    let (mut client, mut server) = (text.client_packets.iter(), text.server_packets.iter());
+    for dir in &text.order {
+        let packet = match dir {
+            Direction::Client => client.next().unwrap(),
+            Direction::Server => server.next().unwrap(),
+        };
+        if *dir == Direction::Server && session.skip_rows(packet.wire()) > 0 {
+            break;
+        }
+        session.feed(*dir, packet.wire()).unwrap();
+    }
+    let row = pkt(99, b"\x01x");
+    assert_eq!(session.skip_rows(&row), 0, "a row with the wrong sequence id is left to feed");
+    assert!(session.feed(Direction::Server, &row).is_err());
+}

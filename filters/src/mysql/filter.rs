@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
+use metrics::Counter;
 use sluice_codecs::mysql::{
     encode_err, peek, Command, CommandKind, Event, MysqlError, Opaque, Outcome as Completion, PacketHeader, Session,
     State, HEADER_LEN, MAX_PACKET_PAYLOAD,
@@ -102,7 +103,14 @@ pub struct MysqlFilter {
     passthrough: bool,
     scratch: String,
     rng: fastrand::Rng,
+    /// The table counters this connection used last: statements come from the listener's
+    /// statement cache, so the same `Arc<str>` table names recur and are found by pointer,
+    /// without the listener-wide lock and hash.
+    table_counters: Vec<(Arc<str>, &'static str, Counter)>,
 }
+
+/// Table counters a connection keeps at hand.
+const TABLE_COUNTERS_KEPT: usize = 32;
 
 enum Decision {
     Forward(Option<InFlight>),
@@ -126,6 +134,7 @@ impl MysqlFilter {
             passthrough: false,
             scratch: String::new(),
             rng: fastrand::Rng::new(),
+            table_counters: Vec::new(),
         }
     }
 
@@ -395,6 +404,8 @@ impl MysqlFilter {
         }
         let mut run = 0;
         loop {
+            // Rows of a result set: counted in one pass, forwarded with what precedes them.
+            run += self.session.skip_rows(&input[run..]);
             let n = match peek(&input[run..], &self.listener.limits) {
                 Ok(Some(n)) => n,
                 Ok(None) => break,
@@ -464,7 +475,7 @@ impl MysqlFilter {
         let (result, error) = match outcome {
             Completion::Ok(summary) => {
                 if result_sets == 0 {
-                    stats.rows_affected.record(summary.affected_rows as f64);
+                    stats.rows_affected.record(summary.affected_rows);
                 }
                 (Outcome::Ok, None)
             }
@@ -475,11 +486,11 @@ impl MysqlFilter {
             Completion::NoResponse | Completion::Unrecognized { .. } => (Outcome::Ok, None),
         };
         if result_sets > 0 {
-            stats.rows_returned.record(rows as f64);
+            stats.rows_returned.record(rows);
         }
         stats.op(done.op).record(result, Some(elapsed));
         if let (OpName::Verb(_), Some(statement)) = (done.op, &done.statement) {
-            stats.tables(&statement.tables, done.op.as_str());
+            self.count_tables(statement, done.op.as_str());
             // Rows returned by a query, rows affected by a write.
             let rows = match (result_sets, outcome) {
                 (0, Completion::Ok(summary)) => summary.affected_rows,
@@ -519,6 +530,24 @@ impl MysqlFilter {
                     error: error.map(|(code, _)| code).zip(sqlstate),
                 });
             }
+        }
+    }
+
+    fn count_tables(&mut self, statement: &StatementInfo, op: &'static str) {
+        for table in statement.tables.iter() {
+            let kept = self.table_counters.iter().find(|(t, o, _)| Arc::ptr_eq(t, table) && std::ptr::eq(*o, op));
+            let counter = match kept {
+                Some((_, _, counter)) => counter,
+                None => {
+                    if self.table_counters.len() >= TABLE_COUNTERS_KEPT {
+                        let _evicted = self.table_counters.remove(0);
+                    }
+                    let counter = self.listener.stats.table(table, op);
+                    self.table_counters.push((Arc::clone(table), op, counter));
+                    &self.table_counters[self.table_counters.len() - 1].2
+                }
+            };
+            counter.increment(1);
         }
     }
 

@@ -6,7 +6,9 @@
 //!   the first `max_tables` distinct tables (the rest `other`);
 //! - `sluice_mysql_errors_total{listener,code}`: ERR packets by error code (the first
 //!   [`MAX_ERROR_CODES`] distinct codes, the rest `other`);
-//! - `sluice_mysql_rows`{listener,kind}`: histogram of rows returned / affected per command;
+//! - `sluice_mysql_rows{listener,kind}`: histogram of rows returned / affected per command,
+//!   kept here with fixed buckets (one atomic add per sample, no memory growing between
+//!   scrapes, as for the op latency histogram) and appended to `/metrics` by [`render`];
 //! - `sluice_mysql_sessions_total{listener,outcome}`: logins `ok`, `failed`, and sessions
 //!   that went `tls` or `compressed` (opaque to the filter);
 //! - `sluice_mysql_sql_parse_fallbacks_total{listener}`: statements sqlparser could not
@@ -17,9 +19,11 @@
 //! whatever clients send. Handles are registered on first use, then cost an atomic add.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use metrics::{Counter, Histogram, Unit};
+use metrics::{Counter, Unit};
 use sluice_codecs::mysql::CommandKind;
 
 use crate::op::Protocol;
@@ -45,7 +49,6 @@ pub const ROW_BUCKETS: [f64; 10] = [0.0, 1.0, 5.0, 10.0, 50.0, 100.0, 1_000.0, 1
 pub fn describe() {
     metrics::describe_counter!(TABLE_OPS_TOTAL, Unit::Count, "MySQL statements by table touched and op.");
     metrics::describe_counter!(ERRORS_TOTAL, Unit::Count, "MySQL ERR packets by error code.");
-    metrics::describe_histogram!(ROWS, Unit::Count, "Rows returned (kind=returned) or affected per MySQL command.");
     metrics::describe_counter!(SESSIONS_TOTAL, Unit::Count, "MySQL sessions by login outcome or opaque mode.");
     metrics::describe_counter!(PARSE_FALLBACKS_TOTAL, Unit::Count, "SQL statements sqlparser could not parse.");
     metrics::describe_counter!(DECODE_ERRORS_TOTAL, Unit::Count, "MySQL packets that could not be decoded.");
@@ -84,8 +87,8 @@ pub struct MysqlStats {
     max_tables: usize,
     tables: RwLock<HashMap<(Arc<str>, &'static str), Counter>>,
     errors: RwLock<HashMap<u16, Counter>>,
-    pub rows_returned: Histogram,
-    pub rows_affected: Histogram,
+    pub rows_returned: Arc<RowsHistogram>,
+    pub rows_affected: Arc<RowsHistogram>,
     pub logins_ok: Counter,
     pub logins_failed: Counter,
     pub tls_sessions: Counter,
@@ -131,8 +134,8 @@ impl MysqlStats {
             max_tables,
             tables: RwLock::default(),
             errors: RwLock::default(),
-            rows_returned: metrics::histogram!(ROWS, "listener" => l(), "kind" => "returned"),
-            rows_affected: metrics::histogram!(ROWS, "listener" => l(), "kind" => "affected"),
+            rows_returned: RowsHistogram::register(listener, "returned"),
+            rows_affected: RowsHistogram::register(listener, "affected"),
             logins_ok: sessions("ok"),
             logins_failed: sessions("failed"),
             tls_sessions: sessions("tls"),
@@ -149,14 +152,9 @@ impl MysqlStats {
         self.ops[name.index()].get_or_init(|| OpCounters::new(&self.listener, Protocol::Mysql, name.as_str()))
     }
 
-    /// Counts a statement against each table it touches.
-    pub fn tables(&self, tables: &[Arc<str>], op: &'static str) {
-        for table in tables {
-            self.table(table, op).increment(1);
-        }
-    }
-
-    fn table(&self, table: &Arc<str>, op: &'static str) -> Counter {
+    /// The counter of statements with verb `op` touching `table` (registered on first use;
+    /// past `max_tables` distinct tables, the `other` counter).
+    pub fn table(&self, table: &Arc<str>, op: &'static str) -> Counter {
         let key = (Arc::clone(table), op);
         if let Some(counter) = read(&self.tables).get(&key) {
             return counter.clone();
@@ -197,4 +195,66 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One `sluice_mysql_rows` series: rows per command for a listener and kind.
+pub struct RowsHistogram {
+    /// The rendered label set, `listener="…",kind="…"`.
+    labels: String,
+    /// Samples per bucket (not cumulative); the last slot is `+Inf`.
+    buckets: [AtomicU64; ROW_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl RowsHistogram {
+    /// The series for these labels, registered on first use and rendered from then on.
+    pub fn register(listener: &str, kind: &str) -> Arc<Self> {
+        let labels = format!(r#"listener="{}",kind="{kind}""#, listener.replace('\\', r"\\").replace('"', "\\\""));
+        let mut registry = rows_registry().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = registry.iter().find(|h| h.labels == labels) {
+            return existing.clone();
+        }
+        let histogram = Arc::new(RowsHistogram {
+            labels,
+            buckets: Default::default(),
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+        });
+        registry.push(histogram.clone());
+        histogram
+    }
+
+    pub fn record(&self, rows: u64) {
+        let bucket = ROW_BUCKETS.iter().position(|&b| rows as f64 <= b).unwrap_or(ROW_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(rows, Ordering::Relaxed);
+    }
+}
+
+fn rows_registry() -> &'static Mutex<Vec<Arc<RowsHistogram>>> {
+    static REGISTRY: Mutex<Vec<Arc<RowsHistogram>>> = Mutex::new(Vec::new());
+    &REGISTRY
+}
+
+/// Appends every `sluice_mysql_rows` series in the Prometheus text format.
+pub fn render(out: &mut String) {
+    let histograms = rows_registry().lock().unwrap_or_else(|e| e.into_inner());
+    if histograms.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP {ROWS} Rows returned (kind=returned) or affected per MySQL command.\n# TYPE {ROWS} histogram");
+    for h in histograms.iter() {
+        let mut cumulative = 0;
+        for (i, bucket) in h.buckets.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = match ROW_BUCKETS.get(i) {
+                Some(le) => writeln!(out, "{ROWS}_bucket{{{},le=\"{le}\"}} {cumulative}", h.labels),
+                None => writeln!(out, "{ROWS}_bucket{{{},le=\"+Inf\"}} {cumulative}", h.labels),
+            };
+        }
+        let _ = writeln!(out, "{ROWS}_sum{{{}}} {}", h.labels, h.sum.load(Ordering::Relaxed));
+        let _ = writeln!(out, "{ROWS}_count{{{}}} {}", h.labels, h.count.load(Ordering::Relaxed));
+    }
 }
