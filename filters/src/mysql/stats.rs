@@ -244,7 +244,10 @@ pub fn render(out: &mut String) {
     if histograms.is_empty() {
         return;
     }
-    let _ = writeln!(out, "# HELP {ROWS} Rows returned (kind=returned) or affected per MySQL command.\n# TYPE {ROWS} histogram");
+    let _ = writeln!(
+        out,
+        "# HELP {ROWS} Rows returned (kind=returned) or affected per MySQL command.\n# TYPE {ROWS} histogram"
+    );
     for h in histograms.iter() {
         let mut cumulative = 0;
         for (i, bucket) in h.buckets.iter().enumerate() {
