@@ -71,7 +71,7 @@ listeners:
         action: reject
   - name: l
     address: 127.0.0.1:2
-    protocol: mysql
+    protocol: kafka
     cluster: b
 "#;
     let got = errors(yaml);
@@ -82,7 +82,7 @@ listeners:
         "listeners[0].rules[0].match.client_cidr[0]: invalid CIDR",
         "listeners[0].rules[1].rate_limit.rate: expected",
         "listeners[0].rules[1].rate_limit.per: unknown key \"shoe\"",
-        "listeners[1].protocol: protocol \"mysql\" is not supported yet",
+        "listeners[1].protocol: protocol \"kafka\" is not supported yet",
         "listeners[1].cluster: unknown cluster \"b\"",
     ];
     assert_eq!(got.len(), expected.len(), "{got:#?}");
@@ -263,4 +263,52 @@ listeners:
     for (g, e) in got.iter().zip(expected) {
         assert!(g.starts_with(e), "{g:?} should start with {e:?}");
     }
+}
+
+#[test]
+fn mysql_listeners_take_sql_matches_and_their_own_block() {
+    let yaml = r#"
+clusters: [ { name: db, endpoints: ["127.0.0.1:3306"] } ]
+listeners:
+  - name: my
+    address: 127.0.0.1:0
+    protocol: mysql
+    cluster: db
+    mysql: { max_packet_size: 16MiB, max_digests: 100, query_log: { path: stdout, sample_rate: 0.5 } }
+    rules:
+      - match: { op: [drop, COM_PING], database: shop, without_where: true }
+        action: deny
+      - match: { digest: "select * from t where id = 1" }
+        rate_limit: { rate: 5/s, per: digest }
+        action: reject
+"#;
+    let c = Config::from_yaml(yaml).unwrap();
+    let mysql = c.listeners[0].mysql.as_ref().unwrap();
+    assert_eq!((mysql.max_packet_size, mysql.max_digests, mysql.max_tables), (16 << 20, 100, 256));
+    assert_eq!(mysql.query_log.as_ref().unwrap().sample_rate, 0.5);
+    let digest = &c.listeners[0].rules[1].matcher;
+    // The rule's text is normalized like the statements it is compared with.
+    let mut scratch = String::new();
+    let hash = sluice_filters::sql::normalize(
+        b"SELECT * FROM t WHERE id = 42",
+        sluice_filters::sql::Dialect::MySql,
+        &mut scratch,
+    )
+    .hash;
+    assert_eq!(digest.digest_hashes, [hash]);
+
+    let bad = yaml
+        .replace("op: [drop, COM_PING]", "op: [DROPP]")
+        .replace("sample_rate: 0.5", "sample_rate: 2")
+        .replace("max_digests: 100", "max_digests: 1000000");
+    assert_eq!(
+        errors(&bad),
+        [
+            r#"listeners[0].rules[0].match.op[0]: unknown MySQL op "DROPP" (a SQL verb such as SELECT or DROP, or a command such as COM_PING)"#,
+            "listeners[0].mysql.max_digests: at most 100000",
+            "listeners[0].mysql.query_log.sample_rate: must be between 0 and 1",
+        ]
+    );
+    let tcp = GOOD.replace(r#"client_cidr: ["10.0.0.0/8"] }"#, r#"client_cidr: ["10.0.0.0/8"], database: x }"#);
+    assert_eq!(errors(&tcp), ["listeners[0].rules[0].match.database: applies to SQL listeners (mysql), not tcp"]);
 }

@@ -517,7 +517,7 @@ impl Validator {
                     Some(p) => LimitKind::from_name(p).or_else(|| {
                         self.error(
                             format!("{rl_path}.per"),
-                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user or op)"#),
+                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user, op, database or digest)"#),
                         );
                         None
                     }),
