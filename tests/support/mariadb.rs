@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{free_port, require, wait_until, Scratch};
@@ -26,6 +27,11 @@ impl Mariadb {
         let data = dir.path("data");
         // A small redo log keeps each scratch server at a few MiB instead of ~100.
         let small_log = "--innodb-log-file-size=8M";
+        // Concurrent mariadb-install-db runs fail ("Installation of system tables
+        // failed"), so the tests of one binary take turns at it; the servers then run side
+        // by side.
+        static INSTALLING: Mutex<()> = Mutex::new(());
+        let turn = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
         let output = Command::new(install)
             .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db"])
             .arg(small_log)
@@ -38,6 +44,7 @@ impl Mariadb {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        drop(turn);
         let port = free_port();
         let child = Command::new(server)
             .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin", small_log])
