@@ -17,6 +17,8 @@ mod socket_io;
 pub mod stream_proxy;
 pub mod tcp_proxy;
 pub mod telemetry;
+pub mod tls;
+mod tls_stream;
 pub mod udp_proxy;
 mod worker;
 

@@ -85,6 +85,7 @@ impl ListenerRuntime {
                     .as_ref()
                     .zip(query_log)
                     .map(|(q, log)| QueryLog { sink: Arc::new(QueryLogWriter(log)), sample_rate: q.sample_rate }),
+                terminates_tls: config.tls.is_some(),
             })
         });
         ListenerRuntime {

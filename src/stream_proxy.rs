@@ -8,22 +8,29 @@
 //! queues it feeds are full (backpressure), and reading from the client also stops while
 //! the filter holds back more than [`HOLD_LIMIT`] of it. Read buffers of a quiet
 //! connection are released on the idle tick.
+//!
+//! When the filter answers a TLS request itself ([`FilterStatus::StartDownstreamTls`]),
+//! the client's side goes through a rustls session from then on (`tls_stream`): reads are
+//! decrypted into the same input buffer, and the write queue is encrypted on its way out.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use metrics::Counter;
+use rustls::ServerConfig;
 use sluice_filters::filter::CloseSummary;
 use sluice_filters::{CloseReason, FilterStatus, StreamFilter, StreamIo, WriteQueue};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::socket_io::{read_once, shutdown_write, write_once, Side, IDLE_TICKS};
+use crate::tls_stream::TlsSide;
 
 /// How much one read asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -75,6 +82,10 @@ pub struct StreamPump<'a> {
     up: End,
     filter: &'a mut dyn StreamFilter,
     summary: &'a mut CloseSummary,
+    /// The listener's TLS settings, for a filter that asks to terminate TLS.
+    tls_config: Option<Arc<ServerConfig>>,
+    /// The client's TLS session, once started.
+    tls: Option<Box<TlsSide>>,
 }
 
 impl<'a> StreamPump<'a> {
@@ -84,8 +95,16 @@ impl<'a> StreamPump<'a> {
         counters: (Counter, Counter),
         filter: &'a mut dyn StreamFilter,
         summary: &'a mut CloseSummary,
+        tls_config: Option<Arc<ServerConfig>>,
     ) -> Self {
-        StreamPump { down: End::new(downstream, counters.0), up: End::new(upstream, counters.1), filter, summary }
+        StreamPump {
+            down: End::new(downstream, counters.0),
+            up: End::new(upstream, counters.1),
+            filter,
+            summary,
+            tls_config,
+            tls: None,
+        }
     }
 
     /// Moves frames until the connection ends; idleness is checked as in the TCP driver.
@@ -122,8 +141,9 @@ impl<'a> StreamPump<'a> {
             match step {
                 Ok(moved) => active |= moved,
                 Err(reason) => {
-                    // Best effort: the client may still get a protocol error sent last.
-                    let _ = write_queue(&self.down.socket, &mut self.down.output);
+                    // Best effort: the client may still get a protocol error (or a TLS
+                    // alert) sent last.
+                    let _ = self.flush(Side::Downstream);
                     return reason;
                 }
             }
@@ -161,7 +181,7 @@ impl<'a> StreamPump<'a> {
 
     fn poll_event(&self, cx: &mut Context<'_>, idle: Pin<&mut Sleep>, wake: Option<Pin<&mut Sleep>>) -> Poll<Event> {
         for (side, end) in [(Side::Downstream, &self.down), (Side::Upstream, &self.up)] {
-            if !end.output.is_empty() && end.socket.poll_write_ready(cx).is_ready() {
+            if self.has_output(side) && end.socket.poll_write_ready(cx).is_ready() {
                 return Poll::Ready(Event::Writable(side));
             }
             if self.can_read(side) && end.socket.poll_read_ready(cx).is_ready() {
@@ -174,6 +194,15 @@ impl<'a> StreamPump<'a> {
             }
         }
         idle.poll(cx).map(|()| Event::IdleTimer)
+    }
+
+    /// Whether `side` has bytes to write (through TLS, bytes rustls can send now).
+    fn has_output(&self, side: Side) -> bool {
+        match (side, &self.tls) {
+            (Side::Downstream, Some(tls)) => tls.has_output(&self.down.output),
+            (Side::Downstream, None) => !self.down.output.is_empty(),
+            (Side::Upstream, _) => !self.up.output.is_empty(),
+        }
     }
 
     fn end(&mut self, side: Side) -> &mut End {
@@ -190,6 +219,9 @@ impl<'a> StreamPump<'a> {
     /// cache, and only an incomplete frame left over is copied into the connection's own
     /// buffer, where the next read completes it.
     fn read(&mut self, side: Side) -> Result<bool, CloseReason> {
+        if side == Side::Downstream && self.tls.is_some() {
+            return self.read_tls();
+        }
         if !self.end(side).input.is_empty() {
             return self.read_into_input(side);
         }
@@ -232,6 +264,57 @@ impl<'a> StreamPump<'a> {
         Ok(n > 0)
     }
 
+    /// Reads TLS records from the client, decrypts them into its input buffer, and lets
+    /// the filter take what it can. Handshake replies go out with the filter's writes.
+    fn read_tls(&mut self) -> Result<bool, CloseReason> {
+        let (down, summary) = (&mut self.down, &mut *self.summary);
+        let Some(tls) = self.tls.as_mut() else { return Ok(false) };
+        let n = SCRATCH.with(|scratch| {
+            let mut raw = scratch.borrow_mut();
+            raw.clear();
+            raw.reserve(READ_CHUNK);
+            let n = match read_once(&down.socket, &mut raw) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(None),
+                Err(_) => return Err(CloseReason::DownstreamError),
+            };
+            summary.bytes_from_downstream += n as u64;
+            if n == 0 {
+                down.eof = true;
+                return Ok(Some(0));
+            }
+            down.received.increment(n as u64);
+            let closed = tls.receive(&raw, &mut down.input).map_err(|_| CloseReason::TlsError)?;
+            raw.clear();
+            down.eof |= closed;
+            Ok(Some(n))
+        })?;
+        let Some(n) = n else { return Ok(false) };
+        self.run_filter(Side::Downstream, std::time::Instant::now())?;
+        Ok(n > 0)
+    }
+
+    /// Starts the client's TLS session at the filter's request: the bytes left in the
+    /// client's buffer (the ClientHello often comes in the read that carried the request)
+    /// are the first TLS records.
+    fn start_tls(&mut self, now: std::time::Instant) -> Result<(), CloseReason> {
+        let Some(config) = self.tls_config.clone() else {
+            tracing::debug!("a filter asked for TLS on a listener without tls settings");
+            return Err(CloseReason::ProtocolError);
+        };
+        let tls = self.tls.insert(Box::new(TlsSide::new(config).map_err(|_| CloseReason::TlsError)?));
+        let raw = self.down.input.split();
+        let closed = tls.receive(&raw, &mut self.down.input).map_err(|_| CloseReason::TlsError)?;
+        self.down.eof |= closed;
+        if self.has_output(Side::Downstream) {
+            self.flush(Side::Downstream)?;
+        }
+        if !self.down.input.is_empty() {
+            self.run_filter(Side::Downstream, now)?;
+        }
+        Ok(())
+    }
+
     /// Runs the filter over `side`'s buffer, then writes whatever it queued.
     fn run_filter(&mut self, side: Side, now: std::time::Instant) -> Result<(), CloseReason> {
         let (down, up) = (&mut self.down, &mut self.up);
@@ -245,18 +328,22 @@ impl<'a> StreamPump<'a> {
             *input = BytesMut::new();
         }
         for to in [Side::Upstream, Side::Downstream] {
-            if !self.end(to).output.is_empty() {
+            if self.has_output(to) {
                 self.flush(to)?;
             }
         }
         match status {
             FilterStatus::Close(reason) => Err(reason),
+            FilterStatus::StartDownstreamTls if side == Side::Downstream && self.tls.is_none() => self.start_tls(now),
             _ => Ok(()),
         }
     }
 
     /// Writes queued bytes to `to`; returns how many went.
     fn flush(&mut self, to: Side) -> Result<usize, CloseReason> {
+        if let (Side::Downstream, Some(tls)) = (to, self.tls.as_mut()) {
+            return tls.write_to(&self.down.socket, &mut self.down.output).map_err(|_| to.error());
+        }
         let end = self.end(to);
         write_queue(&end.socket, &mut end.output).map_err(|_| to.error())
     }
@@ -269,10 +356,15 @@ impl<'a> StreamPump<'a> {
             if !source.eof || !source.input.is_empty() || (from == Side::Downstream && held) {
                 continue;
             }
-            let sink = self.end(to);
-            if sink.shut || !sink.output.is_empty() {
+            if self.end(to).shut || self.has_output(to) {
                 continue;
             }
+            if let (Side::Downstream, Some(tls)) = (to, self.tls.as_mut()) {
+                // Best effort, like the FIN it precedes.
+                tls.close();
+                let _ = tls.write_to(&self.down.socket, &mut self.down.output);
+            }
+            let sink = self.end(to);
             sink.shut = true;
             if shutdown_write(&sink.socket).is_err() {
                 return Err(to.error());

@@ -95,7 +95,8 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
     let ConnectionRecord { info, chain, summary, .. } = record;
     loop {
         match chain.on_event(&ConnectionEvent::Accepted, info) {
-            FilterStatus::Continue | FilterStatus::Stop => break,
+            // Connection filters never start TLS (that is a stream filter's request).
+            FilterStatus::Continue | FilterStatus::Stop | FilterStatus::StartDownstreamTls => break,
             FilterStatus::Close(reason) => {
                 match reason {
                     CloseReason::Denied => runtime.stats.rejected(Rejection::Denied),
@@ -125,7 +126,8 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
 
     if let Some(mut filter) = runtime.new_stream_filter(info.client) {
         let counters = (runtime.stats.bytes_rx.clone(), runtime.stats.bytes_tx.clone());
-        let mut pump = StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary);
+        let tls = runtime.config.tls.as_ref().map(|tls| tls.server.clone());
+        let mut pump = StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary, tls);
         return pump.run(runtime.config.idle_timeout).await;
     }
     let mut pump = Pump {

@@ -304,3 +304,82 @@ fn an_enforcing_listener_hides_tls_and_compression_from_the_greeting() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR 1227"), "{out:?}");
     assert!(db.root(&["-e", "SHOW DATABASES LIKE 'sbtest'"]).unwrap().contains("sbtest"));
 }
+
+/// A self-signed certificate for `localhost` and its key, made by openssl in `dir`.
+fn self_signed(dir: &Scratch) -> (std::path::PathBuf, std::path::PathBuf) {
+    require("openssl", "openssl");
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
+}
+
+#[test]
+fn sluice_terminates_tls_and_still_sees_and_filters_every_statement() {
+    let db = Mariadb::start();
+    let dir = Scratch::new("mysql-tls");
+    let (cert, key) = self_signed(&dir);
+    let access_log = dir.path("access.jsonl");
+    let extra = format!(
+        "    tls: {{ cert: \"{}\", key: \"{}\" }}\n    access_log: {{ path: \"{}\" }}\n    rules:\n      \
+         - {{ match: {{ op: DROP }}, action: deny }}\n",
+        cert.display(),
+        key.display(),
+        access_log.display()
+    );
+    let proxy = mysql_listener("my_tls", &db, &extra);
+    let addr = proxy.addr("my_tls");
+    let tls = |sql: &str| mariadb_cli(addr, &["--ssl", "--skip-ssl-verify-server-cert", "-e", sql]);
+
+    // The client's connection is TLS (the CLI says which cipher), sluice's to the server
+    // is plain, and the statements are answered.
+    let status = tls("status").unwrap();
+    assert!(status.contains("Cipher in use"), "{status}");
+    assert_eq!(tls("SELECT 6 * 7").unwrap(), "42");
+    assert_eq!(tls("SHOW SESSION STATUS LIKE 'Ssl_cipher'").unwrap().trim(), "Ssl_cipher");
+    // A reply far larger than what rustls holds unsent (64 KiB) goes out whole.
+    let big = tls("SELECT REPEAT('x', 4000000)").unwrap();
+    assert_eq!(big.len(), 4_000_000);
+    // Policy still applies inside the TLS session.
+    let refused = tls("DROP DATABASE sbtest").unwrap_err();
+    assert!(refused.contains("ERROR 1227 (42000)") && refused.contains("DROP denied by policy"), "{refused}");
+    assert!(db.root(&["-e", "SHOW DATABASES LIKE 'sbtest'"]).unwrap().contains("sbtest"));
+    // A plain client on the same listener still works.
+    let plain = mariadb_cli(addr, &["--skip-ssl", "-e", "status"]).unwrap();
+    assert!(plain.contains("Not in use"), "{plain}");
+    assert_eq!(mariadb_cli(addr, &["--skip-ssl", "-e", "SELECT 1 + 1"]).unwrap(), "2");
+
+    // A client that asks for TLS and then sends no TLS is closed.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let hello = greeting(&mut s);
+    let version_end = hello.iter().position(|&b| b == 0).unwrap();
+    let low = version_end + 1 + 4 + 8 + 1;
+    assert_ne!(u16::from_le_bytes([hello[low], hello[low + 1]]) & 0x0800, 0, "CLIENT_SSL is offered");
+    let mut ssl_request = vec![32, 0, 0, 1, 0x00, 0x8a, 0, 0, 0, 0, 0, 1, 33];
+    ssl_request.resize(36, 0);
+    s.write_all(&ssl_request).unwrap();
+    s.write_all(b"\x10\x00\x00\x02GET / HTTP/1.1\r\n\r\n").unwrap();
+    let (_, closed) = read_to_eof(&mut s, Duration::from_secs(10));
+    assert!(closed, "the connection was closed");
+
+    let m = proxy.metrics();
+    let sessions =
+        |outcome: &str| m.get("sluice_mysql_sessions_total", &[("listener", "my_tls"), ("outcome", outcome)]);
+    assert_eq!(sessions("tls_terminated"), 5.0);
+    assert_eq!(sessions("ok"), 7.0);
+    assert_eq!(sessions("tls"), 0.0, "no session went opaque");
+    // The CLI's own SELECTs (@@version_comment, and those of `status`) count too.
+    assert!(ops(&m, "my_tls", "SELECT", "ok") >= 2.0);
+    assert_eq!(ops(&m, "my_tls", "DROP", "denied"), 1.0);
+    proxy.drain_and_wait();
+    let log = std::fs::read_to_string(&access_log).unwrap();
+    assert_eq!(log.matches(r#""close_reason":"tls_error""#).count(), 1, "{log}");
+}

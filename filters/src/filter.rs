@@ -43,6 +43,8 @@ pub enum CloseReason {
     Drain,
     /// A filter could not make sense of the stream and closed it.
     ProtocolError,
+    /// The TLS session with the client failed (handshake refused, bad record, alert).
+    TlsError,
 }
 
 impl CloseReason {
@@ -57,6 +59,7 @@ impl CloseReason {
             CloseReason::Limited => "limited",
             CloseReason::Drain => "drain",
             CloseReason::ProtocolError => "protocol_error",
+            CloseReason::TlsError => "tls_error",
         }
     }
 
@@ -108,6 +111,11 @@ pub enum FilterStatus {
     Retry(Duration),
     /// Close both sides of the connection.
     Close(CloseReason),
+    /// Stream filters only: the bytes left in the client's buffer, and all that follow, are
+    /// TLS records the proxy terminates (the filter answered a MySQL SSLRequest itself). The
+    /// driver starts a TLS server session on the client's socket and from then on hands the
+    /// filter the decrypted bytes, and encrypts what the filter queues for the client.
+    StartDownstreamTls,
 }
 
 /// Bytes a filter wants sent back to the client without involving the upstream (a local

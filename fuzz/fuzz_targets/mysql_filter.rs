@@ -56,6 +56,7 @@ fn listener(enforce: bool) -> Arc<MysqlListener> {
         statements: SharedStatementCache::new(Dialect::MySql, CacheLimits { max_entries: 64, max_bytes: 1 << 16 }),
         limits: MysqlLimits { max_payload: 1 << 20, max_handshake: 4096, max_columns: 64, max_pipelined: 16, ..Default::default() },
         query_log: None,
+        terminates_tls: false,
     })
 }
 

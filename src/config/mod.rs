@@ -23,6 +23,8 @@ use sluice_codecs::resp::RespLimits;
 use sluice_filters::policy::{self, Fault, FaultAction, LimitKind, Matcher, OnLimit, RateLimit, Rule};
 use sluice_filters::Protocol;
 
+use crate::tls::TlsConfig;
+
 /// One problem in a configuration, named by its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -110,6 +112,9 @@ pub struct ListenerConfig {
     /// Settings of a `mysql` listener (defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mysql: Option<MysqlConfig>,
+    /// TLS terminated by sluice on the client's side (`mysql` listeners for now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     pub access_log: Option<AccessLogTarget>,
 }
 

@@ -46,7 +46,16 @@ pub struct RawListener {
     pub faults: Vec<RawFault>,
     pub redis: Option<RawRedis>,
     pub mysql: Option<RawMysql>,
+    pub tls: Option<RawTls>,
     pub access_log: Option<RawAccessLog>,
+}
+
+/// `tls: { cert, key }`: PEM file paths.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -312,3 +312,86 @@ listeners:
     let tcp = GOOD.replace(r#"client_cidr: ["10.0.0.0/8"] }"#, r#"client_cidr: ["10.0.0.0/8"], database: x }"#);
     assert_eq!(errors(&tcp), ["listeners[0].rules[0].match.database: applies to SQL listeners (mysql), not tcp"]);
 }
+
+/// A directory with two self-signed certificates and their keys, made by openssl.
+struct TlsFiles(std::path::PathBuf);
+
+impl TlsFiles {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sluice-config-tls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["a", "b"] {
+            let out = std::process::Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
+                .arg("-keyout")
+                .arg(dir.join(format!("{name}.key")))
+                .arg("-out")
+                .arg(dir.join(format!("{name}.crt")))
+                .output()
+                .expect("openssl (Debian package openssl) makes the test certificates");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        TlsFiles(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+
+    /// A mysql (or `protocol`) listener with `tls: { cert, key }`.
+    fn yaml(&self, protocol: &str, cert: &str, key: &str) -> String {
+        format!(
+            "clusters: [{{ name: db, endpoints: [\"127.0.0.1:3306\"] }}]\n\
+             listeners:\n  - {{ name: l, address: 127.0.0.1:0, protocol: {protocol}, cluster: db, \
+             tls: {{ cert: \"{}\", key: \"{}\" }} }}\n",
+            self.path(cert),
+            self.path(key)
+        )
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn mysql_listeners_load_a_tls_certificate_and_key() {
+    let files = TlsFiles::new("ok");
+    let c = Config::from_yaml(&files.yaml("mysql", "a.crt", "a.key")).unwrap();
+    let tls = c.listeners[0].tls.as_ref().expect("tls settings");
+    assert_eq!(tls.cert.display().to_string(), files.path("a.crt"));
+    let dump = serde_json::to_value(&c).unwrap();
+    assert_eq!(dump["listeners"][0]["tls"]["key"], files.path("a.key"));
+}
+
+#[test]
+fn tls_errors_name_the_file_and_the_path() {
+    let files = TlsFiles::new("errors");
+    let (cert, key) = (files.path("a.crt"), files.path("a.key"));
+    assert_eq!(
+        errors(&files.yaml("redis", "a.crt", "a.key")),
+        ["listeners[0].tls: TLS termination is not supported yet for redis listeners (only mysql)"]
+    );
+    let missing = files.path("missing.crt");
+    assert_eq!(
+        errors(&files.yaml("mysql", "missing.crt", "a.key")),
+        [format!("listeners[0].tls.cert: cannot read {missing}: No such file or directory (os error 2)")]
+    );
+    assert_eq!(
+        errors(&files.yaml("mysql", "a.key", "a.key")),
+        [format!("listeners[0].tls.cert: no certificate (PEM CERTIFICATE block) found in {key}")]
+    );
+    assert_eq!(
+        errors(&files.yaml("mysql", "a.crt", "a.crt")),
+        [format!(
+            "listeners[0].tls.key: no private key (PEM PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block) found in {cert}"
+        )]
+    );
+    let mismatch = errors(&files.yaml("mysql", "a.crt", "b.key"));
+    assert_eq!(mismatch.len(), 1);
+    assert!(mismatch[0].starts_with("listeners[0].tls: cannot use the key in"), "{mismatch:?}");
+    let unknown = files.yaml("mysql", "a.crt", "a.key").replace("key:", "ca: x, key:");
+    assert_eq!(errors(&unknown), ["listeners[0].tls.ca: unknown field `ca`, expected `cert` or `key`"]);
+}

@@ -18,10 +18,11 @@ use sluice_filters::sql::{self, Dialect};
 use sluice_filters::Protocol;
 
 use super::raw::{
-    OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawRedis, RawRule, RawSize,
+    OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawRedis, RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
+use crate::tls::{TlsFile, TlsLoadError};
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -276,6 +277,7 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
         let access_log = raw.access_log.map(|a| self.log_target(&format!("{path}.access_log.path"), &a.path));
         Some(ListenerConfig {
             name: raw.name,
@@ -289,8 +291,40 @@ impl Validator {
             faults,
             redis,
             mysql,
+            tls,
             access_log,
         })
+    }
+
+    /// Loads the certificate and key (see `crate::tls`); only `mysql` listeners terminate
+    /// TLS so far.
+    fn tls(&mut self, path: &str, raw: RawTls, protocol: Protocol) -> Option<TlsConfig> {
+        if protocol != Protocol::Mysql {
+            self.error(path, format!("TLS termination is not supported yet for {protocol} listeners (only mysql)"));
+            return None;
+        }
+        let mut missing = false;
+        for (key, value) in [("cert", &raw.cert), ("key", &raw.key)] {
+            if value.trim().is_empty() {
+                self.error(format!("{path}.{key}"), "must be the path of a PEM file");
+                missing = true;
+            }
+        }
+        if missing {
+            return None;
+        }
+        match TlsConfig::load(Path::new(&raw.cert), Path::new(&raw.key)) {
+            Ok(tls) => Some(tls),
+            Err(TlsLoadError { file, message }) => {
+                let field = match file {
+                    Some(TlsFile::Cert) => ".cert",
+                    Some(TlsFile::Key) => ".key",
+                    None => "",
+                };
+                self.error(format!("{path}{field}"), message);
+                None
+            }
+        }
     }
 
     fn log_target(&mut self, path: &str, text: &str) -> AccessLogTarget {

@@ -17,6 +17,18 @@
 //! enforce anything on it. For the same reason an enforcing listener hides `CLIENT_SSL`
 //! and the compression capabilities from the server's greeting, so a client cannot turn
 //! the stream opaque; an observing one counts such sessions and forwards them untouched.
+//!
+//! TLS termination (listeners with `tls`): the greeting offers `CLIENT_SSL` whatever the
+//! server says, and the client's SSLRequest (MySQL "Protocol::SSLRequest") is not forwarded:
+//! the filter asks the driver to start TLS on the client's socket
+//! ([`FilterStatus::StartDownstreamTls`]) and then sees the decrypted login. The server's
+//! connection stays plain and never saw an SSLRequest, so through the rest of the
+//! connection phase (up to the OK or ERR that ends authentication, AuthSwitch and
+//! AuthMoreData rounds included) the two sides number their packets one apart: client
+//! packets go upstream with their sequence id one lower, server packets go downstream one
+//! higher, each as a copy with that byte changed, and the login goes without `CLIENT_SSL`.
+//! The session is fed the client's numbering (the server's packets after the shift), which
+//! is the numbering of a plain SSLRequest-then-login exchange it already knows.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -47,8 +59,9 @@ const DENIED: (u16, &[u8; 5]) = (1227, b"42000");
 const LIMITED: (u16, &[u8; 5]) = (1226, b"42000");
 /// Capability bits an enforcing listener removes from the greeting (see the module doc):
 /// CLIENT_COMPRESS and CLIENT_SSL in the low 16 bits, CLIENT_ZSTD_COMPRESSION_ALGORITHM
-/// (bit 26) in the high ones.
-const OPAQUE_CAPS_LOW: u16 = 0x0020 | 0x0800;
+/// (bit 26) in the high ones. A listener that terminates TLS offers CLIENT_SSL instead.
+const CLIENT_SSL_LOW: u16 = 0x0800;
+const COMPRESS_LOW: u16 = 0x0020;
 const OPAQUE_CAPS_HIGH: u16 = 0x0400;
 
 /// A command whose response is owed to the client, in order.
@@ -101,6 +114,9 @@ pub struct MysqlFilter {
     refusing_chain: Option<Refusal>,
     /// Forward everything unchanged from now on (opaque stream, or an undecodable one).
     passthrough: bool,
+    /// TLS was terminated here and authentication has not ended: sequence ids are shifted
+    /// by one between the two sides (see the module doc).
+    shift_seq: bool,
     scratch: String,
     rng: fastrand::Rng,
     /// The table counters this connection used last: statements come from the listener's
@@ -132,6 +148,7 @@ impl MysqlFilter {
             client_continues: false,
             refusing_chain: None,
             passthrough: false,
+            shift_seq: false,
             scratch: String::new(),
             rng: fastrand::Rng::new(),
             table_counters: Vec::new(),
@@ -350,6 +367,7 @@ impl MysqlFilter {
                 }
             }
             self.client_continues = continued;
+            let login = self.session.state() == State::AwaitLogin;
             let events = match self.session.client(&input[run..run + n]) {
                 Ok(events) => events,
                 Err(MysqlError::Opaque(_)) => {
@@ -361,9 +379,12 @@ impl MysqlFilter {
             };
             for event in events {
                 match event {
-                    Event::Login { user, database, .. } => {
+                    Event::Login { user, database, tls_requested, .. } => {
                         self.user = Some(lossy(user));
                         self.database = database.map(lossy);
+                        if tls_requested {
+                            self.listener.stats.tls_terminated_sessions.increment(1);
+                        }
                     }
                     Event::CommandStarted { command, .. } if command.kind().has_response() => {
                         // Commands `decide` did not see (not parsable there) are counted
@@ -380,6 +401,30 @@ impl MysqlFilter {
                     }
                     _ => {}
                 }
+            }
+            if self.listener.terminates_tls && self.session.opaque() == Some(Opaque::Tls) {
+                // The SSLRequest is answered here; what follows it in `input` is the
+                // client's TLS handshake, for the driver.
+                io.to_upstream.push(take(input, run));
+                input.advance(n);
+                self.session.resume_after_tls();
+                self.shift_seq = true;
+                return FilterStatus::StartDownstreamTls;
+            }
+            if self.shift_seq {
+                io.to_upstream.push(take(input, run));
+                run = 0;
+                let mut packet = BytesMut::from(&input[..n]);
+                input.advance(n);
+                packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_sub(1);
+                if login {
+                    // The server's connection is plain: the login must not claim TLS.
+                    if let Some(flags) = packet.get_mut(HEADER_LEN + 1) {
+                        *flags &= !(CLIENT_SSL_LOW >> 8) as u8;
+                    }
+                }
+                io.to_upstream.push(packet.freeze());
+                continue;
             }
             run += n;
             if self.session.opaque().is_some() {
@@ -413,7 +458,23 @@ impl MysqlFilter {
             };
             // A greeting, not an ERR in its place ("Too many connections").
             let greeting = self.session.state() == State::AwaitGreeting && input.get(run + HEADER_LEN) == Some(&10);
-            let events = match self.session.server(&input[run..run + n]) {
+            // During a terminated TLS session's login the server's packets are renumbered
+            // first: the session follows the client's numbering.
+            let shifted = if self.shift_seq {
+                io.to_downstream.push(take(input, run));
+                run = 0;
+                let mut packet = BytesMut::from(&input[..n]);
+                input.advance(n);
+                packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_add(1);
+                Some(packet.freeze())
+            } else {
+                None
+            };
+            let packet = match &shifted {
+                Some(packet) => &packet[..],
+                None => &input[run..run + n],
+            };
+            let events = match self.session.server(packet) {
                 Ok(events) => events,
                 Err(MysqlError::Opaque(_)) => {
                     self.went_opaque();
@@ -443,13 +504,23 @@ impl MysqlFilter {
                     _ => {}
                 }
             }
-            if greeting && self.listener.enforces() {
-                // Forward the greeting without the capabilities that would blind the filter.
+            if let Some(packet) = shifted {
+                io.to_downstream.push(packet);
+                if !matches!(self.session.state(), State::AwaitLogin | State::Authenticating) {
+                    // The OK (or ERR) that ends the connection phase: commands number
+                    // their packets from 0 on both sides.
+                    self.shift_seq = false;
+                }
+                continue;
+            }
+            if let (true, Some(caps)) = (greeting, self.greeting_capabilities()) {
+                // Forward the greeting without the capabilities that would blind the
+                // filter, and with CLIENT_SSL when TLS is answered here.
                 io.to_downstream.push(take(input, run));
                 let mut packet = BytesMut::from(&input[..n]);
                 input.advance(n);
                 run = 0;
-                hide_opaque_capabilities(&mut packet);
+                rewrite_greeting_capabilities(&mut packet, caps);
                 io.to_downstream.push(packet.freeze());
                 continue;
             }
@@ -463,6 +534,24 @@ impl MysqlFilter {
             io.to_downstream.push(take(input, input.len()));
         }
         FilterStatus::Continue
+    }
+
+    /// How the greeting's capabilities change on their way to the client, if they do.
+    fn greeting_capabilities(&self) -> Option<CapabilityEdit> {
+        let enforces = self.listener.enforces();
+        match (enforces, self.listener.terminates_tls) {
+            (false, false) => None,
+            (true, false) => Some(CapabilityEdit {
+                clear_low: CLIENT_SSL_LOW | COMPRESS_LOW,
+                clear_high: OPAQUE_CAPS_HIGH,
+                set_low: 0,
+            }),
+            (enforces, true) => Some(CapabilityEdit {
+                clear_low: if enforces { COMPRESS_LOW } else { 0 },
+                clear_high: if enforces { OPAQUE_CAPS_HIGH } else { 0 },
+                set_low: CLIENT_SSL_LOW,
+            }),
+        }
     }
 
     /// Counts the command at the head of the queue, which the server has answered.
@@ -588,17 +677,24 @@ fn use_target(statement: &StatementInfo) -> Option<Box<str>> {
     (!name.is_empty()).then(|| name.into())
 }
 
-/// Clears CLIENT_SSL and the compression capabilities in a Protocol::HandshakeV10 packet.
-/// Layout: header, protocol version, server version (NUL-terminated), connection id (4),
-/// auth data part 1 (8), filler (1), capabilities low (2), charset (1), status (2),
-/// capabilities high (2).
-fn hide_opaque_capabilities(packet: &mut [u8]) {
+/// Capability bits to clear and set in the greeting's two 16-bit capability fields.
+#[derive(Clone, Copy)]
+struct CapabilityEdit {
+    clear_low: u16,
+    clear_high: u16,
+    set_low: u16,
+}
+
+/// Edits the capabilities of a Protocol::HandshakeV10 packet. Layout: header, protocol
+/// version, server version (NUL-terminated), connection id (4), auth data part 1 (8),
+/// filler (1), capabilities low (2), charset (1), status (2), capabilities high (2).
+fn rewrite_greeting_capabilities(packet: &mut [u8], edit: CapabilityEdit) {
     let Some(version_end) = packet.iter().skip(HEADER_LEN + 1).position(|&b| b == 0) else { return };
     let low = HEADER_LEN + 1 + version_end + 1 + 4 + 8 + 1;
     let high = low + 2 + 1 + 2;
-    for (at, bits) in [(low, OPAQUE_CAPS_LOW), (high, OPAQUE_CAPS_HIGH)] {
+    for (at, clear, set) in [(low, edit.clear_low, edit.set_low), (high, edit.clear_high, 0)] {
         if let Some(field) = packet.get_mut(at..at + 2) {
-            let value = u16::from_le_bytes([field[0], field[1]]) & !bits;
+            let value = u16::from_le_bytes([field[0], field[1]]) & !clear | set;
             field.copy_from_slice(&value.to_le_bytes());
         }
     }

@@ -30,6 +30,9 @@ pub struct MysqlListener {
     pub statements: SharedStatementCache,
     pub limits: MysqlLimits,
     pub query_log: Option<QueryLog>,
+    /// The listener terminates TLS (it has `tls` configured): the greeting offers
+    /// CLIENT_SSL and an SSLRequest is answered by sluice instead of the server.
+    pub terminates_tls: bool,
 }
 
 impl MysqlListener {
@@ -41,3 +44,5 @@ impl MysqlListener {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -9,8 +9,9 @@
 //! - `sluice_mysql_rows{listener,kind}`: histogram of rows returned / affected per command,
 //!   kept here with fixed buckets (one atomic add per sample, no memory growing between
 //!   scrapes, as for the op latency histogram) and appended to `/metrics` by [`render`];
-//! - `sluice_mysql_sessions_total{listener,outcome}`: logins `ok`, `failed`, and sessions
-//!   that went `tls` or `compressed` (opaque to the filter);
+//! - `sluice_mysql_sessions_total{listener,outcome}`: logins `ok`, `failed`, sessions
+//!   that went `tls` or `compressed` (opaque to the filter), and `tls_terminated` ones
+//!   (TLS answered by sluice itself, so the filter still sees every packet);
 //! - `sluice_mysql_sql_parse_fallbacks_total{listener}`: statements sqlparser could not
 //!   parse (their tables came from the keyword scan);
 //! - `sluice_mysql_decode_errors_total{listener,direction}`.
@@ -92,6 +93,7 @@ pub struct MysqlStats {
     pub logins_ok: Counter,
     pub logins_failed: Counter,
     pub tls_sessions: Counter,
+    pub tls_terminated_sessions: Counter,
     pub compressed_sessions: Counter,
     pub parse_fallbacks: Counter,
     pub client_decode_errors: Counter,
@@ -139,6 +141,7 @@ impl MysqlStats {
             logins_ok: sessions("ok"),
             logins_failed: sessions("failed"),
             tls_sessions: sessions("tls"),
+            tls_terminated_sessions: sessions("tls_terminated"),
             compressed_sessions: sessions("compressed"),
             parse_fallbacks: metrics::counter!(PARSE_FALLBACKS_TOTAL, "listener" => l()),
             client_decode_errors: metrics::counter!(DECODE_ERRORS_TOTAL, "listener" => l(), "direction" => "client"),

@@ -19,11 +19,11 @@ use crate::stream::{StreamFilter, StreamIo, WriteQueue};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/mysql");
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(super) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn fixture_names() -> Vec<String> {
+pub(super) fn fixture_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".client").map(str::to_owned))
@@ -32,7 +32,7 @@ fn fixture_names() -> Vec<String> {
     names
 }
 
-fn listener(rules: Vec<Rule>) -> Arc<MysqlListener> {
+pub(super) fn listener(rules: Vec<Rule>) -> Arc<MysqlListener> {
     Arc::new(MysqlListener {
         name: "test".into(),
         rules: Arc::new(RuleSet::new(rules)),
@@ -41,15 +41,16 @@ fn listener(rules: Vec<Rule>) -> Arc<MysqlListener> {
         statements: SharedStatementCache::new(Dialect::MySql, CacheLimits::PER_LISTENER),
         limits: MysqlLimits::default(),
         query_log: None,
+        terminates_tls: false,
     })
 }
 
-fn client_ip() -> IpAddr {
+pub(super) fn client_ip() -> IpAddr {
     "127.0.0.1".parse().unwrap()
 }
 
 /// Splits a direction's bytes into wire packets.
-fn packets(bytes: &[u8]) -> Vec<&[u8]> {
+pub(super) fn packets(bytes: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut at = 0;
     while let Ok(Some(n)) = peek(&bytes[at..], &MysqlLimits::default()) {
@@ -61,7 +62,7 @@ fn packets(bytes: &[u8]) -> Vec<&[u8]> {
 
 /// The fixture's packets in wire order: whichever side the protocol waits for goes next.
 /// Once the stream turns opaque the rest of each direction follows as one piece.
-fn wire_order<'a>(client: &'a [u8], server: &'a [u8]) -> Vec<(Direction, &'a [u8])> {
+pub(super) fn wire_order<'a>(client: &'a [u8], server: &'a [u8]) -> Vec<(Direction, &'a [u8])> {
     let (mut c, mut s) = (packets(client).into_iter().peekable(), packets(server).into_iter().peekable());
     let (mut c_used, mut s_used) = (0, 0);
     let mut session = Session::new(MysqlLimits::default());
@@ -93,7 +94,7 @@ fn wire_order<'a>(client: &'a [u8], server: &'a [u8]) -> Vec<(Direction, &'a [u8
 
 /// Feeds `bytes` from `dir` in reads of `chunk` bytes; returns what the filter queued for
 /// each side.
-fn feed(
+pub(super) fn feed(
     filter: &mut MysqlFilter,
     dir: Direction,
     bytes: &[u8],
@@ -116,7 +117,7 @@ fn feed(
     (drain(&mut up), drain(&mut down))
 }
 
-fn drain(queue: &mut WriteQueue) -> Vec<u8> {
+pub(super) fn drain(queue: &mut WriteQueue) -> Vec<u8> {
     let mut out = Vec::new();
     while !queue.is_empty() {
         let len = {
