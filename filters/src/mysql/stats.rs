@@ -46,6 +46,17 @@ pub const DEFAULT_MAX_TABLES: usize = 256;
 /// The bucket bounds of [`ROWS`] (rows per command).
 pub const ROW_BUCKETS: [f64; 10] = [0.0, 1.0, 5.0, 10.0, 50.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0];
 
+/// The same bounds as integers, for comparing without floating point.
+const ROW_BOUNDS: [u64; ROW_BUCKETS.len()] = {
+    let mut out = [0; ROW_BUCKETS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = ROW_BUCKETS[i] as u64;
+        i += 1;
+    }
+    out
+};
+
 /// Registers help texts; call once at start-up.
 pub fn describe() {
     metrics::describe_counter!(TABLE_OPS_TOTAL, Unit::Count, "MySQL statements by table touched and op.");
@@ -229,7 +240,7 @@ impl RowsHistogram {
     }
 
     pub fn record(&self, rows: u64) {
-        let bucket = ROW_BUCKETS.iter().position(|&b| rows as f64 <= b).unwrap_or(ROW_BUCKETS.len());
+        let bucket = ROW_BOUNDS.iter().position(|&b| rows <= b).unwrap_or(ROW_BOUNDS.len());
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(rows, Ordering::Relaxed);
