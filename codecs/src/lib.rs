@@ -12,6 +12,7 @@
 
 pub mod framing;
 pub mod mysql;
+pub mod postgres;
 pub mod resp;
 
 pub use framing::{Decode, FrameError, Limits};

@@ -1,0 +1,461 @@
+//! The session state machine: fed every message of both directions in wire order, it
+//! knows how the next message of each direction is framed ([`Session::phase`]) and reports
+//! [`Event`]s.
+//!
+//! Spec: <https://www.postgresql.org/docs/current/protocol-flow.html>. Start-up (optional
+//! SSLRequest/GSSENCRequest answered 'S' or 'N', StartupMessage, authentication exchange,
+//! ParameterStatus/BackendKeyData, ReadyForQuery), then simple Query cycles and the
+//! extended protocol. The server answers frontend messages strictly in order, so the
+//! session keeps a queue of the messages still awaiting their answers; extended-protocol
+//! messages are pipelined freely until a Sync. After an error in the extended protocol the
+//! server discards every message until the next Sync, and so does the queue. Named
+//! statements and portals are remembered so Bind and Execute can be attributed to SQL.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::backend::{Auth, Backend, ServerNotice};
+use super::error::PgError;
+use super::event::{CopyDirection, Event, Outcome};
+use super::frame::{typed_body, Direction, PgLimits, Phase};
+use super::frontend::{Frontend, SaslInitialResponse};
+use super::startup::StartupPacket;
+
+/// Where the connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Waiting for the client's first packet (or its next one after an 'N').
+    AwaitStartup,
+    /// SSLRequest or GSSENCRequest sent; waiting for the server's single byte.
+    EncryptionPending {
+        gss: bool,
+    },
+    /// StartupMessage sent; authentication and start-up until the first ReadyForQuery.
+    Authenticating {
+        authenticated: bool,
+    },
+    /// Normal operation.
+    Running,
+    /// Encrypted from here on; see [`Session::resume_after_tls`].
+    Opaque,
+    Closed,
+    Failed,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::AwaitStartup => "awaiting the startup packet",
+            State::EncryptionPending { .. } => "awaiting the encryption answer",
+            State::Authenticating { .. } => "authenticating",
+            State::Running => "running",
+            State::Opaque => "opaque",
+            State::Closed => "closed",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// A frontend message still waiting for the server's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pending {
+    Query,
+    FunctionCall,
+    Parse,
+    Bind,
+    Describe,
+    Execute,
+    Close,
+    Sync,
+}
+
+/// What the next 'p' message from the client is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AuthExpect {
+    Password,
+    SaslInitial,
+    SaslResponse,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    state: State,
+    limits: PgLimits,
+    pending: VecDeque<Pending>,
+    /// After an extended-protocol error whose Sync has not been sent yet: the server skips
+    /// every frontend message until that Sync.
+    skipping: bool,
+    statements: HashMap<Box<[u8]>, Arc<[u8]>>,
+    portals: HashMap<Box<[u8]>, Option<Arc<[u8]>>>,
+    rows: u64,
+    copy: Option<CopyDirection>,
+    auth: AuthExpect,
+}
+
+impl Session {
+    pub fn new(limits: PgLimits) -> Self {
+        Session {
+            state: State::AwaitStartup,
+            limits,
+            pending: VecDeque::new(),
+            skipping: false,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            rows: 0,
+            copy: None,
+            auth: AuthExpect::Password,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The COPY sub-protocol in progress, if any.
+    pub fn copy(&self) -> Option<CopyDirection> {
+        self.copy
+    }
+
+    /// How the next message from `direction` is framed (for [`super::peek`]).
+    pub fn phase(&self, direction: Direction) -> Phase {
+        match (self.state, direction) {
+            (State::AwaitStartup | State::EncryptionPending { .. }, Direction::Frontend) => Phase::Startup,
+            (State::EncryptionPending { .. }, Direction::Backend) => Phase::EncryptionAnswer,
+            _ => Phase::Typed,
+        }
+    }
+
+    /// When the proxy terminates TLS itself: the decrypted stream starts over with the
+    /// client's StartupMessage.
+    pub fn resume_after_tls(&mut self) {
+        if self.state == State::Opaque {
+            self.state = State::AwaitStartup;
+        }
+    }
+
+    /// Feeds one whole client message (as cut by [`super::peek`] in [`Session::phase`]).
+    pub fn feed_frontend<'a>(&mut self, msg: &'a [u8]) -> Result<Option<Event<'a>>, PgError> {
+        self.guard(|s| s.frontend(msg))
+    }
+
+    /// Feeds one whole server message.
+    pub fn feed_backend<'a>(&mut self, msg: &'a [u8]) -> Result<Option<Event<'a>>, PgError> {
+        self.guard(|s| s.backend(msg))
+    }
+
+    fn guard<'a>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Option<Event<'a>>, PgError>,
+    ) -> Result<Option<Event<'a>>, PgError> {
+        match self.state {
+            State::Failed => return Err(PgError::Failed),
+            State::Opaque => return Err(PgError::Opaque),
+            State::Closed => return Err(PgError::Closed),
+            _ => {}
+        }
+        let result = f(self);
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    fn unexpected(&self, direction: Direction, tag: u8) -> PgError {
+        PgError::UnexpectedMessage { direction, state: self.state.name(), tag }
+    }
+
+    fn push(&mut self, p: Pending) -> Result<(), PgError> {
+        if self.pending.len() >= self.limits.max_pending {
+            return Err(PgError::TooMany { what: "messages awaiting answers", limit: self.limits.max_pending });
+        }
+        self.pending.push_back(p);
+        Ok(())
+    }
+
+    fn frontend<'a>(&mut self, msg: &'a [u8]) -> Result<Option<Event<'a>>, PgError> {
+        if matches!(self.state, State::AwaitStartup) {
+            return Ok(Some(match StartupPacket::parse(msg, &self.limits)? {
+                StartupPacket::Startup(m) => {
+                    self.state = State::Authenticating { authenticated: false };
+                    Event::Startup { user: m.user(), database: m.database(), message: m }
+                }
+                StartupPacket::SslRequest => {
+                    self.state = State::EncryptionPending { gss: false };
+                    Event::EncryptionRequested { gss: false }
+                }
+                StartupPacket::GssEncRequest => {
+                    self.state = State::EncryptionPending { gss: true };
+                    Event::EncryptionRequested { gss: true }
+                }
+                StartupPacket::Cancel { pid, key } => {
+                    self.state = State::Closed;
+                    Event::CancelRequest { pid, key }
+                }
+            }));
+        }
+        if let State::EncryptionPending { .. } = self.state {
+            return Err(self.unexpected(Direction::Frontend, msg.first().copied().unwrap_or(0)));
+        }
+        let (tag, body) = typed_body(msg)?;
+        let message = Frontend::parse(tag, body)?;
+        if let Frontend::Terminate = message {
+            self.state = State::Closed;
+            return Ok(Some(Event::Terminate));
+        }
+        if let State::Authenticating { .. } = self.state {
+            let Frontend::AuthData(data) = message else {
+                return Err(self.unexpected(Direction::Frontend, tag));
+            };
+            return Ok(match self.auth {
+                AuthExpect::SaslInitial => {
+                    self.auth = AuthExpect::SaslResponse;
+                    Some(Event::SaslMechanism { mechanism: SaslInitialResponse::parse(data)?.mechanism })
+                }
+                _ => None,
+            });
+        }
+        if self.skipping {
+            // The server discards everything until Sync; so do we.
+            if message == Frontend::Sync {
+                self.skipping = false;
+                self.push(Pending::Sync)?;
+            }
+            return Ok(None);
+        }
+        Ok(match message {
+            Frontend::Query { sql } => {
+                self.push(Pending::Query)?;
+                Some(Event::QueryStarted { sql })
+            }
+            Frontend::Parse { statement, sql, .. } => {
+                self.remember_statement(statement, sql)?;
+                self.push(Pending::Parse)?;
+                Some(Event::Parse { statement, sql })
+            }
+            Frontend::Bind { portal, statement } => {
+                let sql = self.statements.get(statement).cloned();
+                if !portal.is_empty()
+                    && !self.portals.contains_key(portal)
+                    && self.portals.len() >= self.limits.max_named
+                {
+                    return Err(PgError::TooMany { what: "named portals", limit: self.limits.max_named });
+                }
+                self.portals.insert(portal.into(), sql.clone());
+                self.push(Pending::Bind)?;
+                Some(Event::Bind { portal, statement, sql })
+            }
+            Frontend::Execute { portal, .. } => {
+                let sql = self.portals.get(portal).cloned().flatten();
+                self.push(Pending::Execute)?;
+                self.rows = 0;
+                Some(Event::Execute { portal, sql })
+            }
+            Frontend::Describe { .. } => {
+                self.push(Pending::Describe)?;
+                None
+            }
+            Frontend::Close { kind, name } => {
+                if kind == b'S' {
+                    self.statements.remove(name);
+                } else {
+                    self.portals.remove(name);
+                }
+                self.push(Pending::Close)?;
+                None
+            }
+            Frontend::Sync => {
+                self.push(Pending::Sync)?;
+                None
+            }
+            Frontend::FunctionCall { .. } => {
+                self.push(Pending::FunctionCall)?;
+                None
+            }
+            // COPY data flows without answers; Flush only asks the server to send.
+            Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail { .. } | Frontend::Flush => None,
+            Frontend::Unknown { .. } => None,
+            Frontend::AuthData(_) => return Err(self.unexpected(Direction::Frontend, tag)),
+            Frontend::Terminate => None,
+        })
+    }
+
+    fn remember_statement(&mut self, name: &[u8], sql: &[u8]) -> Result<(), PgError> {
+        if !name.is_empty() && !self.statements.contains_key(name) && self.statements.len() >= self.limits.max_named {
+            return Err(PgError::TooMany { what: "named statements", limit: self.limits.max_named });
+        }
+        self.statements.insert(name.into(), sql.into());
+        Ok(())
+    }
+
+    fn backend<'a>(&mut self, msg: &'a [u8]) -> Result<Option<Event<'a>>, PgError> {
+        match self.state {
+            State::EncryptionPending { gss } => {
+                let accepted = match msg {
+                    b"S" => true,
+                    b"N" => false,
+                    _ => return Err(PgError::Malformed { what: "encryption answer" }),
+                };
+                self.state = if accepted { State::Opaque } else { State::AwaitStartup };
+                return Ok(Some(Event::EncryptionAnswer { gss, accepted }));
+            }
+            State::AwaitStartup => return Err(self.unexpected(Direction::Backend, msg.first().copied().unwrap_or(0))),
+            _ => {}
+        }
+        let (tag, body) = typed_body(msg)?;
+        let message = Backend::parse(tag, body)?;
+        // Messages the server may send at any time.
+        match message {
+            Backend::ParameterStatus { name, value } => return Ok(Some(Event::ParameterStatus { name, value })),
+            Backend::NoticeResponse(n) => return Ok(Some(Event::Notice(n))),
+            Backend::NotificationResponse { pid, channel, payload } => {
+                return Ok(Some(Event::Notification { pid, channel, payload }))
+            }
+            _ => {}
+        }
+        if let State::Authenticating { authenticated } = self.state {
+            return Ok(match message {
+                Backend::Authentication(Auth::Ok) => {
+                    self.state = State::Authenticating { authenticated: true };
+                    Some(Event::AuthResult(Ok(())))
+                }
+                Backend::Authentication(auth) if !authenticated => {
+                    self.auth = match auth {
+                        Auth::Sasl { .. } => AuthExpect::SaslInitial,
+                        Auth::SaslContinue(_) | Auth::SaslFinal(_) => AuthExpect::SaslResponse,
+                        _ => AuthExpect::Password,
+                    };
+                    Some(Event::AuthRequest(auth))
+                }
+                Backend::ErrorResponse(n) => {
+                    self.state = State::Closed;
+                    Some(if authenticated { Event::Unsolicited(n) } else { Event::AuthResult(Err(n)) })
+                }
+                Backend::BackendKeyData { pid, key } if authenticated => Some(Event::BackendKeyData { pid, key }),
+                Backend::NegotiateProtocolVersion { newest_minor, .. } => {
+                    Some(Event::NegotiateProtocolVersion { newest_minor })
+                }
+                Backend::ReadyForQuery(status) if authenticated => {
+                    self.state = State::Running;
+                    Some(Event::ReadyForQuery(status))
+                }
+                _ => return Err(self.unexpected(Direction::Backend, tag)),
+            });
+        }
+        Ok(match message {
+            Backend::ParseComplete => self.answered(Pending::Parse, tag)?,
+            Backend::BindComplete => self.answered(Pending::Bind, tag)?,
+            Backend::CloseComplete => self.answered(Pending::Close, tag)?,
+            Backend::ParameterDescription { .. } => match self.pending.front() {
+                Some(Pending::Describe) => None,
+                _ => return Err(self.unexpected(Direction::Backend, tag)),
+            },
+            Backend::NoData => self.answered(Pending::Describe, tag)?,
+            Backend::RowDescription { .. } => match self.pending.front() {
+                Some(Pending::Describe) => self.answered(Pending::Describe, tag)?,
+                Some(Pending::Query) => None,
+                _ => return Err(self.unexpected(Direction::Backend, tag)),
+            },
+            Backend::DataRow { .. } => {
+                self.rows = self.rows.saturating_add(1);
+                None
+            }
+            Backend::CommandComplete(command) => self.finish(Outcome::Complete(command), tag)?,
+            Backend::EmptyQueryResponse => self.finish(Outcome::Empty, tag)?,
+            Backend::PortalSuspended => self.finish(Outcome::Suspended, tag)?,
+            Backend::CopyInResponse { columns, .. } => self.copy_started(CopyDirection::In, columns, tag)?,
+            Backend::CopyOutResponse { columns, .. } => self.copy_started(CopyDirection::Out, columns, tag)?,
+            Backend::CopyBothResponse { columns, .. } => self.copy_started(CopyDirection::Both, columns, tag)?,
+            Backend::CopyData(_) | Backend::CopyDone | Backend::FunctionCallResponse => None,
+            Backend::ErrorResponse(n) => self.error(n),
+            Backend::ReadyForQuery(status) => {
+                match self.pending.pop_front() {
+                    Some(Pending::Query | Pending::Sync | Pending::FunctionCall) => {}
+                    _ => return Err(self.unexpected(Direction::Backend, tag)),
+                }
+                self.copy = None;
+                Some(Event::ReadyForQuery(status))
+            }
+            Backend::NegotiateProtocolVersion { newest_minor, .. } => {
+                Some(Event::NegotiateProtocolVersion { newest_minor })
+            }
+            Backend::BackendKeyData { .. } | Backend::Authentication(_) => {
+                return Err(self.unexpected(Direction::Backend, tag))
+            }
+            Backend::Unknown { .. } => None,
+            Backend::ParameterStatus { .. } | Backend::NoticeResponse(_) | Backend::NotificationResponse { .. } => None,
+        })
+    }
+
+    fn answered<'a>(&mut self, expected: Pending, tag: u8) -> Result<Option<Event<'a>>, PgError> {
+        if self.pending.front() != Some(&expected) {
+            return Err(self.unexpected(Direction::Backend, tag));
+        }
+        self.pending.pop_front();
+        Ok(None)
+    }
+
+    fn copy_started<'a>(
+        &mut self,
+        direction: CopyDirection,
+        columns: u16,
+        tag: u8,
+    ) -> Result<Option<Event<'a>>, PgError> {
+        match self.pending.front() {
+            Some(Pending::Query | Pending::Execute) => {
+                self.copy = Some(direction);
+                Ok(Some(Event::CopyStarted { direction, columns }))
+            }
+            _ => Err(self.unexpected(Direction::Backend, tag)),
+        }
+    }
+
+    fn finish<'a>(&mut self, outcome: Outcome<'a>, tag: u8) -> Result<Option<Event<'a>>, PgError> {
+        let extended = match self.pending.front() {
+            Some(Pending::Query) => false,
+            Some(Pending::Execute) => {
+                self.pending.pop_front();
+                true
+            }
+            _ => return Err(self.unexpected(Direction::Backend, tag)),
+        };
+        let rows = std::mem::take(&mut self.rows);
+        self.copy = None;
+        Ok(Some(Event::StatementFinished { outcome, rows, extended }))
+    }
+
+    /// Drops the queued messages the server will skip: everything before the next Sync.
+    fn skip_to_sync(&mut self) {
+        while let Some(p) = self.pending.front() {
+            if *p == Pending::Sync {
+                return;
+            }
+            self.pending.pop_front();
+        }
+        // The client has not sent that Sync yet: its next messages are skipped too.
+        self.skipping = true;
+    }
+
+    fn error<'a>(&mut self, n: ServerNotice<'a>) -> Option<Event<'a>> {
+        self.copy = None;
+        let rows = std::mem::take(&mut self.rows);
+        let event = match self.pending.front() {
+            // A simple Query (or FunctionCall) still ends with ReadyForQuery.
+            Some(Pending::Query | Pending::FunctionCall) => {
+                Event::StatementFinished { outcome: Outcome::Error(n), rows, extended: false }
+            }
+            Some(Pending::Execute) => {
+                self.skip_to_sync();
+                Event::StatementFinished { outcome: Outcome::Error(n), rows, extended: true }
+            }
+            Some(_) => {
+                self.skip_to_sync();
+                Event::ExtendedError(n)
+            }
+            None => Event::Unsolicited(n),
+        };
+        if n.is_fatal() {
+            self.state = State::Closed;
+        }
+        Some(event)
+    }
+}
