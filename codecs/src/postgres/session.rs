@@ -116,6 +116,19 @@ impl Session {
         self.copy
     }
 
+    /// Whether the client has sent a request the server has not finished answering and the
+    /// client cannot go on without (a Query, FunctionCall or Sync awaiting ReadyForQuery, an
+    /// encryption request, or a start-up step).
+    pub fn waiting_for_server(&self) -> bool {
+        match self.state {
+            State::EncryptionPending { .. } => true,
+            State::Running => {
+                self.pending.iter().any(|p| matches!(p, Pending::Query | Pending::FunctionCall | Pending::Sync))
+            }
+            _ => false,
+        }
+    }
+
     /// How the next message from `direction` is framed (for [`super::peek`]).
     pub fn phase(&self, direction: Direction) -> Phase {
         match (self.state, direction) {
