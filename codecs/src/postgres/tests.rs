@@ -347,3 +347,141 @@ mod prop {
         }
     }
 }
+
+fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+/// A session past start-up (trust login).
+fn running() -> Session {
+    let mut s = Session::new(PgLimits::default());
+    let mut startup = 16u32.to_be_bytes().to_vec();
+    startup.extend_from_slice(b"\0\x03\0\0user\0u\0\0");
+    s.feed_frontend(&startup).unwrap();
+    s.feed_backend(&msg(b'R', &[0, 0, 0, 0])).unwrap();
+    s.feed_backend(&msg(b'Z', b"I")).unwrap();
+    assert_eq!(s.state(), State::Running);
+    s
+}
+
+fn short(e: Option<Event<'_>>) -> String {
+    match e {
+        None => "-".into(),
+        Some(Event::StatementFinished { outcome: Outcome::Complete(t), rows, extended }) => {
+            format!("finished {} rows={rows} ext={extended}", String::from_utf8_lossy(t.0))
+        }
+        Some(Event::StatementFinished { outcome: Outcome::Error(n), extended, .. }) => {
+            format!("failed {} ext={extended}", String::from_utf8_lossy(n.code))
+        }
+        Some(Event::ExtendedError(n)) => format!("extended error {}", String::from_utf8_lossy(n.code)),
+        Some(Event::Execute { portal, sql }) => format!(
+            "execute {:?} {:?}",
+            String::from_utf8_lossy(portal),
+            sql.map(|s| String::from_utf8_lossy(&s).into_owned())
+        ),
+        Some(e) => format!("{e:?}"),
+    }
+}
+
+#[test]
+fn pipelined_extended_protocol_skips_to_sync_after_an_error() {
+    let mut s = running();
+    let err = msg(b'E', b"SERROR\0C42601\0Msyntax\0\0");
+    let client = [
+        msg(b'P', b"s1\0SELECT 1\0\0\0"),
+        msg(b'B', b"p1\0s1\0\0\0\0\0\0\0"),
+        msg(b'E', b"p1\0\0\0\0\0"),
+        msg(b'P', b"\0SELEC\0\0\0"),
+        msg(b'B', b"\0\0\0\0\0\0\0\0"),
+        msg(b'E', b"\0\0\0\0\0"),
+        msg(b'S', b""),
+        // After the Sync: a fresh Bind of the named statement runs.
+        msg(b'B', b"\0s1\0\0\0\0\0\0\0"),
+        msg(b'E', b"\0\0\0\0\0"),
+        msg(b'S', b""),
+    ];
+    let got: Vec<String> = client.iter().map(|m| short(s.feed_frontend(m).unwrap())).collect();
+    assert_eq!(got[2], "execute \"p1\" Some(\"SELECT 1\")");
+    assert_eq!(got[5], "execute \"\" Some(\"SELEC\")");
+    assert_eq!(got[8], "execute \"\" Some(\"SELECT 1\")");
+    let server = [
+        msg(b'1', b""),
+        msg(b'2', b""),
+        msg(b'D', b"\0\x01\0\0\0\x011"),
+        msg(b'C', b"SELECT 1\0"),
+        err.clone(),
+        msg(b'Z', b"I"),
+        msg(b'2', b""),
+        msg(b'D', b"\0\x01\0\0\0\x011"),
+        msg(b'C', b"SELECT 1\0"),
+        msg(b'Z', b"I"),
+    ];
+    let got: Vec<String> = server.iter().map(|m| short(s.feed_backend(m).unwrap())).collect();
+    assert_eq!(
+        got,
+        [
+            "-",
+            "-",
+            "-",
+            "finished SELECT 1 rows=1 ext=true",
+            "extended error 42601",
+            "ReadyForQuery(Idle)",
+            "-",
+            "-",
+            "finished SELECT 1 rows=1 ext=true",
+            "ReadyForQuery(Idle)"
+        ]
+    );
+    assert!(!s.waiting_for_server());
+
+    // The error can also arrive before the client has sent its Sync: what it sends until
+    // then is skipped by the server, and by the session.
+    s.feed_frontend(&msg(b'B', b"\0nope\0\0\0\0\0\0\0")).unwrap();
+    assert_eq!(short(s.feed_backend(&err).unwrap()), "extended error 42601");
+    assert_eq!(short(s.feed_frontend(&msg(b'E', b"\0\0\0\0\0")).unwrap()), "-");
+    s.feed_frontend(&msg(b'S', b"")).unwrap();
+    assert!(s.waiting_for_server());
+    assert_eq!(short(s.feed_backend(&msg(b'Z', b"E")).unwrap()), "ReadyForQuery(Failed)");
+}
+
+#[test]
+fn named_statements_and_portals_are_bounded_and_closed() {
+    let mut s = Session::new(PgLimits { max_named: 1, ..PgLimits::default() });
+    let mut startup = 16u32.to_be_bytes().to_vec();
+    startup.extend_from_slice(b"\0\x03\0\0user\0u\0\0");
+    s.feed_frontend(&startup).unwrap();
+    s.feed_backend(&msg(b'R', &[0, 0, 0, 0])).unwrap();
+    s.feed_backend(&msg(b'Z', b"I")).unwrap();
+    s.feed_frontend(&msg(b'P', b"a\0SELECT 1\0\0\0")).unwrap();
+    s.feed_frontend(&msg(b'C', b"Sa\0")).unwrap();
+    s.feed_frontend(&msg(b'P', b"b\0SELECT 2\0\0\0")).unwrap();
+    assert_eq!(
+        s.feed_frontend(&msg(b'P', b"c\0SELECT 3\0\0\0")),
+        Err(PgError::TooMany { what: "named statements", limit: 1 })
+    );
+}
+
+#[test]
+fn the_pending_queue_is_bounded() {
+    let mut s = running();
+    let limit = PgLimits::default().max_pending;
+    for _ in 0..limit {
+        s.feed_frontend(&msg(b'S', b"")).unwrap();
+    }
+    assert_eq!(s.feed_frontend(&msg(b'S', b"")), Err(PgError::TooMany { what: "messages awaiting answers", limit }));
+}
+
+#[test]
+fn ssl_accepted_makes_the_stream_opaque_until_resumed() {
+    let mut s = Session::new(PgLimits::default());
+    let req = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+    assert_eq!(s.feed_frontend(&req), Ok(Some(Event::EncryptionRequested { gss: false })));
+    assert_eq!(s.phase(Direction::Backend), Phase::EncryptionAnswer);
+    assert_eq!(s.feed_backend(b"S"), Ok(Some(Event::EncryptionAnswer { gss: false, accepted: true })));
+    assert_eq!(s.feed_frontend(b"\x16\x03\x01"), Err(PgError::Opaque));
+    s.resume_after_tls();
+    assert_eq!(s.phase(Direction::Frontend), Phase::Startup);
+}
