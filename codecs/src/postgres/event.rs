@@ -103,7 +103,7 @@ pub enum Event<'a> {
     /// An error in the extended protocol: the server skips everything until Sync. Raised
     /// for errors that do not end an Execute (Parse, Bind, Describe failures).
     ExtendedError(ServerNotice<'a>),
-    /// An error or notice with nothing running (e.g. FATAL on shutdown), or a NoticeResponse.
+    /// A NoticeResponse (warnings, notices; any time).
     Notice(ServerNotice<'a>),
     /// An unsolicited ErrorResponse (administrator shutdown, idle timeouts).
     Unsolicited(ServerNotice<'a>),

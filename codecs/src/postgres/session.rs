@@ -89,6 +89,9 @@ pub struct Session {
     portals: HashMap<Box<[u8]>, Option<Arc<[u8]>>>,
     rows: u64,
     copy: Option<CopyDirection>,
+    /// The client is in copy-in mode (CopyInResponse/CopyBothResponse seen, its CopyDone
+    /// or CopyFail not yet): the server ignores Flush and Sync meanwhile.
+    client_copying: bool,
     auth: AuthExpect,
 }
 
@@ -103,6 +106,7 @@ impl Session {
             portals: HashMap::new(),
             rows: 0,
             copy: None,
+            client_copying: false,
             auth: AuthExpect::Password,
         }
     }
@@ -226,6 +230,14 @@ impl Session {
                 }
                 _ => None,
             });
+        }
+        if self.client_copying {
+            match message {
+                Frontend::CopyDone | Frontend::CopyFail { .. } => self.client_copying = false,
+                Frontend::CopyData(_) | Frontend::Sync | Frontend::Flush => {}
+                _ => return Err(self.unexpected(Direction::Frontend, tag)),
+            }
+            return Ok(None);
         }
         if self.skipping {
             // The server discards everything until Sync; so do we.
@@ -416,6 +428,7 @@ impl Session {
         match self.pending.front() {
             Some(Pending::Query | Pending::Execute) => {
                 self.copy = Some(direction);
+                self.client_copying = direction != CopyDirection::Out;
                 Ok(Some(Event::CopyStarted { direction, columns }))
             }
             _ => Err(self.unexpected(Direction::Backend, tag)),
@@ -433,6 +446,7 @@ impl Session {
         };
         let rows = std::mem::take(&mut self.rows);
         self.copy = None;
+        self.client_copying = false;
         Ok(Some(Event::StatementFinished { outcome, rows, extended }))
     }
 
@@ -450,6 +464,9 @@ impl Session {
 
     fn error<'a>(&mut self, n: ServerNotice<'a>) -> Option<Event<'a>> {
         self.copy = None;
+        // After an error in copy-in the server discards the client's remaining CopyData,
+        // CopyDone or CopyFail; they carry no answer either way.
+        self.client_copying = false;
         let rows = std::mem::take(&mut self.rows);
         let event = match self.pending.front() {
             // A simple Query (or FunctionCall) still ends with ReadyForQuery.

@@ -485,3 +485,25 @@ fn ssl_accepted_makes_the_stream_opaque_until_resumed() {
     s.resume_after_tls();
     assert_eq!(s.phase(Direction::Frontend), Phase::Startup);
 }
+
+#[test]
+fn sync_and_flush_inside_copy_in_are_ignored() {
+    let mut s = running();
+    s.feed_frontend(&msg(b'P', b"\0COPY t FROM STDIN\0\0\0")).unwrap();
+    s.feed_frontend(&msg(b'B', b"\0\0\0\0\0\0\0\0")).unwrap();
+    s.feed_frontend(&msg(b'E', b"\0\0\0\0\0")).unwrap();
+    s.feed_frontend(&msg(b'H', b"")).unwrap();
+    s.feed_backend(&msg(b'1', b"")).unwrap();
+    s.feed_backend(&msg(b'2', b"")).unwrap();
+    let copy_in = msg(b'G', b"\0\0\x01\0\0");
+    let started = s.feed_backend(&copy_in).unwrap();
+    assert_eq!(started, Some(Event::CopyStarted { direction: CopyDirection::In, columns: 1 }));
+    s.feed_frontend(&msg(b'd', b"1\n")).unwrap();
+    s.feed_frontend(&msg(b'S', b"")).unwrap(); // ignored by the server in copy-in
+    assert!(!s.waiting_for_server());
+    s.feed_frontend(&msg(b'c', b"")).unwrap();
+    s.feed_frontend(&msg(b'S', b"")).unwrap();
+    assert_eq!(short(s.feed_backend(&msg(b'C', b"COPY 1\0")).unwrap()), "finished COPY 1 rows=0 ext=true");
+    assert_eq!(short(s.feed_backend(&msg(b'Z', b"I")).unwrap()), "ReadyForQuery(Idle)");
+    assert!(!s.waiting_for_server());
+}
