@@ -9,6 +9,8 @@
 //!
 //! Protocol modules (RESP, MySQL, PostgreSQL, MongoDB, Kafka, HTTP/1) plug in here.
 //! [`mysql`]: the MySQL/MariaDB classic protocol (packets, messages, a session state machine).
+//! [`postgres`]: the PostgreSQL frontend/backend protocol 3.0/3.2 (framing, message views, a
+//! session state machine).
 
 pub mod framing;
 pub mod mysql;

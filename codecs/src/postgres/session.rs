@@ -308,7 +308,11 @@ impl Session {
         if !name.is_empty() && !self.statements.contains_key(name) && self.statements.len() >= self.limits.max_named {
             return Err(PgError::TooMany { what: "named statements", limit: self.limits.max_named });
         }
-        self.statements.insert(name.into(), sql.into());
+        // A second Parse of an existing named statement fails on the server (42P05) and the
+        // first one stays; the unnamed statement is simply replaced.
+        if name.is_empty() || !self.statements.contains_key(name) {
+            self.statements.insert(name.into(), sql.into());
+        }
         Ok(())
     }
 
