@@ -121,8 +121,9 @@ impl Session {
     }
 
     /// Whether the client has sent a request the server has not finished answering and the
-    /// client cannot go on without (a Query, FunctionCall or Sync awaiting ReadyForQuery, an
-    /// encryption request, or a start-up step).
+    /// client cannot go on without: a Query, FunctionCall or Sync awaiting ReadyForQuery, or
+    /// an encryption request awaiting 'S'/'N'. Always false during authentication (whose
+    /// turns depend on the method).
     pub fn waiting_for_server(&self) -> bool {
         match self.state {
             State::EncryptionPending { .. } => true,
