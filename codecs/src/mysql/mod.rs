@@ -27,6 +27,7 @@ mod handshake;
 mod message;
 mod packet;
 mod response;
+mod rewrite;
 mod session;
 mod wire;
 
@@ -41,6 +42,7 @@ pub use packet::{peek, Direction, MysqlLimits, Packet, PacketFramer, PacketHeade
 pub use response::{
     is_eof, is_progress, is_terminator, ColumnCount, Completion, EofPacket, OkPacket, PrepareOk, ServerError,
 };
+pub use rewrite::{clear_login_capabilities, edit_greeting_capabilities};
 pub use session::{Session, State};
 pub use wire::{lenenc_int_len, read_lenenc_int, read_lenenc_str, Reader};
 

@@ -207,6 +207,21 @@ impl Session {
         usize::from(self.phase == Phase::Response) + self.queue.len()
     }
 
+    /// Whether a client packet with sequence id `seq` starts a new command, rather than
+    /// continuing one (a 0xFFFFFF chain) or carrying a LOCAL INFILE's data or a
+    /// COM_CHANGE_USER's authentication: what a proxy that decides per command must know
+    /// before it forwards (and feeds) the packet. Pipelined commands start one too.
+    pub fn starts_command(&self, seq: u8) -> bool {
+        if seq != 0 || self.client_chain.is_some() {
+            return false;
+        }
+        match self.phase {
+            Phase::Idle | Phase::Resync => true,
+            Phase::Response => self.waiting_for() != Some(Direction::Client),
+            _ => false,
+        }
+    }
+
     /// The hot path of a result set: counts the complete row packets at the start of
     /// `buf` (server to client) in one tight loop and returns how many bytes they span;
     /// the caller forwards them and feeds the packet after them as usual. Stops at the

@@ -38,8 +38,8 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use metrics::Counter;
 use sluice_codecs::mysql::{
-    encode_err, peek, Command, CommandKind, Event, MysqlError, Opaque, Outcome as Completion, PacketHeader, Session,
-    State, HEADER_LEN, MAX_PACKET_PAYLOAD,
+    clear_login_capabilities, edit_greeting_capabilities, encode_err, peek, Capabilities, Command, CommandKind, Event,
+    MysqlError, Opaque, Outcome as Completion, PacketHeader, Session, State, HEADER_LEN, MAX_PACKET_PAYLOAD,
 };
 
 use super::prepared::Prepared;
@@ -57,12 +57,9 @@ const DENIED: (u16, &[u8; 5]) = (1227, b"42000");
 /// ER_USER_LIMIT_REACHED: a resource limit, what MySQL itself answers past
 /// `MAX_QUERIES_PER_HOUR`.
 const LIMITED: (u16, &[u8; 5]) = (1226, b"42000");
-/// Capability bits an enforcing listener removes from the greeting (see the module doc):
-/// CLIENT_COMPRESS and CLIENT_SSL in the low 16 bits, CLIENT_ZSTD_COMPRESSION_ALGORITHM
-/// (bit 26) in the high ones. A listener that terminates TLS offers CLIENT_SSL instead.
-const CLIENT_SSL_LOW: u16 = 0x0800;
-const COMPRESS_LOW: u16 = 0x0020;
-const OPAQUE_CAPS_HIGH: u16 = 0x0400;
+/// Capabilities an enforcing listener removes from the greeting (see the module doc); a
+/// listener that terminates TLS offers CLIENT_SSL instead of hiding it.
+const COMPRESSION: Capabilities = Capabilities::CLIENT_COMPRESS.union(Capabilities::CLIENT_ZSTD_COMPRESSION_ALGORITHM);
 
 /// A command whose response is owed to the client, in order.
 enum Owed {
@@ -109,8 +106,6 @@ pub struct MysqlFilter {
     database: Option<Box<str>>,
     /// A delayed command waits at the front of the client's buffer until then.
     hold: Option<Instant>,
-    /// The client's previous packet was 0xFFFFFF bytes long: the next one continues it.
-    client_continues: bool,
     refusing_chain: Option<Refusal>,
     /// Forward everything unchanged from now on (opaque stream, or an undecodable one).
     passthrough: bool,
@@ -145,7 +140,6 @@ impl MysqlFilter {
             user: None,
             database: None,
             hold: None,
-            client_continues: false,
             refusing_chain: None,
             passthrough: false,
             shift_seq: false,
@@ -163,20 +157,6 @@ impl MysqlFilter {
     /// Where the connection is in the protocol.
     pub fn state(&self) -> State {
         self.session.state()
-    }
-
-    /// Whether a client packet with sequence id `seq` starts a new command.
-    fn starts_command(&self, seq: u8) -> bool {
-        if seq != 0 || self.client_continues {
-            return false;
-        }
-        match self.session.state() {
-            State::Idle | State::Resync => true,
-            // A pipelined command, unless the client is sending a LOCAL INFILE's data or
-            // a COM_CHANGE_USER's authentication.
-            State::AwaitingResponse(_) => self.session.waiting_for() != Some(sluice_codecs::mysql::Direction::Client),
-            _ => false,
-        }
     }
 
     /// Decides about one command.
@@ -339,11 +319,10 @@ impl MysqlFilter {
                     true => self.refusing_chain = Some(refusal),
                     false => self.refuse(&refusal, header.seq.wrapping_add(1), io),
                 }
-                self.client_continues = continued;
                 continue;
             }
             let mut in_flight = None;
-            if self.starts_command(header.seq) {
+            if self.session.starts_command(header.seq) {
                 let parsed = Command::parse(&input[run + HEADER_LEN..run + n], self.session.capabilities());
                 // An unparsable command is left to the session, which reports it.
                 if let Ok(command) = parsed {
@@ -357,7 +336,6 @@ impl MysqlFilter {
                             io.to_upstream.push(take(input, run));
                             input.advance(n);
                             run = 0;
-                            self.client_continues = continued;
                             match continued {
                                 true => self.refusing_chain = Some(refusal),
                                 false => self.refuse(&refusal, header.seq.wrapping_add(1), io),
@@ -367,7 +345,6 @@ impl MysqlFilter {
                     }
                 }
             }
-            self.client_continues = continued;
             let login = self.session.state() == State::AwaitLogin;
             let events = match self.session.client(&input[run..run + n]) {
                 Ok(events) => events,
@@ -420,9 +397,7 @@ impl MysqlFilter {
                 packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_sub(1);
                 if login {
                     // The server's connection is plain: the login must not claim TLS.
-                    if let Some(flags) = packet.get_mut(HEADER_LEN + 1) {
-                        *flags &= !(CLIENT_SSL_LOW >> 8) as u8;
-                    }
+                    clear_login_capabilities(&mut packet, Capabilities::CLIENT_SSL);
                 }
                 io.to_upstream.push(packet.freeze());
                 continue;
@@ -521,7 +496,7 @@ impl MysqlFilter {
                 let mut packet = BytesMut::from(&input[..n]);
                 input.advance(n);
                 run = 0;
-                rewrite_greeting_capabilities(&mut packet, caps);
+                edit_greeting_capabilities(&mut packet, caps.clear, caps.set);
                 io.to_downstream.push(packet.freeze());
                 continue;
             }
@@ -543,14 +518,12 @@ impl MysqlFilter {
         match (enforces, self.listener.terminates_tls) {
             (false, false) => None,
             (true, false) => Some(CapabilityEdit {
-                clear_low: CLIENT_SSL_LOW | COMPRESS_LOW,
-                clear_high: OPAQUE_CAPS_HIGH,
-                set_low: 0,
+                clear: COMPRESSION.union(Capabilities::CLIENT_SSL),
+                set: Capabilities::default(),
             }),
             (enforces, true) => Some(CapabilityEdit {
-                clear_low: if enforces { COMPRESS_LOW } else { 0 },
-                clear_high: if enforces { OPAQUE_CAPS_HIGH } else { 0 },
-                set_low: CLIENT_SSL_LOW,
+                clear: if enforces { COMPRESSION } else { Capabilities::default() },
+                set: Capabilities::CLIENT_SSL,
             }),
         }
     }
@@ -678,25 +651,9 @@ fn use_target(statement: &StatementInfo) -> Option<Box<str>> {
     (!name.is_empty()).then(|| name.into())
 }
 
-/// Capability bits to clear and set in the greeting's two 16-bit capability fields.
+/// Capabilities to clear and set in the greeting on its way to the client.
 #[derive(Clone, Copy)]
 struct CapabilityEdit {
-    clear_low: u16,
-    clear_high: u16,
-    set_low: u16,
-}
-
-/// Edits the capabilities of a Protocol::HandshakeV10 packet. Layout: header, protocol
-/// version, server version (NUL-terminated), connection id (4), auth data part 1 (8),
-/// filler (1), capabilities low (2), charset (1), status (2), capabilities high (2).
-fn rewrite_greeting_capabilities(packet: &mut [u8], edit: CapabilityEdit) {
-    let Some(version_end) = packet.iter().skip(HEADER_LEN + 1).position(|&b| b == 0) else { return };
-    let low = HEADER_LEN + 1 + version_end + 1 + 4 + 8 + 1;
-    let high = low + 2 + 1 + 2;
-    for (at, clear, set) in [(low, edit.clear_low, edit.set_low), (high, edit.clear_high, 0)] {
-        if let Some(field) = packet.get_mut(at..at + 2) {
-            let value = u16::from_le_bytes([field[0], field[1]]) & !clear | set;
-            field.copy_from_slice(&value.to_le_bytes());
-        }
-    }
+    clear: Capabilities,
+    set: Capabilities,
 }
