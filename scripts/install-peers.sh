@@ -11,14 +11,26 @@ declare -A PEERS=(
   [mariadbd]=mariadb-server
   [mariadb]=mariadb-client
   [sysbench]=sysbench
+  [psql]=postgresql-client
+)
+# Peers outside PATH, by full path -> Debian package. Debian keeps the PostgreSQL server
+# binaries per major version; pgbench ships with the server (postgresql-15, pulled in by
+# `postgresql`), and /usr/bin/pgbench is only postgresql-common's wrapper around it.
+declare -A PEER_PATHS=(
+  [/usr/lib/postgresql/15/bin/postgres]=postgresql
+  [/usr/lib/postgresql/15/bin/pgbench]=postgresql
 )
 
 missing=()
 for bin in "${!PEERS[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || missing+=("${PEERS[$bin]}")
 done
+for path in "${!PEER_PATHS[@]}"; do
+  [[ -x $path ]] || missing+=("${PEER_PATHS[$path]}")
+done
 # Python client libraries, for Debian's own python3.
 /usr/bin/python3 -c 'import pymysql' 2>/dev/null || missing+=(python3-pymysql)
+/usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
