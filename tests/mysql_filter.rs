@@ -305,22 +305,6 @@ fn an_enforcing_listener_hides_tls_and_compression_from_the_greeting() {
     assert!(db.root(&["-e", "SHOW DATABASES LIKE 'sbtest'"]).unwrap().contains("sbtest"));
 }
 
-/// A self-signed certificate for `localhost` and its key, made by openssl in `dir`.
-fn self_signed(dir: &Scratch) -> (std::path::PathBuf, std::path::PathBuf) {
-    require("openssl", "openssl");
-    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
-    (cert, key)
-}
-
 #[test]
 fn sluice_terminates_tls_and_still_sees_and_filters_every_statement() {
     let db = Mariadb::start();

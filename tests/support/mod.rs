@@ -1,5 +1,6 @@
-//! Test harness: starts real peers (redis-server, a UDP echo peer, plain TCP peers) on
-//! free loopback ports, starts sluice in-process or as its binary, and reads its admin API.
+//! Test harness: starts real peers (redis-server, mariadbd, postgres, a UDP echo peer,
+//! plain TCP peers) on free loopback ports, starts sluice in-process or as its binary, and
+//! reads its admin API.
 //! A missing peer binary fails the test with an install hint; it is never skipped.
 
 #![allow(dead_code)]
@@ -17,6 +18,12 @@ use sluice::{Config, Server, ServerHandle};
 mod mariadb;
 #[allow(unused_imports)]
 pub use mariadb::{mariadb_cli, Mariadb, PASSWORD as MARIADB_PASSWORD};
+mod postgres;
+#[allow(unused_imports)]
+pub use postgres::{
+    pgbench_at, pgbench_field, psql_at, psql_login, Login, PgOptions, Postgres, PsqlOutput, MD5_USER,
+    PASSWORD as POSTGRES_PASSWORD, SCRAM_USER,
+};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -60,6 +67,22 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A self-signed certificate for `localhost` and its key, made by openssl in `dir`.
+pub fn self_signed(dir: &Scratch) -> (PathBuf, PathBuf) {
+    require("openssl", "openssl");
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
 }
 
 /// Polls `check` until it holds or `timeout` passes.
