@@ -158,6 +158,20 @@ impl Session {
         self.answered
     }
 
+    /// The SQL of the statement a portal was bound from, if the session knows it: what an
+    /// Execute of `portal` will run (look it up before feeding the Execute, to decide about
+    /// it before it goes to the server).
+    pub fn portal_sql(&self, portal: &[u8]) -> Option<&[u8]> {
+        self.portals.get(portal)?.as_deref()
+    }
+
+    /// Whether the server is skipping the client's messages up to the next Sync (after an
+    /// error in the extended protocol, the Sync not yet sent): what the client sends now
+    /// will not run.
+    pub fn skipping_to_sync(&self) -> bool {
+        self.skipping
+    }
+
     /// The transaction status of the last ReadyForQuery (`Idle` before the first).
     pub fn tx_status(&self) -> TxStatus {
         self.tx_status

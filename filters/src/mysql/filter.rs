@@ -584,7 +584,7 @@ impl MysqlFilter {
                     duration: elapsed,
                     rows,
                     outcome: result,
-                    error: error.map(|(code, _)| code).zip(sqlstate),
+                    error: error.map(|(code, _)| Some(code)).zip(sqlstate),
                 });
             }
         }
