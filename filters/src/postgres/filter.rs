@@ -553,7 +553,7 @@ impl PostgresFilter {
             self.in_flight.pop_front();
         }
         // An empty query, or more statements than the split found: nothing to count.
-        if !self.in_flight.front().is_some_and(|s| s.request == request) {
+        if self.in_flight.front().is_none_or(|s| s.request != request) {
             return;
         }
         let Some(done) = self.in_flight.pop_front() else { return };
