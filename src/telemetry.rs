@@ -67,6 +67,7 @@ fn describe() {
     sluice_filters::stats::describe();
     sluice_filters::redis::stats::describe();
     sluice_filters::mysql::stats::describe();
+    sluice_filters::postgres::stats::describe();
 }
 
 /// Why a connection was refused before reaching its cluster.

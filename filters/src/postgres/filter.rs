@@ -54,7 +54,7 @@ use sluice_codecs::postgres::{
     Frontend, Outcome as Completion, PgError, Phase, Severity, StartupPacket, State, TxStatus,
 };
 
-use super::stats::OpName;
+use super::stats::{OpName, PostgresStats};
 use super::PostgresListener;
 use crate::filter::{CloseReason, FilterStatus};
 use crate::op::{Op, Outcome, Protocol};
@@ -127,10 +127,10 @@ pub struct PostgresFilter {
     /// The server reported an error in the current extended-protocol batch (since the last
     /// ReadyForQuery).
     batch_failed: bool,
-    /// The transaction status the server reported last, and whether the last statement
-    /// that finished was a ROLLBACK: together they tell how a transaction ended.
-    tx: TxStatus,
-    last_was_rollback: bool,
+    /// Inside an explicit transaction block: from a BEGIN's tag or a ReadyForQuery status
+    /// `T` or `E`, to the COMMIT or ROLLBACK tag that ends it (counted then, also when
+    /// BEGIN and COMMIT are statements of one Query, whose ReadyForQuery only comes after).
+    in_transaction: bool,
     /// The COPY in progress sends rows to the client.
     copy_out: bool,
     /// Forward everything unchanged from now on (encrypted, or undecodable).
@@ -153,8 +153,7 @@ impl PostgresFilter {
             hold: None,
             discarding: false,
             batch_failed: false,
-            tx: TxStatus::Idle,
-            last_was_rollback: false,
+            in_transaction: false,
             copy_out: false,
             passthrough: false,
             scratch: String::new(),
@@ -533,14 +532,7 @@ impl PostgresFilter {
             Event::CopyStarted { direction, .. } => self.copy_out = direction == CopyDirection::Out,
             Event::ReadyForQuery(status) => {
                 self.batch_failed = false;
-                let before = std::mem::replace(&mut self.tx, status);
-                if before != TxStatus::Idle && status == TxStatus::Idle {
-                    // COMMIT of a failed transaction is answered with the tag ROLLBACK.
-                    match before == TxStatus::Failed || self.last_was_rollback {
-                        true => stats.rollbacks.increment(1),
-                        false => stats.commits.increment(1),
-                    }
-                }
+                self.in_transaction = status != TxStatus::Idle;
             }
             _ => {}
         }
@@ -560,13 +552,13 @@ impl PostgresFilter {
         if let Some(next) = self.in_flight.front_mut().filter(|s| s.request == request) {
             next.started = now;
         }
-        let stats = &self.listener.stats;
         let elapsed = now.saturating_duration_since(done.started);
         let copy_out = std::mem::take(&mut self.copy_out);
+        let stats = &self.listener.stats;
         let (result, sqlstate, rows) = match outcome {
             Completion::Complete(tag) => {
                 let verb = tag.verb();
-                self.last_was_rollback = verb == b"ROLLBACK";
+                transaction_step(&mut self.in_transaction, stats, verb, done.statement.as_deref());
                 let counted = tag.rows();
                 let rows = counted.unwrap_or(data_rows);
                 let returned = data_rows > 0 || verb == b"SELECT" || verb == b"FETCH" || (verb == b"COPY" && copy_out);
@@ -634,6 +626,24 @@ impl StreamFilter for PostgresFilter {
 
     fn wake_at(&self) -> Option<Instant> {
         self.hold
+    }
+}
+
+/// Follows transaction blocks by the tags of the statements that open and end them.
+/// COMMIT of a failed transaction is answered with the tag ROLLBACK, and so is
+/// ROLLBACK TO SAVEPOINT, which ends nothing.
+fn transaction_step(in_transaction: &mut bool, stats: &PostgresStats, verb: &[u8], statement: Option<&StatementInfo>) {
+    match verb {
+        b"BEGIN" | b"START TRANSACTION" => *in_transaction = true,
+        b"COMMIT" | b"ROLLBACK" if *in_transaction => {
+            let to_savepoint = statement.is_some_and(|s| s.digest_text.contains(" TO "));
+            if to_savepoint {
+                return;
+            }
+            *in_transaction = false;
+            if verb == b"COMMIT" { &stats.commits } else { &stats.rollbacks }.increment(1);
+        }
+        _ => {}
     }
 }
 
