@@ -83,7 +83,7 @@ impl QueryLogSink for QueryLogWriter {
             duration_ms: (record.duration.as_secs_f64() * 1e6).round() / 1e3,
             rows: record.rows,
             outcome: record.outcome.as_str(),
-            error_code: record.error.map(|(code, _)| code),
+            error_code: record.error.and_then(|(code, _)| code),
             sqlstate: record.error.map(|(_, state)| state),
         };
         self.0.write_json(&line);

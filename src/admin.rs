@@ -156,7 +156,7 @@ fn queries(shared: &Shared, target: &str) -> Response {
         .filter(|(l, _)| wanted.is_none_or(|name| *l.name == *name))
         .filter_map(|(l, _)| {
             found = true;
-            let mysql = l.mysql.as_ref()?;
+            let digests = l.digests()?;
             let row = |r: &DigestRow| {
                 json!({
                     "digest": &*r.digest_text,
@@ -171,12 +171,12 @@ fn queries(shared: &Shared, target: &str) -> Response {
                     "max_latency_ms": r.max_latency.as_secs_f64() * 1e3,
                 })
             };
-            let rows: Vec<Value> = mysql.digests.top(top, order).iter().map(row).collect();
-            let other = mysql.digests.overflow();
+            let rows: Vec<Value> = digests.top(top, order).iter().map(row).collect();
+            let other = digests.overflow();
             Some(json!({
                 "listener": &*l.name,
                 "protocol": l.protocol().as_str(),
-                "digests": mysql.digests.len(),
+                "digests": digests.len(),
                 "queries": rows,
                 "other": (other.count > 0).then(|| row(&other)),
             }))

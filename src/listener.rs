@@ -13,6 +13,8 @@ use sluice_filters::filter::{CloseSummary, ConnectionEvent, ConnectionInfo};
 use sluice_filters::mysql::stats::MysqlStats;
 use sluice_filters::mysql::{MysqlFilter, MysqlListener};
 use sluice_filters::policy::FaultSet;
+use sluice_filters::postgres::stats::PostgresStats;
+use sluice_filters::postgres::{PostgresFilter, PostgresListener};
 use sluice_filters::query_log::QueryLog;
 use sluice_filters::redis::stats::RedisStats;
 use sluice_filters::redis::{RedisFilter, RedisListener};
@@ -22,7 +24,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::access_log::{now_rfc3339, AccessLog, AccessRecord, QueryLogWriter};
 use crate::cluster::Cluster;
-use crate::config::ListenerConfig;
+use crate::config::{EncryptionRequests, ListenerConfig};
 use crate::telemetry::ListenerStats;
 
 pub struct ListenerRuntime {
@@ -39,6 +41,8 @@ pub struct ListenerRuntime {
     redis: Option<Arc<RedisListener>>,
     /// What the connections of a `mysql` listener share.
     pub mysql: Option<Arc<MysqlListener>>,
+    /// What the connections of a `postgres` listener share.
+    pub postgres: Option<Arc<PostgresListener>>,
 }
 
 /// A slot under `max_connections`, released when dropped.
@@ -83,14 +87,32 @@ impl ListenerRuntime {
                 query_log: mysql
                     .query_log
                     .as_ref()
-                    .zip(query_log)
+                    .zip(query_log.clone())
                     .map(|(q, log)| QueryLog { sink: Arc::new(QueryLogWriter(log)), sample_rate: q.sample_rate }),
                 terminates_tls: config.tls.is_some(),
+            })
+        });
+        let postgres = config.postgres.as_ref().map(|postgres| {
+            Arc::new(PostgresListener {
+                name: config.name.as_str().into(),
+                rules: rules.clone(),
+                stats: PostgresStats::new(&config.name, postgres.max_tables),
+                digests: Arc::new(DigestTable::new(postgres.max_digests)),
+                statements: SharedStatementCache::new(Dialect::Postgres, CacheLimits::PER_LISTENER),
+                limits: postgres.limits(),
+                query_log: postgres
+                    .query_log
+                    .as_ref()
+                    .zip(query_log.clone())
+                    .map(|(q, log)| QueryLog { sink: Arc::new(QueryLogWriter(log)), sample_rate: q.sample_rate }),
+                terminates_tls: config.tls.is_some(),
+                refuse_encryption: postgres.encryption == EncryptionRequests::Refuse,
             })
         });
         ListenerRuntime {
             redis,
             mysql,
+            postgres,
             name: config.name.as_str().into(),
             cluster_name: cluster.config.name.as_str().into(),
             ops: Arc::new(ConnectionOps::new(&config.name, config.protocol)),
@@ -100,6 +122,15 @@ impl ListenerRuntime {
             cluster,
             config,
             access_log,
+        }
+    }
+
+    /// The statement digests of a SQL listener (served by the admin API's `/queries`).
+    pub fn digests(&self) -> Option<&Arc<DigestTable>> {
+        match (&self.mysql, &self.postgres) {
+            (Some(mysql), _) => Some(&mysql.digests),
+            (_, Some(postgres)) => Some(&postgres.digests),
+            _ => None,
         }
     }
 
@@ -125,6 +156,9 @@ impl ListenerRuntime {
     pub fn new_stream_filter(&self, client: SocketAddr) -> Option<Box<dyn StreamFilter>> {
         if let Some(mysql) = &self.mysql {
             return Some(Box::new(MysqlFilter::new(mysql.clone(), client.ip())));
+        }
+        if let Some(postgres) = &self.postgres {
+            return Some(Box::new(PostgresFilter::new(postgres.clone(), client.ip())));
         }
         let redis = self.redis.as_ref()?;
         Some(Box::new(RedisFilter::new(redis.clone(), client.ip())))

@@ -56,11 +56,16 @@ impl Server {
                 ),
                 None => None,
             };
-            let query_log = match lc.mysql.as_ref().and_then(|m| m.query_log.as_ref()) {
-                Some(q) => Some(
+            let query_log = match (lc.mysql.as_ref().and_then(|m| m.query_log.as_ref())).map(|q| ("mysql", q)).or(lc
+                .postgres
+                .as_ref()
+                .and_then(|p| p.query_log.as_ref())
+                .map(|q| ("postgres", q)))
+            {
+                Some((block, q)) => Some(
                     access_logs
                         .open(&q.path)
-                        .with_context(|| format!("listeners[{i}].mysql.query_log: cannot open {:?}", q.path))?,
+                        .with_context(|| format!("listeners[{i}].{block}.query_log: cannot open {:?}", q.path))?,
                 ),
                 None => None,
             };

@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use metrics::{Counter, Gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sluice_filters::latency::LATENCY_BUCKETS;
-use sluice_filters::mysql::stats as mysql_stats;
 use sluice_filters::Protocol;
 
 pub const DOWNSTREAM_CONNECTIONS_TOTAL: &str = "sluice_downstream_connections_total";
@@ -41,7 +40,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
 pub fn render(prometheus: &PrometheusHandle) -> String {
     let mut out = prometheus.render();
     sluice_filters::latency::render(&mut out);
-    mysql_stats::render(&mut out);
+    sluice_filters::sql::stats::render(&mut out);
     out
 }
 
@@ -68,6 +67,7 @@ fn describe() {
     sluice_filters::stats::describe();
     sluice_filters::redis::stats::describe();
     sluice_filters::mysql::stats::describe();
+    sluice_filters::postgres::stats::describe();
 }
 
 /// Why a connection was refused before reaching its cluster.

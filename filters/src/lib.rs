@@ -13,6 +13,7 @@ pub mod latency;
 pub mod mysql;
 pub mod op;
 pub mod policy;
+pub mod postgres;
 pub mod query_log;
 pub mod redis;
 pub mod sql;

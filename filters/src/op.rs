@@ -17,6 +17,7 @@ pub enum Protocol {
     Udp,
     Redis,
     Mysql,
+    Postgres,
 }
 
 impl Protocol {
@@ -27,6 +28,7 @@ impl Protocol {
             Protocol::Udp => "udp",
             Protocol::Redis => "redis",
             Protocol::Mysql => "mysql",
+            Protocol::Postgres => "postgres",
         }
     }
 }

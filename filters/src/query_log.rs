@@ -24,8 +24,9 @@ pub struct QueryRecord<'a> {
     pub duration: Duration,
     pub rows: u64,
     pub outcome: Outcome,
-    /// The server's error code and SQLSTATE, for errors.
-    pub error: Option<(u16, &'a str)>,
+    /// For errors: the server's error code (MySQL's number; PostgreSQL has none) and the
+    /// SQLSTATE.
+    pub error: Option<(Option<u16>, &'a str)>,
 }
 
 /// Where query records go.

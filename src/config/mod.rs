@@ -19,6 +19,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 use sluice_codecs::mysql::MysqlLimits;
+use sluice_codecs::postgres::PgLimits;
 use sluice_codecs::resp::RespLimits;
 use sluice_filters::policy::{self, Fault, FaultAction, LimitKind, Matcher, OnLimit, RateLimit, Rule};
 use sluice_filters::Protocol;
@@ -112,7 +113,11 @@ pub struct ListenerConfig {
     /// Settings of a `mysql` listener (defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mysql: Option<MysqlConfig>,
-    /// TLS terminated by sluice on the client's side (`mysql` listeners for now).
+    /// Settings of a `postgres` listener (defaults filled in); `None` for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresConfig>,
+    /// TLS terminated by sluice on the client's side (`mysql` and `postgres` listeners: the
+    /// protocol's own TLS request is answered by sluice).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
     pub access_log: Option<AccessLogTarget>,
@@ -135,6 +140,39 @@ impl MysqlConfig {
     pub fn limits(&self) -> MysqlLimits {
         MysqlLimits { max_payload: self.max_packet_size, ..MysqlLimits::default() }
     }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresConfig {
+    /// Largest message, tag and length word included. The server's own cap is 1 GiB; a
+    /// message must be whole before the filter can read it, so this is also the most one
+    /// connection buffers.
+    pub max_message_size: usize,
+    /// Distinct statement digests with their own row in `/queries` (the rest: `other`).
+    pub max_digests: usize,
+    /// Distinct tables with their own `sluice_postgres_table_ops_total` series.
+    pub max_tables: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_log: Option<QueryLogConfig>,
+    /// What happens to a client's SSLRequest or GSSENCRequest on a listener without `tls`.
+    pub encryption: EncryptionRequests,
+}
+
+impl PostgresConfig {
+    pub fn limits(&self) -> PgLimits {
+        PgLimits { max_message: self.max_message_size, ..PgLimits::default() }
+    }
+}
+
+/// How a `postgres` listener without `tls` treats a client's request for encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptionRequests {
+    /// The server answers it; a session it accepts is counted and forwarded opaque. A
+    /// listener with rules refuses instead, since it could not enforce them.
+    Forward,
+    /// Sluice answers `N`: the client continues in the clear or gives up.
+    Refuse,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -46,6 +46,7 @@ pub struct RawListener {
     pub faults: Vec<RawFault>,
     pub redis: Option<RawRedis>,
     pub mysql: Option<RawMysql>,
+    pub postgres: Option<RawPostgres>,
     pub tls: Option<RawTls>,
     pub access_log: Option<RawAccessLog>,
 }
@@ -75,6 +76,16 @@ pub struct RawMysql {
     pub max_digests: Option<u64>,
     pub max_tables: Option<u64>,
     pub query_log: Option<RawQueryLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPostgres {
+    pub max_message_size: Option<RawSize>,
+    pub max_digests: Option<u64>,
+    pub max_tables: Option<u64>,
+    pub query_log: Option<RawQueryLog>,
+    pub encryption: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -310,7 +310,60 @@ listeners:
         ]
     );
     let tcp = GOOD.replace(r#"client_cidr: ["10.0.0.0/8"] }"#, r#"client_cidr: ["10.0.0.0/8"], database: x }"#);
-    assert_eq!(errors(&tcp), ["listeners[0].rules[0].match.database: applies to SQL listeners (mysql), not tcp"]);
+    assert_eq!(
+        errors(&tcp),
+        ["listeners[0].rules[0].match.database: applies to SQL listeners (mysql, postgres), not tcp"]
+    );
+}
+
+#[test]
+fn postgres_listeners_take_sql_matches_their_own_block_and_tls() {
+    let yaml = r#"
+clusters: [ { name: db, endpoints: ["127.0.0.1:5432"] } ]
+listeners:
+  - name: pg
+    address: 127.0.0.1:0
+    protocol: postgres
+    cluster: db
+    postgres: { max_message_size: 1MiB, max_tables: 10, encryption: refuse, query_log: { path: stdout } }
+    rules:
+      - match: { op: [drop, FUNCTION_CALL], database: shop }
+        action: deny
+      - match: { digest: "select * from t where id = $1" }
+        rate_limit: { rate: 5/s, per: digest }
+        action: reject
+"#;
+    let c = Config::from_yaml(yaml).unwrap();
+    let pg = c.listeners[0].postgres.as_ref().unwrap();
+    assert_eq!((pg.max_message_size, pg.max_digests, pg.max_tables), (1 << 20, 5000, 10));
+    assert_eq!(pg.encryption, EncryptionRequests::Refuse);
+    assert_eq!(pg.limits().max_message, 1 << 20);
+    let mut scratch = String::new();
+    let hash = sluice_filters::sql::normalize(
+        b"SELECT * FROM t WHERE id = 7",
+        sluice_filters::sql::Dialect::Postgres,
+        &mut scratch,
+    )
+    .hash;
+    assert_eq!(c.listeners[0].rules[1].matcher.digest_hashes, [hash], "normalized with the PostgreSQL dialect");
+
+    let bad = yaml
+        .replace("op: [drop, FUNCTION_CALL]", "op: [COM_PING]")
+        .replace("max_message_size: 1MiB", "max_message_size: 2GiB")
+        .replace("encryption: refuse", "encryption: require");
+    assert_eq!(
+        errors(&bad),
+        [
+            r#"listeners[0].rules[0].match.op[0]: unknown PostgreSQL op "COM_PING" (a SQL verb such as SELECT or DROP, or FUNCTION_CALL)"#,
+            "listeners[0].postgres.max_message_size: must be between 1KiB and 1GiB (PostgreSQL's own limit)",
+            r#"listeners[0].postgres.encryption: must be "forward" or "refuse", not "require""#,
+        ]
+    );
+    let mysql_block =
+        yaml.replace("protocol: postgres", "protocol: mysql").replace("op: [drop, FUNCTION_CALL]", "op: [DROP]");
+    assert_eq!(errors(&mysql_block), ["listeners[0].postgres: applies only to protocol postgres, not mysql"]);
+    let files = TlsFiles::new("pg");
+    assert!(Config::from_yaml(&files.yaml("postgres", "a.crt", "a.key")).unwrap().listeners[0].tls.is_some());
 }
 
 /// A directory with two self-signed certificates and their keys, made by openssl.
@@ -372,7 +425,7 @@ fn tls_errors_name_the_file_and_the_path() {
     let (cert, key) = (files.path("a.crt"), files.path("a.key"));
     assert_eq!(
         errors(&files.yaml("redis", "a.crt", "a.key")),
-        ["listeners[0].tls: TLS termination is not supported yet for redis listeners (only mysql)"]
+        ["listeners[0].tls: TLS termination is not supported yet for redis listeners (only mysql and postgres)"]
     );
     let missing = files.path("missing.crt");
     assert_eq!(

@@ -13,12 +13,14 @@ use sluice_codecs::resp::{RespLimits, MAX_DEPTH_CAP};
 use sluice_filters::mysql::stats as mysql_stats;
 use sluice_filters::op::names;
 use sluice_filters::policy::{max_burst, LimitKind, OnLimit};
+use sluice_filters::postgres::stats as postgres_stats;
 use sluice_filters::redis::command_table;
 use sluice_filters::sql::{self, Dialect};
 use sluice_filters::Protocol;
 
 use super::raw::{
-    OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawRedis, RawRule, RawSize, RawTls,
+    OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawPostgres, RawQueryLog, RawRedis,
+    RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
@@ -33,12 +35,16 @@ const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 4] = ["postgres", "mongodb", "kafka", "http"];
-const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis or mysql";
+const FUTURE_PROTOCOLS: [&str; 3] = ["mongodb", "kafka", "http"];
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql or postgres";
 /// MariaDB's default `max_allowed_packet`... and MySQL 8's, the larger of the two.
 const DEFAULT_MYSQL_MAX_PACKET: usize = 64 * 1024 * 1024;
 /// The most a MySQL server accepts as `max_allowed_packet`.
 const MYSQL_MAX_PACKET_CAP: u64 = 1024 * 1024 * 1024;
+/// A message sluice holds whole to read it: large enough for big rows and COPY lines.
+const DEFAULT_POSTGRES_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// PostgreSQL's own cap on a message (PQ_LARGE_MESSAGE_LIMIT, 1 GiB).
+const POSTGRES_MAX_MESSAGE_CAP: u64 = 1024 * 1024 * 1024;
 /// Each digest row and table series costs memory or a metric series per listener.
 const MAX_DIGESTS_CAP: u64 = 100_000;
 const MAX_TABLES_CAP: u64 = 10_000;
@@ -66,6 +72,9 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
         Protocol::Mysql => (!mysql_stats::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown MySQL op "{name}" (a SQL verb such as SELECT or DROP, or a command such as COM_PING)"#)
         }),
+        Protocol::Postgres => (!postgres_stats::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
+            format!(r#"unknown PostgreSQL op "{name}" (a SQL verb such as SELECT or DROP, or FUNCTION_CALL)"#)
+        }),
     }
 }
 
@@ -73,6 +82,7 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
 fn sql_dialect(protocol: Protocol) -> Option<Dialect> {
     match protocol {
         Protocol::Mysql => Some(Dialect::MySql),
+        Protocol::Postgres => Some(Dialect::Postgres),
         Protocol::Tcp | Protocol::Udp | Protocol::Redis => None,
     }
 }
@@ -204,6 +214,7 @@ impl Validator {
             "udp" => Some(Protocol::Udp),
             "redis" => Some(Protocol::Redis),
             "mysql" => Some(Protocol::Mysql),
+            "postgres" => Some(Protocol::Postgres),
             p if FUTURE_PROTOCOLS.contains(&p) => {
                 self.error(
                     format!("{path}.protocol"),
@@ -277,6 +288,14 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let postgres = match (protocol, raw.postgres) {
+            (Protocol::Postgres, raw) => Some(self.postgres(&format!("{path}.postgres"), raw)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.postgres"), format!("applies only to protocol postgres, not {protocol}"));
+                None
+            }
+            (_, None) => None,
+        };
         let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
         let access_log = raw.access_log.map(|a| self.log_target(&format!("{path}.access_log.path"), &a.path));
         Some(ListenerConfig {
@@ -291,16 +310,20 @@ impl Validator {
             faults,
             redis,
             mysql,
+            postgres,
             tls,
             access_log,
         })
     }
 
-    /// Loads the certificate and key (see `crate::tls`); only `mysql` listeners terminate
-    /// TLS so far.
+    /// Loads the certificate and key (see `crate::tls`); `mysql` and `postgres` listeners
+    /// terminate TLS so far.
     fn tls(&mut self, path: &str, raw: RawTls, protocol: Protocol) -> Option<TlsConfig> {
-        if protocol != Protocol::Mysql {
-            self.error(path, format!("TLS termination is not supported yet for {protocol} listeners (only mysql)"));
+        if !matches!(protocol, Protocol::Mysql | Protocol::Postgres) {
+            self.error(
+                path,
+                format!("TLS termination is not supported yet for {protocol} listeners (only mysql and postgres)"),
+            );
             return None;
         }
         let mut missing = false;
@@ -340,29 +363,81 @@ impl Validator {
 
     fn mysql(&mut self, path: &str, raw: Option<RawMysql>) -> MysqlConfig {
         let raw = raw.unwrap_or_default();
-        let max_packet_size = match raw.max_packet_size {
-            None => DEFAULT_MYSQL_MAX_PACKET,
-            Some(size) => {
-                let parsed = match size {
-                    RawSize::Bytes(n) => Ok(n),
-                    RawSize::Text(text) => parse_size(&text),
-                };
-                match parsed {
-                    Ok(n) if (1024..=MYSQL_MAX_PACKET_CAP).contains(&n) => n as usize,
-                    Ok(_) => {
-                        self.error(
-                            format!("{path}.max_packet_size"),
-                            "must be between 1KiB and 1GiB (MySQL's own limit)",
-                        );
-                        DEFAULT_MYSQL_MAX_PACKET
-                    }
-                    Err(e) => {
-                        self.error(format!("{path}.max_packet_size"), e);
-                        DEFAULT_MYSQL_MAX_PACKET
-                    }
-                }
+        let max_packet_size = self.size_within(
+            &format!("{path}.max_packet_size"),
+            raw.max_packet_size,
+            (1024, MYSQL_MAX_PACKET_CAP, "(MySQL's own limit)"),
+            DEFAULT_MYSQL_MAX_PACKET,
+        );
+        let sql = self.sql_listener(path, raw.max_digests, raw.max_tables, raw.query_log);
+        MysqlConfig {
+            max_packet_size,
+            max_digests: sql.max_digests,
+            max_tables: sql.max_tables,
+            query_log: sql.query_log,
+        }
+    }
+
+    fn postgres(&mut self, path: &str, raw: Option<RawPostgres>) -> PostgresConfig {
+        let raw = raw.unwrap_or_default();
+        let max_message_size = self.size_within(
+            &format!("{path}.max_message_size"),
+            raw.max_message_size,
+            (1024, POSTGRES_MAX_MESSAGE_CAP, "(PostgreSQL's own limit)"),
+            DEFAULT_POSTGRES_MAX_MESSAGE,
+        );
+        let encryption = match raw.encryption.as_deref() {
+            None | Some("forward") => EncryptionRequests::Forward,
+            Some("refuse") => EncryptionRequests::Refuse,
+            Some(other) => {
+                self.error(format!("{path}.encryption"), format!(r#"must be "forward" or "refuse", not "{other}""#));
+                EncryptionRequests::Forward
             }
         };
+        let sql = self.sql_listener(path, raw.max_digests, raw.max_tables, raw.query_log);
+        PostgresConfig {
+            max_message_size,
+            max_digests: sql.max_digests,
+            max_tables: sql.max_tables,
+            query_log: sql.query_log,
+            encryption,
+        }
+    }
+
+    /// A byte size in `[min, max]` (`why` says whose limit `max` is), or `default`.
+    fn size_within(
+        &mut self,
+        path: &str,
+        raw: Option<RawSize>,
+        (min, max, why): (u64, u64, &str),
+        default: usize,
+    ) -> usize {
+        let Some(size) = raw else { return default };
+        let parsed = match size {
+            RawSize::Bytes(n) => Ok(n),
+            RawSize::Text(text) => parse_size(&text),
+        };
+        match parsed {
+            Ok(n) if (min..=max).contains(&n) => n as usize,
+            Ok(_) => {
+                self.error(path, format!("must be between {} and {} {why}", show_size(min), show_size(max)));
+                default
+            }
+            Err(e) => {
+                self.error(path, e);
+                default
+            }
+        }
+    }
+
+    /// The settings every SQL listener has: digest and table caps, the query log.
+    fn sql_listener(
+        &mut self,
+        path: &str,
+        max_digests: Option<u64>,
+        max_tables: Option<u64>,
+        query_log: Option<RawQueryLog>,
+    ) -> SqlListenerSettings {
         let mut count = |field: &str, value: Option<u64>, default: usize, cap: u64| match value {
             None => default,
             Some(n) if n <= cap => n as usize,
@@ -371,22 +446,18 @@ impl Validator {
                 default
             }
         };
-        let max_digests = count(
-            "max_digests",
-            raw.max_digests,
-            sluice_filters::sql::digest_table::DEFAULT_MAX_DIGESTS,
-            MAX_DIGESTS_CAP,
-        );
+        let max_digests =
+            count("max_digests", max_digests, sluice_filters::sql::digest_table::DEFAULT_MAX_DIGESTS, MAX_DIGESTS_CAP);
         let max_tables =
-            count("max_tables", raw.max_tables, sluice_filters::mysql::stats::DEFAULT_MAX_TABLES, MAX_TABLES_CAP);
-        let query_log = raw.query_log.map(|q| {
+            count("max_tables", max_tables, sluice_filters::sql::stats::DEFAULT_MAX_TABLES, MAX_TABLES_CAP);
+        let query_log = query_log.map(|q| {
             let sample_rate = q.sample_rate.unwrap_or(1.0);
             if !(0.0..=1.0).contains(&sample_rate) {
                 self.error(format!("{path}.query_log.sample_rate"), "must be between 0 and 1");
             }
             QueryLogConfig { path: self.log_target(&format!("{path}.query_log.path"), &q.path), sample_rate }
         });
-        MysqlConfig { max_packet_size, max_digests, max_tables, query_log }
+        SqlListenerSettings { max_digests, max_tables, query_log }
     }
 
     fn redis(&mut self, path: &str, raw: Option<RawRedis>) -> RedisConfig {
@@ -497,7 +568,7 @@ impl Validator {
                 if used {
                     self.error(
                         format!("{path}.match.{field}"),
-                        format!("applies to SQL listeners (mysql), not {protocol}"),
+                        format!("applies to SQL listeners (mysql, postgres), not {protocol}"),
                     );
                 }
             }
@@ -605,4 +676,21 @@ impl Validator {
         }
         Some(RuleConfig { matcher, action: action? })
     }
+}
+
+/// What [`Validator::sql_listener`] reads.
+struct SqlListenerSettings {
+    max_digests: usize,
+    max_tables: usize,
+    query_log: Option<QueryLogConfig>,
+}
+
+/// `1KiB`, `1GiB`: a size in the largest binary unit that divides it.
+fn show_size(n: u64) -> String {
+    for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= scale && n % scale == 0 {
+            return format!("{}{unit}", n / scale);
+        }
+    }
+    format!("{n} bytes")
 }

@@ -14,9 +14,12 @@
 //! protocol's Parse/Bind/Execute (attributed to remembered statements), statement results
 //! with command tags or SQLSTATEs, COPY, ReadyForQuery.
 //!
+//! [`encode_error`] and [`encode_ready_for_query`] write the replies a proxy makes itself.
+//!
 //! Sans-I/O, no `unsafe`, no panics on any input; no allocation is sized by a length field.
 
 mod backend;
+mod encode;
 mod error;
 mod event;
 mod frame;
@@ -26,6 +29,7 @@ mod session;
 mod startup;
 
 pub use backend::{Auth, Backend, CommandTag, ServerNotice, TxStatus};
+pub use encode::{encode_error, encode_ready_for_query, encryption_answer, Severity, MAX_ERROR_MESSAGE};
 pub use error::PgError;
 pub use event::{CopyDirection, Event, Outcome};
 pub use frame::{peek, split_message, typed_body, Direction, PgLimits, Phase};

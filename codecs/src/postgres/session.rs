@@ -14,7 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::backend::{Auth, Backend, ServerNotice};
+use super::backend::{Auth, Backend, ServerNotice, TxStatus};
 use super::error::PgError;
 use super::event::{CopyDirection, Event, Outcome};
 use super::frame::{typed_body, Direction, PgLimits, Phase};
@@ -93,6 +93,11 @@ pub struct Session {
     /// or CopyFail not yet): the server ignores Flush and Sync meanwhile.
     client_copying: bool,
     auth: AuthExpect,
+    /// Requests (messages that get an answer) queued so far, and how many of them the
+    /// server has answered or skipped: see [`Session::requests_sent`].
+    sent: u64,
+    answered: u64,
+    tx_status: TxStatus,
 }
 
 impl Session {
@@ -108,6 +113,9 @@ impl Session {
             copy: None,
             client_copying: false,
             auth: AuthExpect::Password,
+            sent: 0,
+            answered: 0,
+            tx_status: TxStatus::Idle,
         }
     }
 
@@ -132,6 +140,41 @@ impl Session {
             }
             _ => false,
         }
+    }
+
+    /// How many requests (Query, Parse, Bind, Describe, Execute, Close, Sync, FunctionCall)
+    /// the session has queued for the server's answers, counting from the start of the
+    /// connection. With [`Session::requests_answered`] this places a reply the proxy makes
+    /// itself: one queued when `requests_sent()` was `n` goes to the client as soon as
+    /// `requests_answered() >= n`, after the answers to everything sent before it.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// How many of the queued requests the server has finished answering (or skipped, after
+    /// an error in the extended protocol). Requests are answered in order, so request `i`
+    /// (0-based) is the one being answered while `requests_answered() == i`.
+    pub fn requests_answered(&self) -> u64 {
+        self.answered
+    }
+
+    /// The SQL of the statement a portal was bound from, if the session knows it: what an
+    /// Execute of `portal` will run (look it up before feeding the Execute, to decide about
+    /// it before it goes to the server).
+    pub fn portal_sql(&self, portal: &[u8]) -> Option<&[u8]> {
+        self.portals.get(portal)?.as_deref()
+    }
+
+    /// Whether the server is skipping the client's messages up to the next Sync (after an
+    /// error in the extended protocol, the Sync not yet sent): what the client sends now
+    /// will not run.
+    pub fn skipping_to_sync(&self) -> bool {
+        self.skipping
+    }
+
+    /// The transaction status of the last ReadyForQuery (`Idle` before the first).
+    pub fn tx_status(&self) -> TxStatus {
+        self.tx_status
     }
 
     /// How the next message from `direction` is framed (for [`super::peek`]).
@@ -187,6 +230,7 @@ impl Session {
             return Err(PgError::TooMany { what: "messages awaiting answers", limit: self.limits.max_pending });
         }
         self.pending.push_back(p);
+        self.sent += 1;
         Ok(())
     }
 
@@ -366,6 +410,7 @@ impl Session {
                 }
                 Backend::ReadyForQuery(status) if authenticated => {
                     self.state = State::Running;
+                    self.tx_status = status;
                     Some(Event::ReadyForQuery(status))
                 }
                 _ => return Err(self.unexpected(Direction::Backend, tag)),
@@ -399,9 +444,10 @@ impl Session {
             Backend::ErrorResponse(n) => self.error(n),
             Backend::ReadyForQuery(status) => {
                 match self.pending.pop_front() {
-                    Some(Pending::Query | Pending::Sync | Pending::FunctionCall) => {}
+                    Some(Pending::Query | Pending::Sync | Pending::FunctionCall) => self.answered += 1,
                     _ => return Err(self.unexpected(Direction::Backend, tag)),
                 }
+                self.tx_status = status;
                 self.copy = None;
                 Some(Event::ReadyForQuery(status))
             }
@@ -421,6 +467,7 @@ impl Session {
             return Err(self.unexpected(Direction::Backend, tag));
         }
         self.pending.pop_front();
+        self.answered += 1;
         Ok(None)
     }
 
@@ -445,6 +492,7 @@ impl Session {
             Some(Pending::Query) => false,
             Some(Pending::Execute) => {
                 self.pending.pop_front();
+                self.answered += 1;
                 true
             }
             _ => return Err(self.unexpected(Direction::Backend, tag)),
@@ -462,6 +510,7 @@ impl Session {
                 return;
             }
             self.pending.pop_front();
+            self.answered += 1;
         }
         // The client has not sent that Sync yet: its next messages are skipped too.
         self.skipping = true;

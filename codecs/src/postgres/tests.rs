@@ -507,3 +507,27 @@ fn sync_and_flush_inside_copy_in_are_ignored() {
     assert_eq!(short(s.feed_backend(&msg(b'Z', b"I")).unwrap()), "ReadyForQuery(Idle)");
     assert!(!s.waiting_for_server());
 }
+
+#[test]
+fn requests_are_counted_as_sent_and_answered_in_order_skips_included() {
+    let mut s = running();
+    let err = msg(b'E', b"SERROR\0C42601\0Msyntax\0\0");
+    for m in [msg(b'P', b"\0SELEC\0\0\0"), msg(b'B', b"\0\0\0\0\0\0\0\0"), msg(b'E', b"\0\0\0\0\0"), msg(b'S', b"")] {
+        s.feed_frontend(&m).unwrap();
+    }
+    assert_eq!((s.requests_sent(), s.requests_answered()), (4, 0));
+    // The Parse fails: the Bind and Execute are skipped, counted as answered with it.
+    s.feed_backend(&err).unwrap();
+    assert_eq!(s.requests_answered(), 3);
+    s.feed_backend(&msg(b'Z', b"T")).unwrap();
+    assert_eq!((s.requests_answered(), s.tx_status()), (4, TxStatus::InTransaction));
+    // CopyData, Flush and skipped messages are not requests.
+    s.feed_frontend(&msg(b'Q', b"SELECT 1\0")).unwrap();
+    s.feed_frontend(&msg(b'H', b"")).unwrap();
+    assert_eq!(s.requests_sent(), 5);
+    s.feed_backend(&msg(b'T', b"\0\0")).unwrap();
+    s.feed_backend(&msg(b'C', b"SELECT 0\0")).unwrap();
+    assert_eq!(s.requests_answered(), 4, "a Query is answered by its ReadyForQuery");
+    s.feed_backend(&msg(b'Z', b"I")).unwrap();
+    assert_eq!((s.requests_answered(), s.tx_status()), (5, TxStatus::Idle));
+}

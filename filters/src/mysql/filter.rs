@@ -36,7 +36,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use metrics::Counter;
 use sluice_codecs::mysql::{
     clear_login_capabilities, edit_greeting_capabilities, encode_err, peek, Capabilities, Command, CommandKind, Event,
     MysqlError, Opaque, Outcome as Completion, PacketHeader, Session, State, HEADER_LEN, MAX_PACKET_PAYLOAD,
@@ -49,6 +48,7 @@ use crate::filter::{CloseReason, FilterStatus};
 use crate::op::{Op, Outcome, Protocol};
 use crate::policy::Verdict;
 use crate::query_log::QueryRecord;
+use crate::sql::stats::ConnectionTables;
 use crate::sql::{StatementInfo, Verb};
 use crate::stream::{take, StreamFilter, StreamIo};
 
@@ -114,14 +114,8 @@ pub struct MysqlFilter {
     shift_seq: bool,
     scratch: String,
     rng: fastrand::Rng,
-    /// The table counters this connection used last: statements come from the listener's
-    /// statement cache, so the same `Arc<str>` table names recur and are found by pointer,
-    /// without the listener-wide lock and hash.
-    table_counters: Vec<(Arc<str>, &'static str, Counter)>,
+    tables: ConnectionTables,
 }
-
-/// Table counters a connection keeps at hand.
-const TABLE_COUNTERS_KEPT: usize = 32;
 
 enum Decision {
     Forward(Option<InFlight>),
@@ -145,7 +139,7 @@ impl MysqlFilter {
             shift_seq: false,
             scratch: String::new(),
             rng: fastrand::Rng::new(),
-            table_counters: Vec::new(),
+            tables: ConnectionTables::default(),
         }
     }
 
@@ -553,7 +547,7 @@ impl MysqlFilter {
         }
         stats.op(done.op).record(result, Some(elapsed));
         if let (OpName::Verb(_), Some(statement)) = (done.op, &done.statement) {
-            self.count_tables(statement, done.op.as_str());
+            self.tables.count(&stats.tables, statement, done.op.as_str());
             // Rows returned by a query, rows affected by a write.
             let rows = match (result_sets, outcome) {
                 (0, Completion::Ok(summary)) => summary.affected_rows,
@@ -590,27 +584,9 @@ impl MysqlFilter {
                     duration: elapsed,
                     rows,
                     outcome: result,
-                    error: error.map(|(code, _)| code).zip(sqlstate),
+                    error: error.map(|(code, _)| Some(code)).zip(sqlstate),
                 });
             }
-        }
-    }
-
-    fn count_tables(&mut self, statement: &StatementInfo, op: &'static str) {
-        for table in statement.tables.iter() {
-            let kept = self.table_counters.iter().find(|(t, o, _)| Arc::ptr_eq(t, table) && std::ptr::eq(*o, op));
-            let counter = match kept {
-                Some((_, _, counter)) => counter,
-                None => {
-                    if self.table_counters.len() >= TABLE_COUNTERS_KEPT {
-                        let _evicted = self.table_counters.remove(0);
-                    }
-                    let counter = self.listener.stats.table(table, op);
-                    self.table_counters.push((Arc::clone(table), op, counter));
-                    &self.table_counters[self.table_counters.len() - 1].2
-                }
-            };
-            counter.increment(1);
         }
     }
 

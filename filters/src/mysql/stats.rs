@@ -3,12 +3,11 @@
 //! statement, or the `COM_` name of any other command), plus
 //!
 //! - `sluice_mysql_table_ops_total{listener,table,op}`: statements per table touched, for
-//!   the first `max_tables` distinct tables (the rest `other`);
+//!   the first `max_tables` distinct tables (the rest `other`; the shared [`TableCounters`]);
 //! - `sluice_mysql_errors_total{listener,code}`: ERR packets by error code (the first
 //!   [`MAX_ERROR_CODES`] distinct codes, the rest `other`);
-//! - `sluice_mysql_rows{listener,kind}`: histogram of rows returned / affected per command,
-//!   kept here with fixed buckets (one atomic add per sample, no memory growing between
-//!   scrapes, as for the op latency histogram) and appended to `/metrics` by [`render`];
+//! - `sluice_mysql_rows{listener,kind}`: histogram of rows returned / affected per command
+//!   (the shared [`RowsHistogram`]);
 //! - `sluice_mysql_sessions_total{listener,outcome}`: logins `ok`, `failed`, sessions
 //!   that went `tls` or `compressed` (opaque to the filter), and `tls_terminated` ones
 //!   (TLS answered by sluice itself, so the filter still sees every packet);
@@ -20,42 +19,27 @@
 //! whatever clients send. Handles are registered on first use, then cost an atomic add.
 
 use std::collections::HashMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use metrics::{Counter, Unit};
 use sluice_codecs::mysql::CommandKind;
 
 use crate::op::Protocol;
+use crate::sql::stats::{RowsHistogram, TableCounters};
 use crate::sql::Verb;
 use crate::stats::OpCounters;
 
 pub const TABLE_OPS_TOTAL: &str = "sluice_mysql_table_ops_total";
 pub const ERRORS_TOTAL: &str = "sluice_mysql_errors_total";
 pub const ROWS: &str = "sluice_mysql_rows";
+const ROWS_HELP: &str = "Rows returned (kind=returned) or affected per MySQL command.";
 pub const SESSIONS_TOTAL: &str = "sluice_mysql_sessions_total";
 pub const PARSE_FALLBACKS_TOTAL: &str = "sluice_mysql_sql_parse_fallbacks_total";
 pub const DECODE_ERRORS_TOTAL: &str = "sluice_mysql_decode_errors_total";
 
 /// Distinct error codes with their own series.
 pub const MAX_ERROR_CODES: usize = 256;
-/// The default number of distinct tables with their own series.
-pub const DEFAULT_MAX_TABLES: usize = 256;
-
-/// The bucket bounds of [`ROWS`] (rows per command).
-pub const ROW_BUCKETS: [f64; 10] = [0.0, 1.0, 5.0, 10.0, 50.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0];
-
-/// The same bounds as integers, for comparing without floating point.
-const ROW_BOUNDS: [u64; ROW_BUCKETS.len()] = {
-    let mut out = [0; ROW_BUCKETS.len()];
-    let mut i = 0;
-    while i < out.len() {
-        out[i] = ROW_BUCKETS[i] as u64;
-        i += 1;
-    }
-    out
-};
+pub use crate::sql::stats::DEFAULT_MAX_TABLES;
 
 /// Registers help texts; call once at start-up.
 pub fn describe() {
@@ -96,8 +80,7 @@ pub struct MysqlStats {
     listener: String,
     /// Indexed by [`op_index`].
     ops: Box<[OnceLock<OpCounters>]>,
-    max_tables: usize,
-    tables: RwLock<HashMap<(Arc<str>, &'static str), Counter>>,
+    pub tables: TableCounters,
     errors: RwLock<HashMap<u16, Counter>>,
     pub rows_returned: Arc<RowsHistogram>,
     pub rows_affected: Arc<RowsHistogram>,
@@ -144,11 +127,10 @@ impl MysqlStats {
             |outcome: &'static str| metrics::counter!(SESSIONS_TOTAL, "listener" => l(), "outcome" => outcome);
         MysqlStats {
             ops: (0..Verb::ALL.len() + COMMAND_KINDS.len()).map(|_| OnceLock::new()).collect(),
-            max_tables,
-            tables: RwLock::default(),
+            tables: TableCounters::new(TABLE_OPS_TOTAL, listener, max_tables),
             errors: RwLock::default(),
-            rows_returned: RowsHistogram::register(listener, "returned"),
-            rows_affected: RowsHistogram::register(listener, "affected"),
+            rows_returned: RowsHistogram::register(ROWS, ROWS_HELP, listener, "returned"),
+            rows_affected: RowsHistogram::register(ROWS, ROWS_HELP, listener, "affected"),
             logins_ok: sessions("ok"),
             logins_failed: sessions("failed"),
             tls_sessions: sessions("tls"),
@@ -164,24 +146,6 @@ impl MysqlStats {
     /// The op counters of an op name.
     pub fn op(&self, name: OpName) -> &OpCounters {
         self.ops[name.index()].get_or_init(|| OpCounters::new(&self.listener, Protocol::Mysql, name.as_str()))
-    }
-
-    /// The counter of statements with verb `op` touching `table` (registered on first use;
-    /// past `max_tables` distinct tables, the `other` counter).
-    pub fn table(&self, table: &Arc<str>, op: &'static str) -> Counter {
-        let key = (Arc::clone(table), op);
-        if let Some(counter) = read(&self.tables).get(&key) {
-            return counter.clone();
-        }
-        let mut tables = write(&self.tables);
-        let distinct = tables.keys().filter(|(t, o)| *o == op && &**t != "other").count();
-        let key = if tables.contains_key(&key) || distinct < self.max_tables { key } else { ("other".into(), op) };
-        tables
-            .entry(key)
-            .or_insert_with_key(|(table, op)| {
-                metrics::counter!(TABLE_OPS_TOTAL, "listener" => self.listener.clone(), "table" => table.to_string(), "op" => *op)
-            })
-            .clone()
     }
 
     /// Counts an ERR packet by its code.
@@ -209,69 +173,4 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// One `sluice_mysql_rows` series: rows per command for a listener and kind.
-pub struct RowsHistogram {
-    /// The rendered label set, `listener="…",kind="…"`.
-    labels: String,
-    /// Samples per bucket (not cumulative); the last slot is `+Inf`.
-    buckets: [AtomicU64; ROW_BUCKETS.len() + 1],
-    count: AtomicU64,
-    sum: AtomicU64,
-}
-
-impl RowsHistogram {
-    /// The series for these labels, registered on first use and rendered from then on.
-    pub fn register(listener: &str, kind: &str) -> Arc<Self> {
-        let labels = format!(r#"listener="{}",kind="{kind}""#, listener.replace('\\', r"\\").replace('"', "\\\""));
-        let mut registry = rows_registry().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(existing) = registry.iter().find(|h| h.labels == labels) {
-            return existing.clone();
-        }
-        let histogram = Arc::new(RowsHistogram {
-            labels,
-            buckets: Default::default(),
-            count: AtomicU64::new(0),
-            sum: AtomicU64::new(0),
-        });
-        registry.push(histogram.clone());
-        histogram
-    }
-
-    pub fn record(&self, rows: u64) {
-        let bucket = ROW_BOUNDS.iter().position(|&b| rows <= b).unwrap_or(ROW_BOUNDS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum.fetch_add(rows, Ordering::Relaxed);
-    }
-}
-
-fn rows_registry() -> &'static Mutex<Vec<Arc<RowsHistogram>>> {
-    static REGISTRY: Mutex<Vec<Arc<RowsHistogram>>> = Mutex::new(Vec::new());
-    &REGISTRY
-}
-
-/// Appends every `sluice_mysql_rows` series in the Prometheus text format.
-pub fn render(out: &mut String) {
-    let histograms = rows_registry().lock().unwrap_or_else(|e| e.into_inner());
-    if histograms.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "# HELP {ROWS} Rows returned (kind=returned) or affected per MySQL command.\n# TYPE {ROWS} histogram"
-    );
-    for h in histograms.iter() {
-        let mut cumulative = 0;
-        for (i, bucket) in h.buckets.iter().enumerate() {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = match ROW_BUCKETS.get(i) {
-                Some(le) => writeln!(out, "{ROWS}_bucket{{{},le=\"{le}\"}} {cumulative}", h.labels),
-                None => writeln!(out, "{ROWS}_bucket{{{},le=\"+Inf\"}} {cumulative}", h.labels),
-            };
-        }
-        let _ = writeln!(out, "{ROWS}_sum{{{}}} {}", h.labels, h.sum.load(Ordering::Relaxed));
-        let _ = writeln!(out, "{ROWS}_count{{{}}} {}", h.labels, h.count.load(Ordering::Relaxed));
-    }
 }

@@ -16,6 +16,7 @@
 //! - [`split_statements`](split::split_statements): a multi-statement string (PostgreSQL
 //!   simple Query, MySQL multi-statements) cut on top-level `;`.
 //! - [`DigestTable`]: per-listener statistics per digest (count, errors, latency, rows).
+//! - [`stats`]: bounded per-table op counters and rows histograms, per listener.
 //!
 //! Every function here takes arbitrary bytes (statement text need not be UTF-8), never
 //! panics, and costs time bounded by a cap on the bytes it looks at. The lexical rules
@@ -31,6 +32,7 @@ mod keywords;
 mod lexer;
 pub mod normalize;
 pub mod split;
+pub mod stats;
 pub mod tables;
 pub mod verb;
 

@@ -32,7 +32,7 @@
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use sqlparser::ast::{ObjectName, ObjectType, Query, Statement, Visit, Visitor};
+use sqlparser::ast::{CopySource, ObjectName, ObjectType, Query, Statement, Visit, Visitor};
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
@@ -156,8 +156,12 @@ impl Visitor for RelationCollector {
         ControlFlow::Continue(())
     }
 
-    /// `DROP TABLE a, b` (and views): sqlparser does not mark these names as relations.
+    /// `DROP TABLE a, b` (and views) and PostgreSQL's `COPY t …`: sqlparser does not mark
+    /// these names as relations.
     fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        if let Statement::Copy { source: CopySource::Table { table_name, .. }, .. } = statement {
+            self.add_relation(table_name)?;
+        }
         if let Statement::Drop { object_type, names, table, .. } = statement {
             let tables = matches!(
                 object_type,

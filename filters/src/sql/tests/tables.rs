@@ -54,6 +54,9 @@ fn postgres_statements() {
             ("INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO UPDATE SET a = excluded.a RETURNING id", &["t"], false),
             ("TRUNCATE a, b", &["a", "b"], false),
             ("SELECT * FROM generate_series(1, 3)", &["generate_series"], false),
+            ("COPY c FROM STDIN", &["c"], false),
+            ("COPY public.items (id, name) TO STDOUT WITH (FORMAT csv)", &["public.items"], false),
+            ("COPY (SELECT g FROM t) TO STDOUT", &["t"], false),
         ],
     );
 }
