@@ -42,6 +42,18 @@ fn transactions(m: &Metrics, listener: &str, end: &str) -> f64 {
     m.get("sluice_postgres_transactions_total", &[("listener", listener), ("end", end)])
 }
 
+/// Statements counted on a listener (every op but the connection's own `connect` and
+/// `close`), with `outcome` or any.
+fn statements(m: &Metrics, listener: &str, outcome: Option<&str>) -> f64 {
+    let mut labels = vec![("listener", listener), ("protocol", "postgres")];
+    labels.extend(outcome.map(|o| ("outcome", o)));
+    let connection: f64 = ["connect", "close"]
+        .iter()
+        .map(|op| m.get("sluice_ops_total", &[labels.as_slice(), &[("op", op)]].concat()))
+        .sum();
+    m.get("sluice_ops_total", &labels) - connection
+}
+
 /// Runs a psql script through `addr` as `bench`: psql sends each statement of it as its
 /// own Query, in one session, and goes on after errors.
 fn psql_script(addr: SocketAddr, sql: &str) -> PsqlOutput {
@@ -216,8 +228,7 @@ fn pgbench_counts_match(name: &str, mode: &str) {
     assert_eq!(ops(&m, name, "TRUNCATE", "ok"), 1.0);
     assert_eq!(table_ops(&m, name, "pgbench_history", "TRUNCATE"), 1.0);
     for outcome in ["error", "denied", "limited"] {
-        let all = m.get("sluice_ops_total", &[("listener", name), ("outcome", outcome)]);
-        assert_eq!(all, 0.0, "no statement {outcome}");
+        assert_eq!(statements(&m, name, Some(outcome)), 0.0, "no statement {outcome}");
     }
     assert_eq!(transactions(&m, name, "commit"), tx);
     assert_eq!(transactions(&m, name, "rollback"), 0.0);
@@ -328,7 +339,7 @@ listener.execute("UNLISTEN *")
     assert_eq!(ops(&m, "pg_notify", "LISTEN", "ok"), 1.0);
     assert_eq!(ops(&m, "pg_notify", "NOTIFY", "ok"), 1.0);
     assert!(ops(&m, "pg_notify", "SELECT", "ok") >= 2.0);
-    assert_eq!(m.get("sluice_ops_total", &[("listener", "pg_notify"), ("outcome", "error")]), 0.0);
+    assert_eq!(statements(&m, "pg_notify", Some("error")), 0.0);
 }
 
 #[test]
@@ -391,17 +402,16 @@ c.commit()
 c.close()
 "#,
     );
-    assert_eq!(lines, ["(40, 49)", "error 42P01", "x", "v1", "v2", "v3", "v4"]);
+    assert_eq!(lines, ["(40, 49)", "error 42P01", "v0", "x", "v2", "v3", "v4"]);
     let m = proxy.metrics();
     assert_eq!(ops(&m, "pg_py", "CREATE", "ok"), 1.0);
     assert_eq!(ops(&m, "pg_py", "INSERT", "ok"), 50.0, "executemany executes once per row");
     assert_eq!(ops(&m, "pg_py", "UPDATE", "ok"), 1.0);
     assert_eq!(ops(&m, "pg_py", "SELECT", "ok"), 6.0);
-    assert_eq!(ops(&m, "pg_py", "SELECT", "error"), 1.0);
     assert_eq!(table_ops(&m, "pg_py", "py", "INSERT"), 50.0);
     assert_eq!(table_ops(&m, "pg_py", "py", "SELECT"), 6.0);
     assert_eq!(table_ops(&m, "pg_py", "py", "UPDATE"), 1.0);
-    assert_eq!(table_ops(&m, "pg_py", "nope", "SELECT"), 1.0);
+    // The failed SELECT is counted by an_extended_statement_refused_at_parse_is_a_failed_statement.
     assert_eq!(errors(&m, "pg_py", "42"), 1.0);
     // psycopg opens each transaction with BEGIN; the failed one ends in ROLLBACK.
     assert_eq!(ops(&m, "pg_py", "BEGIN", "ok"), 4.0);
@@ -421,6 +431,53 @@ c.close()
     assert_eq!(prepared["count"], 5);
     assert_eq!(prepared["rows"], 5);
     assert_eq!(prepared["tables"], serde_json::json!(["py"]));
+}
+
+/// Extended-protocol clients learn of most SQL errors (syntax, undefined table or column)
+/// at Parse: the server answers the Parse with an ErrorResponse and skips the batch's
+/// Bind and Execute up to the Sync. The statement the client executed still failed, and
+/// is counted like a failing simple Query: an op with outcome `error`, its tables, its
+/// digest's errors and a query log line with the SQLSTATE.
+#[test]
+fn an_extended_statement_refused_at_parse_is_a_failed_statement() {
+    let db = Postgres::start();
+    db.query("CREATE TABLE py (id int)");
+    db.query("ALTER TABLE py OWNER TO bench");
+    let log = Scratch::new("pg-parse-errors");
+    let log_path = log.path("queries.jsonl");
+    let extra = format!("    postgres: {{ query_log: {{ path: \"{}\", sample_rate: 1 }} }}\n", log_path.display());
+    let proxy = pg_listener("pg_parse_err", &db, &extra);
+    let addr = proxy.addr("pg_parse_err");
+    let lines = python(
+        addr,
+        r#"
+c = psycopg.connect(CONNINFO, autocommit=True)
+for sql in ["SELECT * FROM nope WHERE id = %s", "SELECT nocol FROM py WHERE id = %s"]:
+    try:
+        c.execute(sql, (1,))
+    except psycopg.Error as e:
+        print(e.sqlstate)
+print(c.execute("SELECT count(*) FROM py WHERE id > %s", (0,)).fetchone()[0])
+"#,
+    );
+    assert_eq!(lines, ["42P01", "42703", "0"]);
+    let m = proxy.metrics();
+    assert_eq!(errors(&m, "pg_parse_err", "42"), 2.0);
+    assert_eq!(ops(&m, "pg_parse_err", "SELECT", "ok"), 1.0);
+    assert_eq!(ops(&m, "pg_parse_err", "SELECT", "error"), 2.0);
+    assert_eq!(table_ops(&m, "pg_parse_err", "nope", "SELECT"), 1.0);
+    assert_eq!(table_ops(&m, "pg_parse_err", "py", "SELECT"), 2.0);
+    let rows = digests(&proxy, "pg_parse_err");
+    assert_eq!(digest(&rows, "SELECT * FROM nope WHERE id = ?")["errors"], 1);
+    assert_eq!(digest(&rows, "SELECT nocol FROM py WHERE id = ?")["errors"], 1);
+    proxy.drain_and_wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let states: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|l| Some(l["sqlstate"].as_str()?.to_owned()))
+        .collect();
+    assert_eq!(states, ["42P01", "42703"], "{log}");
 }
 
 #[test]
@@ -503,7 +560,7 @@ fn tls_to_a_tls_server_is_forwarded_opaque_by_an_observing_listener_only() {
     let m = proxy.metrics();
     assert_eq!(sessions(&m, "pg_opaque", "tls"), 1.0);
     assert_eq!(sessions(&m, "pg_opaque", "ok"), 0.0, "the login was inside TLS");
-    assert_eq!(m.get("sluice_ops_total", &[("listener", "pg_opaque")]), 0.0);
+    assert_eq!(statements(&m, "pg_opaque", None), 0.0);
     assert_eq!(sessions(&m, "pg_enforcing", "tls"), 0.0);
     assert_eq!(sessions(&m, "pg_enforcing", "ok"), 1.0);
     assert_eq!(ops(&m, "pg_enforcing", "SELECT", "ok"), 1.0);
