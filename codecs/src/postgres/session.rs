@@ -77,6 +77,55 @@ enum AuthExpect {
     SaslResponse,
 }
 
+/// Prepared statements or portals by name. The unnamed one (the empty name), which most
+/// drivers use for every statement, has its own slot: replacing it allocates nothing.
+#[derive(Debug)]
+struct Named<V> {
+    unnamed: Option<V>,
+    named: HashMap<Box<[u8]>, V>,
+}
+
+impl<V> Default for Named<V> {
+    fn default() -> Self {
+        Named { unnamed: None, named: HashMap::new() }
+    }
+}
+
+impl<V> Named<V> {
+    fn get(&self, name: &[u8]) -> Option<&V> {
+        if name.is_empty() {
+            self.unnamed.as_ref()
+        } else {
+            self.named.get(name)
+        }
+    }
+
+    fn contains(&self, name: &[u8]) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// How many named ones there are (the unnamed slot is not counted: it is always one).
+    fn named_len(&self) -> usize {
+        self.named.len()
+    }
+
+    fn insert(&mut self, name: &[u8], value: V) {
+        if name.is_empty() {
+            self.unnamed = Some(value);
+        } else {
+            self.named.insert(name.into(), value);
+        }
+    }
+
+    fn remove(&mut self, name: &[u8]) {
+        if name.is_empty() {
+            self.unnamed = None;
+        } else {
+            self.named.remove(name);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Session {
     state: State,
@@ -85,8 +134,8 @@ pub struct Session {
     /// After an extended-protocol error whose Sync has not been sent yet: the server skips
     /// every frontend message until that Sync.
     skipping: bool,
-    statements: HashMap<Box<[u8]>, Arc<[u8]>>,
-    portals: HashMap<Box<[u8]>, Option<Arc<[u8]>>>,
+    statements: Named<Arc<[u8]>>,
+    portals: Named<Option<Arc<[u8]>>>,
     rows: u64,
     copy: Option<CopyDirection>,
     /// The client is in copy-in mode (CopyInResponse/CopyBothResponse seen, its CopyDone
@@ -107,8 +156,8 @@ impl Session {
             limits,
             pending: VecDeque::new(),
             skipping: false,
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: Named::default(),
+            portals: Named::default(),
             rows: 0,
             copy: None,
             client_copying: false,
@@ -161,8 +210,10 @@ impl Session {
     /// The SQL of the statement a portal was bound from, if the session knows it: what an
     /// Execute of `portal` will run (look it up before feeding the Execute, to decide about
     /// it before it goes to the server).
-    pub fn portal_sql(&self, portal: &[u8]) -> Option<&[u8]> {
-        self.portals.get(portal)?.as_deref()
+    /// The same `Arc` stands for the statement as long as it is not parsed again, so a
+    /// proxy can key what it learned about the SQL by the pointer.
+    pub fn portal_sql(&self, portal: &[u8]) -> Option<&Arc<[u8]>> {
+        self.portals.get(portal)?.as_ref()
     }
 
     /// Whether the server is skipping the client's messages up to the next Sync (after an
@@ -305,12 +356,12 @@ impl Session {
             Frontend::Bind { portal, statement } => {
                 let sql = self.statements.get(statement).cloned();
                 if !portal.is_empty()
-                    && !self.portals.contains_key(portal)
-                    && self.portals.len() >= self.limits.max_named
+                    && !self.portals.contains(portal)
+                    && self.portals.named_len() >= self.limits.max_named
                 {
                     return Err(PgError::TooMany { what: "named portals", limit: self.limits.max_named });
                 }
-                self.portals.insert(portal.into(), sql.clone());
+                self.portals.insert(portal, sql.clone());
                 self.push(Pending::Bind)?;
                 Some(Event::Bind { portal, statement, sql })
             }
@@ -350,13 +401,18 @@ impl Session {
     }
 
     fn remember_statement(&mut self, name: &[u8], sql: &[u8]) -> Result<(), PgError> {
-        if !name.is_empty() && !self.statements.contains_key(name) && self.statements.len() >= self.limits.max_named {
+        if !name.is_empty() && !self.statements.contains(name) && self.statements.named_len() >= self.limits.max_named {
             return Err(PgError::TooMany { what: "named statements", limit: self.limits.max_named });
         }
         // A second Parse of an existing named statement fails on the server (42P05) and the
         // first one stays; the unnamed statement is simply replaced.
-        if name.is_empty() || !self.statements.contains_key(name) {
-            self.statements.insert(name.into(), sql.into());
+        // Drivers re-parse the same unnamed statement for every execution: the SQL already
+        // held is kept (no copy, and the same `Arc` for whoever keyed anything by it).
+        if name.is_empty() && self.statements.unnamed.as_deref() == Some(sql) {
+            return Ok(());
+        }
+        if name.is_empty() || !self.statements.contains(name) {
+            self.statements.insert(name, sql.into());
         }
         Ok(())
     }

@@ -61,7 +61,7 @@ use crate::op::{Op, Outcome, Protocol};
 use crate::policy::Verdict;
 use crate::query_log::QueryRecord;
 use crate::sql::stats::ConnectionTables;
-use crate::sql::{is_blank, split_statements, Dialect, StatementInfo, Verb};
+use crate::sql::{is_blank, split_statements, Dialect, SharedStatementCache, StatementInfo, Verb};
 use crate::stream::{take, StreamFilter, StreamIo};
 
 /// insufficient_privilege: what the server itself answers for a statement the role may not run.
@@ -138,6 +138,7 @@ pub struct PostgresFilter {
     scratch: String,
     rng: fastrand::Rng,
     tables: ConnectionTables,
+    prepared: PreparedStatements,
 }
 
 impl PostgresFilter {
@@ -159,6 +160,7 @@ impl PostgresFilter {
             scratch: String::new(),
             rng: fastrand::Rng::new(),
             tables: ConnectionTables::default(),
+            prepared: PreparedStatements::default(),
         }
     }
 
@@ -213,8 +215,10 @@ impl PostgresFilter {
                 Refused::Query
             }
             Frontend::Execute { portal, .. } => {
-                let statement =
-                    self.session.portal_sql(portal).map(|sql| listener.statements.classify(sql, &mut self.scratch));
+                let statement = self
+                    .session
+                    .portal_sql(portal)
+                    .map(|sql| self.prepared.classify(sql, &listener.statements, &mut self.scratch));
                 push(OpName::Verb(statement.as_ref().map_or(Verb::Other, |s| s.verb)), statement);
                 Refused::Execute
             }
@@ -603,6 +607,36 @@ impl PostgresFilter {
                 });
             }
         }
+    }
+}
+
+/// The statements this connection executed last, by the session's `Arc` of their SQL: an
+/// Execute of a statement prepared once (and bound again and again) finds its
+/// classification by pointer, without normalizing the SQL again.
+#[derive(Default)]
+struct PreparedStatements {
+    kept: Vec<(Arc<[u8]>, Arc<StatementInfo>)>,
+    /// The slot the next new statement takes once all are used.
+    next: usize,
+}
+
+/// Prepared statements a connection keeps at hand.
+const PREPARED_KEPT: usize = 32;
+
+impl PreparedStatements {
+    fn classify(&mut self, sql: &Arc<[u8]>, cache: &SharedStatementCache, scratch: &mut String) -> Arc<StatementInfo> {
+        if let Some((_, info)) = self.kept.iter().find(|(kept, _)| Arc::ptr_eq(kept, sql)) {
+            return Arc::clone(info);
+        }
+        let info = cache.classify(sql, scratch);
+        let entry = (Arc::clone(sql), Arc::clone(&info));
+        if self.kept.len() < PREPARED_KEPT {
+            self.kept.push(entry);
+        } else {
+            self.kept[self.next] = entry;
+            self.next = (self.next + 1) % PREPARED_KEPT;
+        }
+        info
     }
 }
 
