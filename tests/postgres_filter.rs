@@ -194,7 +194,7 @@ fn psql_statements_are_counted_per_op_and_table_and_digested() {
     let update = lines.iter().find(|l| l["op"] == "UPDATE").unwrap();
     assert_eq!(update["outcome"], "ok");
     assert_eq!(update["rows"], 1);
-    assert_eq!(update["digest"], "UPDATE items SET name = ? WHERE id = ?;");
+    assert_eq!(update["digest"], "UPDATE items SET name = ? WHERE id = ?");
 }
 
 /// pgbench's default TPC-B script through sluice in `mode`: sluice's counts against the

@@ -530,7 +530,15 @@ impl PostgresFilter {
             }
             Event::ExtendedError(notice) => {
                 self.batch_failed = true;
-                stats.error(notice.code);
+                // The server skips the rest of the batch, its Executes included; the first
+                // of them is the statement that failed (drivers meet most syntax and name
+                // errors at Parse), counted with this error.
+                let skipped_to = self.session.requests_answered();
+                let failed = self.in_flight.iter().position(|s| s.request >= answering && s.request < skipped_to);
+                match failed.and_then(|at| self.in_flight.remove(at)) {
+                    Some(done) => self.record(done, Completion::Error(notice), 0, now),
+                    None => stats.error(notice.code),
+                }
             }
             Event::Unsolicited(notice) => stats.error(notice.code),
             Event::CopyStarted { direction, .. } => self.copy_out = direction == CopyDirection::Out,
@@ -556,6 +564,11 @@ impl PostgresFilter {
         if let Some(next) = self.in_flight.front_mut().filter(|s| s.request == request) {
             next.started = now;
         }
+        self.record(done, outcome, data_rows, now);
+    }
+
+    /// Counts, times, logs and digests one finished statement.
+    fn record(&mut self, done: InFlight, outcome: Completion<'_>, data_rows: u64, now: Instant) {
         let elapsed = now.saturating_duration_since(done.started);
         let copy_out = std::mem::take(&mut self.copy_out);
         let stats = &self.listener.stats;

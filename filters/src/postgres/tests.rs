@@ -500,3 +500,35 @@ fn garbage_closes_an_enforcing_listener_with_a_fatal_error_and_passes_an_observi
     let (up, down, status) = feed_status(&mut filter, Direction::Frontend, &garbage, 4096, Instant::now(), &mut c);
     assert_eq!((up, down, status), (garbage.to_vec(), Vec::new(), FilterStatus::Continue));
 }
+
+#[test]
+fn a_statement_the_server_rejects_at_parse_counts_as_a_failed_execution() {
+    let listener = listener(Vec::new());
+    let mut filter = PostgresFilter::new(listener.clone(), client_ip());
+    let (mut c, mut s) = (BytesMut::new(), BytesMut::new());
+    let (startup, answer) = trust_login();
+    let now = Instant::now();
+    feed(&mut filter, Direction::Frontend, &startup, 4096, now, &mut c);
+    feed(&mut filter, Direction::Backend, &answer, 4096, now, &mut s);
+    let batches = [
+        [parse("", "SELECT nocol FROM t"), bind("", ""), execute(""), sync()].concat(),
+        [parse("", "SELECT 1"), bind("", ""), execute(""), sync()].concat(),
+    ]
+    .concat();
+    feed(&mut filter, Direction::Frontend, &batches, 4096, now, &mut c);
+    let answers = [
+        msg(b'E', b"SERROR\0C42703\0Mcolumn \"nocol\" does not exist\0\0"),
+        ready(b'I'),
+        msg(b'1', b""),
+        msg(b'2', b""),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]
+    .concat();
+    feed(&mut filter, Direction::Backend, &answers, 4096, now, &mut s);
+    let top = listener.digests.top(10, DigestOrder::Count);
+    let failed = digest(&top, "SELECT nocol FROM t");
+    assert_eq!((failed.count, failed.errors), (1, 1), "the skipped Execute carries the Parse error");
+    assert_eq!(digest(&top, "SELECT ?").errors, 0, "the next batch is not touched");
+    assert_eq!(filter.statements_in_flight(), 0);
+}

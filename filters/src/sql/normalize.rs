@@ -80,6 +80,11 @@ pub fn normalize(sql: &[u8], dialect: Dialect, out: &mut String) -> Digest {
             TokenKind::Other => writer.other(token.text),
         }
     }
+    // A statement ends the same with or without its `;` (psql and the mysql CLI send one,
+    // drivers do not): one digest for both.
+    while out.ends_with(';') || out.ends_with(' ') {
+        out.pop();
+    }
     Digest { hash: digest_hash(out.as_bytes()), truncated: sql.len() > MAX_DIGEST_INPUT }
 }
 

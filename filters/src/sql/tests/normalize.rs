@@ -55,7 +55,7 @@ fn pgbench_statements() {
         &[
             (
                 "UPDATE pgbench_accounts SET abalance = abalance + -4261 WHERE aid = 68513;",
-                "UPDATE pgbench_accounts SET abalance = abalance + ? WHERE aid = ?;",
+                "UPDATE pgbench_accounts SET abalance = abalance + ? WHERE aid = ?",
             ),
             ("SELECT abalance FROM pgbench_accounts WHERE aid = $1", "SELECT abalance FROM pgbench_accounts WHERE aid = ?"),
             (
@@ -64,9 +64,9 @@ fn pgbench_statements() {
             ),
             (
                 "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (7, 1, 68513, -4261, CURRENT_TIMESTAMP);",
-                "INSERT INTO pgbench_history(tid, bid, aid, delta, mtime) VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP);",
+                "INSERT INTO pgbench_history(tid, bid, aid, delta, mtime) VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP)",
             ),
-            ("END;", "END;"),
+            ("END;", "END"),
         ],
     );
 }
@@ -164,7 +164,7 @@ fn comments_whitespace_and_keywords() {
         &[
             ("SELECT /* a /* nested */ b */ 1", "SELECT ?"),
             ("select \"Mixed\".\"Case\" from public.\"T\"", "SELECT \"Mixed\".\"Case\" FROM public.\"T\""),
-            ("SELECT 1; SELECT 2;", "SELECT ?; SELECT ?;"),
+            ("SELECT 1; SELECT 2;", "SELECT ?; SELECT ?"),
         ],
     );
 }
@@ -237,4 +237,18 @@ fn out_is_cleared_and_reused() {
     let capacity = out.capacity();
     normalize(b"SELECT 2", Dialect::MySql, &mut out);
     assert_eq!(out.capacity(), capacity);
+}
+
+#[test]
+fn a_trailing_semicolon_does_not_change_the_digest() {
+    for dialect in [Dialect::MySql, Dialect::Postgres] {
+        check(
+            dialect,
+            &[
+                ("SELECT * FROM t WHERE id = 1;", "SELECT * FROM t WHERE id = ?"),
+                ("SELECT 1 ;  ;", "SELECT ?"),
+                ("SELECT 1; SELECT 2;", "SELECT ?; SELECT ?"),
+            ],
+        );
+    }
 }
