@@ -507,3 +507,124 @@ fn sync_and_flush_inside_copy_in_are_ignored() {
     assert_eq!(short(s.feed_backend(&msg(b'Z', b"I")).unwrap()), "ReadyForQuery(Idle)");
     assert!(!s.waiting_for_server());
 }
+
+/// Writes the seeds of the PostgreSQL fuzz targets (fuzz/fuzz_targets/postgres_*.rs) from
+/// the captures. Run after recapturing:
+/// `cargo test -p sluice-codecs write_postgres_fuzz_seeds -- --ignored`.
+///
+/// - `postgres_session`: each capture's messages in the order the replay fed them, as that
+///   target's records (header byte: top bit = from the server, low 7 bits = length);
+/// - `postgres_frontend`: the client side whole from a fresh session, and what follows the
+///   opening it matches (after the login: running; after the StartupMessage: SASL or MD5
+///   asked; after the COPY Query: copy-in);
+/// - `postgres_backend`: the server side until the first ReadyForQuery (opening 0), the
+///   SSLRequest's answer and what follows (1), the answers to psql's Queries (2) and to
+///   pgbench's batches (3, 4), the rest of a COPY (5, 6) and, written here by hand, the
+///   answers to the mixed pipeline (7).
+///
+/// The first byte of a one-direction seed is the mode: the opening's number in bits 1..=3
+/// (see `frontend_opening` and `backend_opening` in fuzz/src/postgres.rs), default limits.
+#[test]
+#[ignore]
+fn write_postgres_fuzz_seeds() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds");
+    for target in ["postgres_session", "postgres_frontend", "postgres_backend"] {
+        std::fs::create_dir_all(format!("{root}/{target}")).unwrap();
+    }
+    let write = |target: &str, name: &str, opening: Option<u8>, messages: &[&Bytes]| {
+        let dir = format!("{root}/{target}");
+        let mut seed = vec![opening.map_or(0, |o| o << 1)];
+        messages.iter().for_each(|m| seed.extend_from_slice(m));
+        std::fs::write(format!("{dir}/{name}"), seed).unwrap();
+    };
+    for name in fixture_names() {
+        let r = replay(&name);
+        let mut records = vec![0u8];
+        for (from_client, msg) in &r.messages {
+            for chunk in msg.chunks(0x7F) {
+                records.push(if *from_client { 0 } else { 0x80 } | chunk.len() as u8);
+                records.extend_from_slice(chunk);
+            }
+        }
+        std::fs::write(format!("{root}/postgres_session/{name}"), records).unwrap();
+
+        // Where the session stands after each message.
+        let mut session = Session::new(PgLimits::default());
+        let mut steps = vec![];
+        for (from_client, msg) in &r.messages {
+            let event = if *from_client { session.feed_frontend(msg) } else { session.feed_backend(msg) };
+            let copy = match event.unwrap() {
+                Some(Event::CopyStarted { direction, .. }) => Some(direction),
+                _ => None,
+            };
+            steps.push((*from_client, msg, session.state(), copy));
+        }
+        let side = |client: bool, from: usize, until: usize| -> Vec<&Bytes> {
+            steps[from..until].iter().filter(|s| s.0 == client).map(|s| s.1).collect()
+        };
+        let all = steps.len();
+        let running = steps.iter().position(|s| s.2 == State::Running).map(|i| i + 1);
+        let client = side(true, 0, all);
+        write("postgres_frontend", &name, None, &client);
+        if name == "ssl_refused" {
+            write("postgres_backend", &name, Some(1), &side(false, 0, all));
+        } else {
+            write("postgres_backend", &format!("{name}.start"), Some(0), &side(false, 0, running.unwrap_or(all)));
+        }
+        let Some(running) = running else { continue };
+        write("postgres_frontend", &format!("{name}.running"), Some(3), &side(true, running, all));
+        let auth = match &name[..] {
+            "scram_login" | "psql_simple" => Some(1),
+            "md5_login" => Some(2),
+            _ => None,
+        };
+        if let Some(opening) = auth {
+            write("postgres_frontend", &format!("{name}.auth"), Some(opening), &side(true, 1, all));
+        }
+        let extended = steps[running..].iter().any(|s| s.0 && s.1[0] == b'P');
+        let opening = match &name[..] {
+            "pgbench_extended" => 3,
+            "pgbench_prepared" => 4,
+            _ if !extended => 2,
+            _ => continue,
+        };
+        write("postgres_backend", &name, Some(opening), &side(false, running, all));
+        // COPY: the client's side after the COPY Query, the server's after its CopyIn/OutResponse.
+        if let Some(start) = steps.iter().position(|s| s.3.is_some()) {
+            let end = steps[start..].iter().position(|s| !s.0 && s.1[0] == b'Z').map_or(all, |i| start + i + 1);
+            let in_copy = steps[start].3 != Some(CopyDirection::Out);
+            write(
+                "postgres_backend",
+                &format!("{name}.copy"),
+                Some(if in_copy { 5 } else { 6 }),
+                &side(false, start + 1, end),
+            );
+            if in_copy {
+                write("postgres_frontend", &format!("{name}.copy"), Some(4), &side(true, start + 1, all));
+            }
+        }
+    }
+    // The server's answers to backend opening 7 (Parse/Describe S/Bind/Execute 1 row/
+    // Execute/Close P/Close S/Sync, FunctionCall, empty Query).
+    let answers: Vec<Bytes> = [
+        msg(b'1', b""),
+        msg(b't', b"\0\x01\0\0\0\x17"),
+        msg(b'T', b"\0\x01int4\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\x01"),
+        msg(b'2', b""),
+        msg(b'D', b"\0\x01\0\0\0\x04\0\0\0\x07"),
+        msg(b's', b""),
+        msg(b'D', b"\0\x01\xff\xff\xff\xff"),
+        msg(b'C', b"SELECT 1\0"),
+        msg(b'3', b""),
+        msg(b'3', b""),
+        msg(b'Z', b"I"),
+        msg(b'V', b"\0\0\0\x01x"),
+        msg(b'Z', b"I"),
+        msg(b'I', b""),
+        msg(b'Z', b"I"),
+    ]
+    .into_iter()
+    .map(Bytes::from)
+    .collect();
+    write("postgres_backend", "mixed_pipeline", Some(7), &answers.iter().collect::<Vec<_>>());
+}
