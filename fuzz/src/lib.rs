@@ -7,6 +7,11 @@
 //! - [`exercise_config`]: what the runtime does with a validated config (dump it as JSON
 //!   for `/config_dump`, look up each listener's cluster, build each listener's
 //!   [`RuleSet`] and evaluate a `connect`), with the invariants validation promises.
+//! - [`alloc`]: a global allocator that remembers the largest single allocation.
+//! - [`postgres`]: the checked PostgreSQL session and openings of the `postgres_*` targets.
+
+pub mod alloc;
+pub mod postgres;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;

@@ -3,7 +3,10 @@
 //! Spec: <https://www.postgresql.org/docs/current/protocol-message-formats.html> and, for
 //! ErrorResponse/NoticeResponse fields,
 //! <https://www.postgresql.org/docs/current/protocol-error-fields.html>. Rows are counted,
-//! never decoded; unknown tags and authentication codes are open values.
+//! never decoded; unknown tags and authentication codes are open values. The counts a view
+//! reports (fields, columns, parameters) are checked against the message: what they count
+//! is walked, so a count or a column length running past the end is an error, never a
+//! number the bytes do not hold.
 
 use super::error::PgError;
 use super::reader::Reader;
@@ -225,8 +228,22 @@ impl<'a> Backend<'a> {
                 b'E' => TxStatus::Failed,
                 _ => return Err(PgError::Malformed { what: "transaction status" }),
             }),
-            b'T' => Backend::RowDescription { fields: r.u16("field count")? },
-            b'D' => Backend::DataRow { columns: r.u16("column count")? },
+            b'T' => {
+                let fields = r.u16("RowDescription field count")?;
+                for _ in 0..fields {
+                    r.cstr("RowDescription field name")?;
+                    // Table oid, column number, type oid, type size, type modifier, format.
+                    r.bytes(18, "RowDescription field")?;
+                }
+                Backend::RowDescription { fields }
+            }
+            b'D' => {
+                let columns = r.u16("DataRow column count")?;
+                for _ in 0..columns {
+                    r.value("DataRow column value")?;
+                }
+                Backend::DataRow { columns }
+            }
             b'C' => Backend::CommandComplete(CommandTag(r.cstr("command tag")?)),
             b'I' => Backend::EmptyQueryResponse,
             b'E' => Backend::ErrorResponse(ServerNotice::parse(body)?),
@@ -235,11 +252,16 @@ impl<'a> Backend<'a> {
             b'2' => Backend::BindComplete,
             b'3' => Backend::CloseComplete,
             b'n' => Backend::NoData,
-            b't' => Backend::ParameterDescription { params: r.u16("parameter count")? },
+            b't' => {
+                let params = r.u16("ParameterDescription parameter count")?;
+                r.bytes(4 * usize::from(params), "ParameterDescription parameter types")?;
+                Backend::ParameterDescription { params }
+            }
             b's' => Backend::PortalSuspended,
             b'G' | b'H' | b'W' => {
                 let format = r.u8("copy format")?;
                 let columns = r.u16("copy column count")?;
+                r.bytes(2 * usize::from(columns), "copy column formats")?;
                 match tag {
                     b'G' => Backend::CopyInResponse { format, columns },
                     b'H' => Backend::CopyOutResponse { format, columns },
@@ -253,11 +275,19 @@ impl<'a> Backend<'a> {
                 channel: r.cstr("notification channel")?,
                 payload: r.cstr("notification payload")?,
             },
-            b'v' => Backend::NegotiateProtocolVersion {
-                newest_minor: r.u32("newest minor version")?,
-                unrecognized: r.u32("unrecognized option count")?,
-            },
-            b'V' => Backend::FunctionCallResponse,
+            b'v' => {
+                let newest_minor = r.u32("newest minor version")?;
+                let unrecognized = r.u32("unrecognized option count")?;
+                for _ in 0..unrecognized {
+                    // Each name takes at least its NUL, so this ends with the message.
+                    r.cstr("unrecognized option name")?;
+                }
+                Backend::NegotiateProtocolVersion { newest_minor, unrecognized }
+            }
+            b'V' => {
+                r.value("FunctionCallResponse value")?;
+                Backend::FunctionCallResponse
+            }
             _ => Backend::Unknown { tag, body },
         };
         Ok(msg)

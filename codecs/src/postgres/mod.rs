@@ -39,4 +39,6 @@ pub use session::{Session, State};
 pub use startup::{Params, StartupMessage, StartupPacket, CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE};
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;

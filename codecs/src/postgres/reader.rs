@@ -46,6 +46,16 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// An Int32 length and that many bytes; `None` for -1 (SQL NULL). Any other negative
+    /// length is malformed.
+    pub fn value(&mut self, what: &'static str) -> Result<Option<&'a [u8]>, PgError> {
+        match self.u32(what)? as i32 {
+            -1 => Ok(None),
+            len if len < 0 => Err(PgError::Malformed { what }),
+            len => self.bytes(len as usize, what).map(Some),
+        }
+    }
+
     /// A NUL-terminated string, without its NUL.
     pub fn cstr(&mut self, what: &'static str) -> Result<&'a [u8], PgError> {
         let end = memchr::memchr(0, self.buf).ok_or(PgError::Truncated { what })?;

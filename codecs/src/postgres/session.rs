@@ -10,6 +10,13 @@
 //! messages are pipelined freely until a Sync. After an error in the extended protocol the
 //! server discards every message until the next Sync, and so does the queue. Named
 //! statements and portals are remembered so Bind and Execute can be attributed to SQL.
+//!
+//! A Parse or Close takes effect on the statement map when the client sends it, so that
+//! the Bind pipelined right behind it sees it, and is undone if the server refuses it or
+//! skips it after an earlier error: the map follows the server's statements, not the
+//! client's wishes (a Parse the server refused must not lend its SQL to a later statement
+//! of the same name). Portals live until their transaction ends: a ReadyForQuery saying
+//! idle forgets every portal bound before the message it answers.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -61,12 +68,36 @@ impl State {
 enum Pending {
     Query,
     FunctionCall,
-    Parse,
+    Parse(Undo),
     Bind,
     Describe,
     Execute,
-    Close,
+    /// `Some` for a Close of a statement that existed.
+    Close(Option<Undo>),
     Sync,
+}
+
+impl Pending {
+    /// Answered by a ReadyForQuery.
+    fn ends_in_ready(&self) -> bool {
+        matches!(self, Pending::Query | Pending::FunctionCall | Pending::Sync)
+    }
+}
+
+/// How to put the statement map back as it was before a Parse or Close the server did not
+/// carry out: `name` maps to `previous` again (or to nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Undo {
+    name: Box<[u8]>,
+    previous: Option<Arc<[u8]>>,
+}
+
+/// A named (or the unnamed) portal: its statement's SQL when known, and how many
+/// ReadyForQuery-answered messages the client had sent before binding it.
+#[derive(Clone, Debug)]
+struct Portal {
+    sql: Option<Arc<[u8]>>,
+    epoch: u64,
 }
 
 /// What the next 'p' message from the client is.
@@ -77,56 +108,7 @@ enum AuthExpect {
     SaslResponse,
 }
 
-/// Prepared statements or portals by name. The unnamed one (the empty name), which most
-/// drivers use for every statement, has its own slot: replacing it allocates nothing.
-#[derive(Debug)]
-struct Named<V> {
-    unnamed: Option<V>,
-    named: HashMap<Box<[u8]>, V>,
-}
-
-impl<V> Default for Named<V> {
-    fn default() -> Self {
-        Named { unnamed: None, named: HashMap::new() }
-    }
-}
-
-impl<V> Named<V> {
-    fn get(&self, name: &[u8]) -> Option<&V> {
-        if name.is_empty() {
-            self.unnamed.as_ref()
-        } else {
-            self.named.get(name)
-        }
-    }
-
-    fn contains(&self, name: &[u8]) -> bool {
-        self.get(name).is_some()
-    }
-
-    /// How many named ones there are (the unnamed slot is not counted: it is always one).
-    fn named_len(&self) -> usize {
-        self.named.len()
-    }
-
-    fn insert(&mut self, name: &[u8], value: V) {
-        if name.is_empty() {
-            self.unnamed = Some(value);
-        } else {
-            self.named.insert(name.into(), value);
-        }
-    }
-
-    fn remove(&mut self, name: &[u8]) {
-        if name.is_empty() {
-            self.unnamed = None;
-        } else {
-            self.named.remove(name);
-        }
-    }
-}
-
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Session {
     state: State,
     limits: PgLimits,
@@ -134,8 +116,13 @@ pub struct Session {
     /// After an extended-protocol error whose Sync has not been sent yet: the server skips
     /// every frontend message until that Sync.
     skipping: bool,
-    statements: Named<Arc<[u8]>>,
-    portals: Named<Option<Arc<[u8]>>>,
+    statements: HashMap<Box<[u8]>, Arc<[u8]>>,
+    portals: HashMap<Box<[u8]>, Portal>,
+    /// Messages answered by ReadyForQuery (Query, FunctionCall, Sync) sent so far, and
+    /// ReadyForQuery messages received: a portal's `epoch` against `ready_seen` tells
+    /// whether the transaction it was bound in has ended.
+    ready_sent: u64,
+    ready_seen: u64,
     rows: u64,
     copy: Option<CopyDirection>,
     /// The client is in copy-in mode (CopyInResponse/CopyBothResponse seen, its CopyDone
@@ -156,8 +143,10 @@ impl Session {
             limits,
             pending: VecDeque::new(),
             skipping: false,
-            statements: Named::default(),
-            portals: Named::default(),
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            ready_sent: 0,
+            ready_seen: 0,
             rows: 0,
             copy: None,
             client_copying: false,
@@ -184,9 +173,7 @@ impl Session {
     pub fn waiting_for_server(&self) -> bool {
         match self.state {
             State::EncryptionPending { .. } => true,
-            State::Running => {
-                self.pending.iter().any(|p| matches!(p, Pending::Query | Pending::FunctionCall | Pending::Sync))
-            }
+            State::Running => self.pending.iter().any(Pending::ends_in_ready),
             _ => false,
         }
     }
@@ -209,11 +196,11 @@ impl Session {
 
     /// The SQL of the statement a portal was bound from, if the session knows it: what an
     /// Execute of `portal` will run (look it up before feeding the Execute, to decide about
-    /// it before it goes to the server).
-    /// The same `Arc` stands for the statement as long as it is not parsed again, so a
-    /// proxy can key what it learned about the SQL by the pointer.
+    /// it before it goes to the server). The same `Arc` stands for the statement as long as
+    /// it is not parsed again with other SQL, so a proxy can key what it learned about the
+    /// SQL by the pointer.
     pub fn portal_sql(&self, portal: &[u8]) -> Option<&Arc<[u8]>> {
-        self.portals.get(portal)?.as_ref()
+        self.portals.get(portal)?.sql.as_ref()
     }
 
     /// Whether the server is skipping the client's messages up to the next Sync (after an
@@ -279,6 +266,9 @@ impl Session {
     fn push(&mut self, p: Pending) -> Result<(), PgError> {
         if self.pending.len() >= self.limits.max_pending {
             return Err(PgError::TooMany { what: "messages awaiting answers", limit: self.limits.max_pending });
+        }
+        if p.ends_in_ready() {
+            self.ready_sent += 1;
         }
         self.pending.push_back(p);
         self.sent += 1;
@@ -349,26 +339,30 @@ impl Session {
                 Some(Event::QueryStarted { sql })
             }
             Frontend::Parse { statement, sql, .. } => {
-                self.remember_statement(statement, sql)?;
-                self.push(Pending::Parse)?;
+                self.room_for_pending()?;
+                let undo = self.parse_statement(statement, sql)?;
+                self.push(Pending::Parse(undo))?;
                 Some(Event::Parse { statement, sql })
             }
             Frontend::Bind { portal, statement } => {
+                self.room_for_pending()?;
                 let sql = self.statements.get(statement).cloned();
-                if !portal.is_empty()
-                    && !self.portals.contains(portal)
-                    && self.portals.named_len() >= self.limits.max_named
-                {
-                    return Err(PgError::TooMany { what: "named portals", limit: self.limits.max_named });
+                let bound = Portal { sql: sql.clone(), epoch: self.ready_sent };
+                // No allocation for a portal name seen before (pgbench's unnamed one).
+                if let Some(slot) = self.portals.get_mut(portal) {
+                    *slot = bound;
+                } else {
+                    if !portal.is_empty() && named(&self.portals) >= self.limits.max_named {
+                        return Err(PgError::TooMany { what: "named portals", limit: self.limits.max_named });
+                    }
+                    self.portals.insert(portal.into(), bound);
                 }
-                self.portals.insert(portal, sql.clone());
                 self.push(Pending::Bind)?;
                 Some(Event::Bind { portal, statement, sql })
             }
             Frontend::Execute { portal, .. } => {
-                let sql = self.portals.get(portal).cloned().flatten();
+                let sql = self.portals.get(portal).and_then(|p| p.sql.clone());
                 self.push(Pending::Execute)?;
-                self.rows = 0;
                 Some(Event::Execute { portal, sql })
             }
             Frontend::Describe { .. } => {
@@ -376,12 +370,14 @@ impl Session {
                 None
             }
             Frontend::Close { kind, name } => {
-                if kind == b'S' {
-                    self.statements.remove(name);
+                self.room_for_pending()?;
+                let undo = if kind == b'S' {
+                    self.statements.remove_entry(name).map(|(name, sql)| Undo { name, previous: Some(sql) })
                 } else {
                     self.portals.remove(name);
-                }
-                self.push(Pending::Close)?;
+                    None
+                };
+                self.push(Pending::Close(undo))?;
                 None
             }
             Frontend::Sync => {
@@ -400,21 +396,30 @@ impl Session {
         })
     }
 
-    fn remember_statement(&mut self, name: &[u8], sql: &[u8]) -> Result<(), PgError> {
-        if !name.is_empty() && !self.statements.contains(name) && self.statements.named_len() >= self.limits.max_named {
-            return Err(PgError::TooMany { what: "named statements", limit: self.limits.max_named });
-        }
-        // A second Parse of an existing named statement fails on the server (42P05) and the
-        // first one stays; the unnamed statement is simply replaced.
-        // Drivers re-parse the same unnamed statement for every execution: the SQL already
-        // held is kept (no copy, and the same `Arc` for whoever keyed anything by it).
-        if name.is_empty() && self.statements.unnamed.as_deref() == Some(sql) {
-            return Ok(());
-        }
-        if name.is_empty() || !self.statements.contains(name) {
-            self.statements.insert(name, sql.into());
+    /// Checked before a message changes the maps, so a refused message changes nothing.
+    fn room_for_pending(&self) -> Result<(), PgError> {
+        if self.pending.len() >= self.limits.max_pending {
+            return Err(PgError::TooMany { what: "messages awaiting answers", limit: self.limits.max_pending });
         }
         Ok(())
+    }
+
+    /// Puts `sql` under `name` as the server will if it accepts the Parse, and says how to
+    /// take it back if it does not. A Parse of a name that exists replaces it here: the
+    /// server refuses it (42P05) only if the old statement still exists there, which the
+    /// session cannot know (DEALLOCATE, DISCARD ALL), and the refusal undoes it.
+    fn parse_statement(&mut self, name: &[u8], sql: &[u8]) -> Result<Undo, PgError> {
+        if let Some(slot) = self.statements.get_mut(name) {
+            // The same SQL again (pgbench's unnamed statement every round): no allocation.
+            let new: Arc<[u8]> = if **slot == *sql { slot.clone() } else { sql.into() };
+            let previous = std::mem::replace(slot, new);
+            return Ok(Undo { name: name.into(), previous: Some(previous) });
+        }
+        if !name.is_empty() && named(&self.statements) >= self.limits.max_named {
+            return Err(PgError::TooMany { what: "named statements", limit: self.limits.max_named });
+        }
+        self.statements.insert(name.into(), sql.into());
+        Ok(Undo { name: name.into(), previous: None })
     }
 
     fn backend<'a>(&mut self, msg: &'a [u8]) -> Result<Option<Event<'a>>, PgError> {
@@ -473,38 +478,60 @@ impl Session {
             });
         }
         Ok(match message {
-            Backend::ParseComplete => self.answered(Pending::Parse, tag)?,
-            Backend::BindComplete => self.answered(Pending::Bind, tag)?,
-            Backend::CloseComplete => self.answered(Pending::Close, tag)?,
+            Backend::ParseComplete => self.answered(|p| matches!(p, Pending::Parse(_)), tag)?,
+            Backend::BindComplete => self.answered(|p| *p == Pending::Bind, tag)?,
+            Backend::CloseComplete => self.answered(|p| matches!(p, Pending::Close(_)), tag)?,
             Backend::ParameterDescription { .. } => match self.pending.front() {
                 Some(Pending::Describe) => None,
                 _ => return Err(self.unexpected(Direction::Backend, tag)),
             },
-            Backend::NoData => self.answered(Pending::Describe, tag)?,
+            Backend::NoData => self.answered(|p| *p == Pending::Describe, tag)?,
             Backend::RowDescription { .. } => match self.pending.front() {
-                Some(Pending::Describe) => self.answered(Pending::Describe, tag)?,
+                Some(Pending::Describe) => self.answered(|p| *p == Pending::Describe, tag)?,
                 Some(Pending::Query) => None,
                 _ => return Err(self.unexpected(Direction::Backend, tag)),
             },
-            Backend::DataRow { .. } => {
-                self.rows = self.rows.saturating_add(1);
-                None
-            }
+            Backend::DataRow { .. } => match self.pending.front() {
+                Some(Pending::Query | Pending::Execute) => {
+                    self.rows = self.rows.saturating_add(1);
+                    None
+                }
+                _ => return Err(self.unexpected(Direction::Backend, tag)),
+            },
             Backend::CommandComplete(command) => self.finish(Outcome::Complete(command), tag)?,
             Backend::EmptyQueryResponse => self.finish(Outcome::Empty, tag)?,
             Backend::PortalSuspended => self.finish(Outcome::Suspended, tag)?,
             Backend::CopyInResponse { columns, .. } => self.copy_started(CopyDirection::In, columns, tag)?,
             Backend::CopyOutResponse { columns, .. } => self.copy_started(CopyDirection::Out, columns, tag)?,
             Backend::CopyBothResponse { columns, .. } => self.copy_started(CopyDirection::Both, columns, tag)?,
-            Backend::CopyData(_) | Backend::CopyDone | Backend::FunctionCallResponse => None,
+            Backend::CopyData(_) | Backend::CopyDone => match self.copy {
+                Some(CopyDirection::Out | CopyDirection::Both) => None,
+                _ => return Err(self.unexpected(Direction::Backend, tag)),
+            },
+            Backend::FunctionCallResponse => match self.pending.front() {
+                Some(Pending::FunctionCall) => None,
+                _ => return Err(self.unexpected(Direction::Backend, tag)),
+            },
             Backend::ErrorResponse(n) => self.error(n),
             Backend::ReadyForQuery(status) => {
-                match self.pending.pop_front() {
-                    Some(Pending::Query | Pending::Sync | Pending::FunctionCall) => self.answered += 1,
-                    _ => return Err(self.unexpected(Direction::Backend, tag)),
+                if !self.pending.front().is_some_and(Pending::ends_in_ready) {
+                    return Err(self.unexpected(Direction::Backend, tag));
                 }
+                self.pending.pop_front();
+                self.answered += 1;
                 self.tx_status = status;
+                self.ready_seen += 1;
+                // Whatever a server left unfinished (rows without a CommandComplete, a
+                // COPY without its end) does not outlive the cycle.
+                self.rows = 0;
                 self.copy = None;
+                self.client_copying = false;
+                if status == TxStatus::Idle && !self.portals.is_empty() {
+                    // No transaction any more: the portals bound before the message this
+                    // answers are gone; those bound since (pipelined) are not.
+                    let ended = self.ready_seen;
+                    self.portals.retain(|_, p| p.epoch >= ended);
+                }
                 Some(Event::ReadyForQuery(status))
             }
             Backend::NegotiateProtocolVersion { newest_minor, .. } => {
@@ -518,8 +545,8 @@ impl Session {
         })
     }
 
-    fn answered<'a>(&mut self, expected: Pending, tag: u8) -> Result<Option<Event<'a>>, PgError> {
-        if self.pending.front() != Some(&expected) {
+    fn answered<'a>(&mut self, expected: fn(&Pending) -> bool, tag: u8) -> Result<Option<Event<'a>>, PgError> {
+        if !self.pending.front().is_some_and(expected) {
             return Err(self.unexpected(Direction::Backend, tag));
         }
         self.pending.pop_front();
@@ -559,17 +586,23 @@ impl Session {
         Ok(Some(Event::StatementFinished { outcome, rows, extended }))
     }
 
-    /// Drops the queued messages the server will skip: everything before the next Sync.
+    /// Drops the queued messages the server will skip, the failed one first among them:
+    /// everything before the next Sync. What they did to the statement map is undone,
+    /// latest first, so a name touched twice ends as it was before the first.
     fn skip_to_sync(&mut self) {
-        while let Some(p) = self.pending.front() {
-            if *p == Pending::Sync {
-                return;
-            }
-            self.pending.pop_front();
-            self.answered += 1;
-        }
+        let end = self.pending.iter().position(|p| *p == Pending::Sync);
         // The client has not sent that Sync yet: its next messages are skipped too.
-        self.skipping = true;
+        self.skipping = end.is_none();
+        let skipped = end.unwrap_or(self.pending.len());
+        self.answered += skipped as u64;
+        let statements = &mut self.statements;
+        for p in self.pending.drain(..skipped).rev() {
+            let (Pending::Parse(undo) | Pending::Close(Some(undo))) = p else { continue };
+            match undo.previous {
+                Some(sql) => statements.insert(undo.name, sql),
+                None => statements.remove(&undo.name),
+            };
+        }
     }
 
     fn error<'a>(&mut self, n: ServerNotice<'a>) -> Option<Event<'a>> {
@@ -598,4 +631,9 @@ impl Session {
         }
         Some(event)
     }
+}
+
+/// How many entries of a statement or portal map are named (the unnamed one is free).
+fn named<V>(map: &HashMap<Box<[u8]>, V>) -> usize {
+    map.len() - usize::from(map.contains_key(&b""[..]))
 }
