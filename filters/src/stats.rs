@@ -5,7 +5,7 @@
 //! so recording on the data path takes no registry lookup and no lock. The histogram is
 //! sluice's own (see `latency`); the counters go through `metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use metrics::{Counter, Unit};
@@ -75,4 +75,15 @@ impl OpCounters {
             self.duration.record_many(elapsed, n);
         }
     }
+}
+
+/// Reads a registry of stat handles; a panic elsewhere while it was held leaves handles
+/// that are still good, so poisoning is ignored.
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes a registry of stat handles (see [`read`]).
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

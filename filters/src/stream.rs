@@ -66,6 +66,17 @@ impl WriteQueue {
         }
     }
 
+    /// Copies out everything queued and empties the queue: what a test, a fuzz target or a
+    /// benchmark reads instead of a socket.
+    pub fn take_all(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for chunk in self.chunks.drain(..) {
+            out.extend_from_slice(&chunk);
+        }
+        self.len = 0;
+        out
+    }
+
     /// Gives back the queue's memory once it is empty, so an idle connection holds none.
     pub fn shrink(&mut self) {
         if self.chunks.is_empty() && self.chunks.capacity() > 0 {
@@ -114,6 +125,22 @@ pub trait StreamFilter {
 /// Takes the first `n` bytes of `input` as one frozen slice (no copy).
 pub fn take(input: &mut BytesMut, n: usize) -> Bytes {
     input.split_to(n).freeze()
+}
+
+/// Cuts off the `n`-byte frame that follows the first `run` bytes of `input`, after
+/// queueing those `run` bytes (decided to pass unchanged) for `to`; `run` starts over at 0.
+/// The frame comes back uncopied and mutable, for a filter that rewrites it.
+pub fn take_frame(input: &mut BytesMut, run: &mut usize, n: usize, to: &mut WriteQueue) -> BytesMut {
+    to.push(take(input, *run));
+    *run = 0;
+    input.split_to(n)
+}
+
+/// As [`take_frame`], for a frame that goes nowhere (refused, or answered here).
+pub fn drop_frame(input: &mut BytesMut, run: &mut usize, n: usize, to: &mut WriteQueue) {
+    to.push(take(input, *run));
+    *run = 0;
+    input.advance(n);
 }
 
 #[cfg(test)]

@@ -5,34 +5,21 @@
 //! nothing is left behind. With a deny rule and a rate limit it may refuse and close (and
 //! rewrites the greeting's capabilities), but still never panics.
 //!
-//! Input: the first byte picks observe or enforce mode; then records of one header byte
-//! (top bit: from the server; low 7 bits: length) followed by that many bytes.
+//! Input: as `sluice_fuzz::stream` reads it (a mode byte, then two-way records).
 
 #![no_main]
 
-use std::io::IoSlice;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use sluice_codecs::mysql::MysqlLimits;
 use sluice_filters::mysql::stats::MysqlStats;
 use sluice_filters::mysql::{MysqlFilter, MysqlListener};
 use sluice_filters::policy::{Action, LimitKind, Matcher, OnLimit, RateLimit, Rule, RuleSet};
 use sluice_filters::sql::{CacheLimits, Dialect, DigestTable, SharedStatementCache};
-use sluice_filters::{FilterStatus, StreamFilter, StreamIo, WriteQueue};
-
-fn drain(queue: &mut WriteQueue, out: &mut Vec<u8>) {
-    while !queue.is_empty() {
-        let mut slices = [IoSlice::new(&[]); 16];
-        let n = queue.io_slices(&mut slices);
-        let len: usize = slices[..n].iter().map(|s| s.len()).sum();
-        slices[..n].iter().for_each(|s| out.extend_from_slice(s));
-        queue.advance(len);
-    }
-}
+use sluice_fuzz::stream::{enforces, replay_both_ways};
 
 fn listener(enforce: bool) -> Arc<MysqlListener> {
     let rules = if enforce {
@@ -42,7 +29,13 @@ fn listener(enforce: bool) -> Arc<MysqlListener> {
             Rule { matcher: Matcher { without_where: true, ..Default::default() }, action: Action::Deny },
             Rule {
                 matcher: Matcher { ops: vec!["SELECT".into()], ..Default::default() },
-                action: Action::RateLimit(RateLimit::new(ten, Duration::from_secs(1), ten, LimitKind::Digest, OnLimit::Reject)),
+                action: Action::RateLimit(RateLimit::new(
+                    ten,
+                    Duration::from_secs(1),
+                    ten,
+                    LimitKind::Digest,
+                    OnLimit::Reject,
+                )),
             },
         ]
     } else {
@@ -54,51 +47,20 @@ fn listener(enforce: bool) -> Arc<MysqlListener> {
         stats: MysqlStats::new("fuzz", 8),
         digests: Arc::new(DigestTable::new(64)),
         statements: SharedStatementCache::new(Dialect::MySql, CacheLimits { max_entries: 64, max_bytes: 1 << 16 }),
-        limits: MysqlLimits { max_payload: 1 << 20, max_handshake: 4096, max_columns: 64, max_pipelined: 16, ..Default::default() },
+        limits: MysqlLimits {
+            max_payload: 1 << 20,
+            max_handshake: 4096,
+            max_columns: 64,
+            max_pipelined: 16,
+            ..Default::default()
+        },
         query_log: None,
         terminates_tls: false,
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, mut rest)) = data.split_first() else { return };
-    let enforce = mode & 1 == 1;
+    let Some((enforce, records)) = enforces(data) else { return };
     let mut filter = MysqlFilter::new(listener(enforce), "127.0.0.1".parse().unwrap());
-    let (mut from_client, mut from_server) = (BytesMut::new(), BytesMut::new());
-    let (mut to_server, mut to_client) = (WriteQueue::default(), WriteQueue::default());
-    let (mut client_sent, mut server_sent) = (Vec::new(), Vec::new());
-    let (mut got_server, mut got_client) = (Vec::new(), Vec::new());
-    let now = Instant::now();
-    while let Some((&header, tail)) = rest.split_first() {
-        let len = usize::from(header & 0x7f).min(tail.len());
-        let (chunk, tail) = tail.split_at(len);
-        rest = tail;
-        let mut io = StreamIo { now, to_upstream: &mut to_server, to_downstream: &mut to_client };
-        let status = if header & 0x80 == 0 {
-            client_sent.extend_from_slice(chunk);
-            from_client.extend_from_slice(chunk);
-            filter.on_downstream(&mut from_client, false, &mut io)
-        } else {
-            server_sent.extend_from_slice(chunk);
-            from_server.extend_from_slice(chunk);
-            filter.on_upstream(&mut from_server, false, &mut io)
-        };
-        drain(&mut to_server, &mut got_server);
-        drain(&mut to_client, &mut got_client);
-        if let FilterStatus::Close(_) = status {
-            assert!(enforce, "an observing filter never closes");
-            return;
-        }
-    }
-    if enforce {
-        return;
-    }
-    let mut io = StreamIo { now, to_upstream: &mut to_server, to_downstream: &mut to_client };
-    filter.on_downstream(&mut from_client, true, &mut io);
-    filter.on_upstream(&mut from_server, true, &mut io);
-    drain(&mut to_server, &mut got_server);
-    drain(&mut to_client, &mut got_client);
-    assert!(from_client.is_empty() && from_server.is_empty(), "nothing is kept after FIN");
-    assert_eq!(got_server, client_sent, "the server gets exactly what the client sent");
-    assert_eq!(got_client, server_sent, "the client gets exactly what the server sent");
+    replay_both_ways(&mut filter, records, enforce);
 });

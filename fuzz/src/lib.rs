@@ -9,9 +9,11 @@
 //!   [`RuleSet`] and evaluate a `connect`), with the invariants validation promises.
 //! - [`alloc`]: a global allocator that remembers the largest single allocation.
 //! - [`postgres`]: the checked PostgreSQL session and openings of the `postgres_*` targets.
+//! - [`stream`]: a stream filter driven with two-way traffic, for the `*_filter` targets.
 
 pub mod alloc;
 pub mod postgres;
+pub mod stream;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;

@@ -35,7 +35,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use sluice_codecs::mysql::{
     clear_login_capabilities, edit_greeting_capabilities, encode_err, peek, Capabilities, Command, CommandKind, Event,
     MysqlError, Opaque, Outcome as Completion, PacketHeader, Session, State, HEADER_LEN, MAX_PACKET_PAYLOAD,
@@ -49,8 +49,8 @@ use crate::op::{Op, Outcome, Protocol};
 use crate::policy::Verdict;
 use crate::query_log::QueryRecord;
 use crate::sql::stats::ConnectionTables;
-use crate::sql::{StatementInfo, Verb};
-use crate::stream::{take, StreamFilter, StreamIo};
+use crate::sql::{lossy, StatementInfo, Verb};
+use crate::stream::{drop_frame, take, take_frame, StreamFilter, StreamIo};
 
 /// ER_SPECIFIC_ACCESS_DENIED_ERROR: what a client shows for a statement it may not run.
 const DENIED: (u16, &[u8; 5]) = (1227, b"42000");
@@ -235,6 +235,15 @@ impl MysqlFilter {
         }
     }
 
+    /// A packet of a refused command was dropped: wait for the rest of its continuation
+    /// chain, or answer after its last packet (`seq`).
+    fn refused_packet(&mut self, refusal: Refusal, continued: bool, seq: u8, io: &mut StreamIo<'_>) {
+        match continued {
+            true => self.refusing_chain = Some(refusal),
+            false => self.refuse(&refusal, seq.wrapping_add(1), io),
+        }
+    }
+
     /// Queues a refusal's ERR packet (sequence id `seq`) in the client's response order.
     fn refuse(&mut self, refusal: &Refusal, seq: u8, io: &mut StreamIo<'_>) {
         if !refusal.answered {
@@ -306,13 +315,8 @@ impl MysqlFilter {
             let continued = header.payload_len == MAX_PACKET_PAYLOAD;
             if let Some(refusal) = self.refusing_chain.take() {
                 // A continuation of a refused command: dropped.
-                io.to_upstream.push(take(input, run));
-                input.advance(n);
-                run = 0;
-                match continued {
-                    true => self.refusing_chain = Some(refusal),
-                    false => self.refuse(&refusal, header.seq.wrapping_add(1), io),
-                }
+                drop_frame(input, &mut run, n, io.to_upstream);
+                self.refused_packet(refusal, continued, header.seq, io);
                 continue;
             }
             let mut in_flight = None;
@@ -327,13 +331,8 @@ impl MysqlFilter {
                             break;
                         }
                         Decision::Refuse(refusal) => {
-                            io.to_upstream.push(take(input, run));
-                            input.advance(n);
-                            run = 0;
-                            match continued {
-                                true => self.refusing_chain = Some(refusal),
-                                false => self.refuse(&refusal, header.seq.wrapping_add(1), io),
-                            }
+                            drop_frame(input, &mut run, n, io.to_upstream);
+                            self.refused_packet(refusal, continued, header.seq, io);
                             continue;
                         }
                     }
@@ -377,17 +376,13 @@ impl MysqlFilter {
             if self.listener.terminates_tls && self.session.opaque() == Some(Opaque::Tls) {
                 // The SSLRequest is answered here; what follows it in `input` is the
                 // client's TLS handshake, for the driver.
-                io.to_upstream.push(take(input, run));
-                input.advance(n);
+                drop_frame(input, &mut run, n, io.to_upstream);
                 self.session.resume_after_tls();
                 self.shift_seq = true;
                 return FilterStatus::StartDownstreamTls;
             }
             if self.shift_seq {
-                io.to_upstream.push(take(input, run));
-                run = 0;
-                let mut packet = BytesMut::from(&input[..n]);
-                input.advance(n);
+                let mut packet = take_frame(input, &mut run, n, io.to_upstream);
                 packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_sub(1);
                 if login {
                     // The server's connection is plain: the login must not claim TLS.
@@ -431,10 +426,7 @@ impl MysqlFilter {
             // During a terminated TLS session's login the server's packets are renumbered
             // first: the session follows the client's numbering.
             let shifted = if self.shift_seq {
-                io.to_downstream.push(take(input, run));
-                run = 0;
-                let mut packet = BytesMut::from(&input[..n]);
-                input.advance(n);
+                let mut packet = take_frame(input, &mut run, n, io.to_downstream);
                 packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_add(1);
                 Some(packet.freeze())
             } else {
@@ -486,10 +478,7 @@ impl MysqlFilter {
             if let (true, Some(caps)) = (greeting, self.greeting_capabilities()) {
                 // Forward the greeting without the capabilities that would blind the
                 // filter, and with CLIENT_SSL when TLS is answered here.
-                io.to_downstream.push(take(input, run));
-                let mut packet = BytesMut::from(&input[..n]);
-                input.advance(n);
-                run = 0;
+                let mut packet = take_frame(input, &mut run, n, io.to_downstream);
                 edit_greeting_capabilities(&mut packet, caps.clear, caps.set);
                 io.to_downstream.push(packet.freeze());
                 continue;
@@ -614,10 +603,6 @@ impl StreamFilter for MysqlFilter {
     fn wake_at(&self) -> Option<Instant> {
         self.hold
     }
-}
-
-fn lossy(text: &[u8]) -> Box<str> {
-    String::from_utf8_lossy(text).into()
 }
 
 /// The database a `USE db` statement switches to.

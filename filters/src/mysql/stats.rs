@@ -27,7 +27,7 @@ use sluice_codecs::mysql::CommandKind;
 use crate::op::Protocol;
 use crate::sql::stats::{RowsHistogram, TableCounters};
 use crate::sql::Verb;
-use crate::stats::OpCounters;
+use crate::stats::{read, write, OpCounters};
 
 pub const TABLE_OPS_TOTAL: &str = "sluice_mysql_table_ops_total";
 pub const ERRORS_TOTAL: &str = "sluice_mysql_errors_total";
@@ -165,12 +165,4 @@ impl MysqlStats {
             })
             .increment(1);
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -114,21 +114,7 @@ pub(super) fn feed(
         };
         assert!(matches!(status, FilterStatus::Continue), "{status:?}");
     }
-    (drain(&mut up), drain(&mut down))
-}
-
-pub(super) fn drain(queue: &mut WriteQueue) -> Vec<u8> {
-    let mut out = Vec::new();
-    while !queue.is_empty() {
-        let len = {
-            let mut slices = [std::io::IoSlice::new(&[]); 64];
-            let n = queue.io_slices(&mut slices);
-            slices[..n].iter().map(|s| out.extend_from_slice(s)).count();
-            slices[..n].iter().map(|s| s.len()).sum::<usize>()
-        };
-        queue.advance(len);
-    }
-    out
+    (up.take_all(), down.take_all())
 }
 
 #[test]

@@ -47,7 +47,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use sluice_codecs::postgres::Session;
 use sluice_codecs::postgres::{
     encode_error, encode_ready_for_query, encryption_answer, peek, typed_body, CopyDirection, Direction, Event,
@@ -61,8 +61,8 @@ use crate::op::{Op, Outcome, Protocol};
 use crate::policy::Verdict;
 use crate::query_log::QueryRecord;
 use crate::sql::stats::ConnectionTables;
-use crate::sql::{is_blank, split_statements, Dialect, SharedStatementCache, StatementInfo, Verb};
-use crate::stream::{take, StreamFilter, StreamIo};
+use crate::sql::{is_blank, lossy, split_statements, Dialect, SharedStatementCache, StatementInfo, Verb};
+use crate::stream::{drop_frame, take, StreamFilter, StreamIo};
 
 /// insufficient_privilege: what the server itself answers for a statement the role may not run.
 const DENIED: &[u8; 5] = b"42501";
@@ -379,9 +379,7 @@ impl PostgresFilter {
                     b'S' => self.discarding = false,
                     b'H' => {}
                     _ => {
-                        io.to_upstream.push(take(input, run));
-                        input.advance(n);
-                        run = 0;
+                        drop_frame(input, &mut run, n, io.to_upstream);
                         continue;
                     }
                 }
@@ -393,9 +391,7 @@ impl PostgresFilter {
                     _ => None,
                 };
                 if let Some(step) = request.and_then(|gss| self.encryption_request(gss, &input[run..run + n])) {
-                    io.to_upstream.push(take(input, run));
-                    input.advance(n);
-                    run = 0;
+                    drop_frame(input, &mut run, n, io.to_upstream);
                     io.to_downstream.push(Bytes::from_static(encryption_answer(step == EncryptionStep::Terminate)));
                     if step == EncryptionStep::Terminate {
                         // What follows in `input` is the client's TLS handshake, for the driver.
@@ -414,9 +410,7 @@ impl PostgresFilter {
                         break;
                     }
                     Decision::Refuse(reply) => {
-                        io.to_upstream.push(take(input, run));
-                        input.advance(n);
-                        run = 0;
+                        drop_frame(input, &mut run, n, io.to_upstream);
                         if self.local.len() >= self.listener.limits.max_pending {
                             // A client that pipelines refusals without reading them.
                             input.clear();
@@ -692,8 +686,4 @@ fn transaction_step(in_transaction: &mut bool, stats: &PostgresStats, verb: &[u8
         }
         _ => {}
     }
-}
-
-fn lossy(text: &[u8]) -> Box<str> {
-    String::from_utf8_lossy(text).into()
 }

@@ -30,7 +30,7 @@ use metrics::{Counter, Unit};
 use crate::op::Protocol;
 use crate::sql::stats::{RowsHistogram, TableCounters};
 use crate::sql::Verb;
-use crate::stats::OpCounters;
+use crate::stats::{read, write, OpCounters};
 
 pub const TABLE_OPS_TOTAL: &str = "sluice_postgres_table_ops_total";
 pub const ERRORS_TOTAL: &str = "sluice_postgres_errors_total";
@@ -162,12 +162,4 @@ impl PostgresStats {
             })
             .increment(1);
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -139,7 +139,7 @@ fn feed_status(
             break;
         }
     }
-    (drain(&mut up), drain(&mut down), status)
+    (up.take_all(), down.take_all(), status)
 }
 
 fn feed(
@@ -153,20 +153,6 @@ fn feed(
     let (up, down, status) = feed_status(filter, dir, bytes, chunk, now, input);
     assert_eq!(status, FilterStatus::Continue);
     (up, down)
-}
-
-fn drain(queue: &mut WriteQueue) -> Vec<u8> {
-    let mut out = Vec::new();
-    while !queue.is_empty() {
-        let len = {
-            let mut slices = [std::io::IoSlice::new(&[]); 64];
-            let n = queue.io_slices(&mut slices);
-            slices[..n].iter().map(|s| out.extend_from_slice(s)).count();
-            slices[..n].iter().map(|s| s.len()).sum::<usize>()
-        };
-        queue.advance(len);
-    }
-    out
 }
 
 /// Replays a fixture through a filter of `listener`.

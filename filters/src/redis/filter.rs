@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply, RespError, RespLimits};
 
 use super::command_table::{self, first_key, lookup, CommandId, CommandSpec};
@@ -28,7 +28,7 @@ use super::stats::RedisStats;
 use crate::filter::{CloseReason, FilterStatus};
 use crate::op::{Op, Outcome, Protocol};
 use crate::policy::{FaultAction, FaultSet, RuleSet, Verdict};
-use crate::stream::{take, StreamFilter, StreamIo, WriteQueue};
+use crate::stream::{drop_frame, take, StreamFilter, StreamIo, WriteQueue};
 
 /// DISCARD, sent instead of an EXEC whose transaction lost a refused command.
 const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
@@ -521,9 +521,7 @@ impl RedisFilter {
             match decision {
                 Decision::Forward => run += n,
                 Decision::Drop | Decision::Replace(_) => {
-                    io.to_upstream.push(take(input, run));
-                    input.advance(n);
-                    run = 0;
+                    drop_frame(input, &mut run, n, io.to_upstream);
                     if let Decision::Replace(bytes) = decision {
                         io.to_upstream.push(Bytes::from_static(bytes));
                     }
@@ -585,9 +583,7 @@ impl RedisFilter {
                     match self.on_reply(error.is_some(), io.now) {
                         None => run += n,
                         Some(replacement) => {
-                            io.to_downstream.push(take(input, run));
-                            input.advance(n);
-                            run = 0;
+                            drop_frame(input, &mut run, n, io.to_downstream);
                             io.to_downstream.push(replacement);
                         }
                     }

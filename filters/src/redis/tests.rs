@@ -1,6 +1,5 @@
 //! The `redis` filter driven sans-I/O: bytes in, bytes queued for each side out.
 
-use std::io::IoSlice;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,19 +89,7 @@ impl Conn {
 }
 
 fn drain(queue: &mut WriteQueue) -> String {
-    String::from_utf8(drain_bytes(queue)).unwrap()
-}
-
-fn drain_bytes(queue: &mut WriteQueue) -> Vec<u8> {
-    let mut out = Vec::new();
-    while !queue.is_empty() {
-        let mut slices = [IoSlice::new(&[]); 8];
-        let n = queue.io_slices(&mut slices);
-        let len: usize = slices[..n].iter().map(|s| s.len()).sum();
-        slices[..n].iter().for_each(|s| out.extend_from_slice(s));
-        queue.advance(len);
-    }
-    out
+    String::from_utf8(queue.take_all()).unwrap()
 }
 
 fn cmd(args: &[&str]) -> String {
@@ -355,8 +342,8 @@ fn captured_sessions_pass_unchanged_and_every_reply_is_matched() {
                 .chunks(chunk.min(replies.len().max(1)))
                 .for_each(|piece| assert_eq!(c.server(piece), FilterStatus::Continue));
             let name = path.display();
-            assert!(drain_bytes(&mut c.to_server) == requests, "{name}: requests changed");
-            assert!(drain_bytes(&mut c.to_client) == replies, "{name}: replies changed");
+            assert!(c.to_server.take_all() == requests, "{name}: requests changed");
+            assert!(c.to_client.take_all() == replies, "{name}: replies changed");
             assert_eq!((c.pending(), c.filter.unexpected), (0, 0), "{name}: commands left waiting, replies unmatched");
         }
         sessions += 1;

@@ -59,3 +59,9 @@ pub enum Dialect {
 #[cfg(test)]
 #[path = "tests/properties.rs"]
 mod properties;
+
+/// Names from the wire (users, databases), owned for the life of a session; bytes that are
+/// not UTF-8 become U+FFFD.
+pub(crate) fn lossy(text: &[u8]) -> Box<str> {
+    String::from_utf8_lossy(text).into()
+}

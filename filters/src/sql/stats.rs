@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use metrics::Counter;
 
 use super::StatementInfo;
+use crate::stats::{read, write};
 
 /// The default number of distinct tables with their own series.
 pub const DEFAULT_MAX_TABLES: usize = 256;
@@ -163,12 +164,4 @@ pub fn render(out: &mut String) {
             let _ = writeln!(out, "{metric}_count{{{}}} {}", h.labels, h.count.load(Ordering::Relaxed));
         }
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
