@@ -1,5 +1,6 @@
 //! Load through the `tcp` listener with real clients: redis-benchmark, and 1,000
-//! concurrent connections each doing its own SET/GET with nothing lost.
+//! concurrent connections (fewer where the open-file limit cannot hold them) each doing
+//! its own SET/GET with nothing lost.
 
 mod support;
 
@@ -37,49 +38,62 @@ fn redis_benchmark_through_the_proxy_completes_without_errors() {
 
 #[test]
 fn a_thousand_concurrent_connections_lose_nothing() {
-    const N: usize = 1000;
-    raise_nofile(8192);
+    // The proxy runs in this process, so each connection holds three of its descriptors:
+    // the client's socket and the proxy's two. Where the hard limit is below ~3,100 (some
+    // CI containers pin it at 1,024), as many connections as fit, never fewer than 250.
+    let limit = raise_nofile(8192);
+    let n = 1000.min(limit.saturating_sub(100) as usize / 3);
+    assert!(n >= 250, "open-file limit {limit} holds only {n} proxied connections");
+    if n < 1000 {
+        eprintln!("open-file limit {limit}: {n} concurrent connections instead of 1,000");
+    }
     let redis = Redis::start();
     let proxy = Proxy::start(&one_listener("many_in", "tcp", &[redis.addr()], ""));
     let addr = proxy.addr("many_in");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let connected = Arc::new(tokio::sync::Barrier::new(N + 1));
-    let done = Arc::new(tokio::sync::Barrier::new(N + 1));
+    let connected = Arc::new(tokio::sync::Barrier::new(n + 1));
+    let done = Arc::new(tokio::sync::Barrier::new(n + 1));
     // Clients keep their connections until the check below is over.
-    let release = Arc::new(tokio::sync::Barrier::new(N + 1));
+    let release = Arc::new(tokio::sync::Barrier::new(n + 1));
+    // A client that cannot connect or gets no reply fails the test instead of hanging it
+    // at a barrier.
     let outcome = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for i in 0..N {
-            let (connected, done, release) = (connected.clone(), done.clone(), release.clone());
-            tasks.push(tokio::task::spawn(async move {
-                let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                connected.wait().await;
-                let (key, value) = (format!("k{i}"), format!("value-{i}"));
-                let set = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n", key.len(), value.len());
-                let get = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
-                s.write_all(format!("{set}{get}").as_bytes()).await.unwrap();
-                let expected = format!("+OK\r\n${}\r\n{value}\r\n", value.len());
-                let mut got = vec![0u8; expected.len()];
-                s.read_exact(&mut got).await.expect("reply");
-                done.wait().await;
-                release.wait().await;
-                got == expected.as_bytes()
-            }));
-        }
-        connected.wait().await;
-        done.wait().await;
-        // Every client has its reply and still holds its connection: all N are open at
-        // once (the accept queue may lag the clients' connects by a moment).
-        let all_open = wait_until(std::time::Duration::from_secs(10), || {
-            proxy.metrics().get("sluice_downstream_connections_active", &[("listener", "many_in")]) == N as f64
-        });
-        release.wait().await;
-        let mut ok = 0;
-        for t in tasks {
-            ok += usize::from(t.await.unwrap());
-        }
-        (all_open, ok)
+        let clients = async {
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                let (connected, done, release) = (connected.clone(), done.clone(), release.clone());
+                tasks.push(tokio::task::spawn(async move {
+                    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    connected.wait().await;
+                    let (key, value) = (format!("k{i}"), format!("value-{i}"));
+                    let set = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n", key.len(), value.len());
+                    let get = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+                    s.write_all(format!("{set}{get}").as_bytes()).await.unwrap();
+                    let expected = format!("+OK\r\n${}\r\n{value}\r\n", value.len());
+                    let mut got = vec![0u8; expected.len()];
+                    s.read_exact(&mut got).await.expect("reply");
+                    done.wait().await;
+                    release.wait().await;
+                    got == expected.as_bytes()
+                }));
+            }
+            connected.wait().await;
+            done.wait().await;
+            // Every client has its reply and still holds its connection: all N are open at
+            // once (the accept queue may lag the clients' connects by a moment).
+            let all_open = wait_until(std::time::Duration::from_secs(10), || {
+                proxy.metrics().get("sluice_downstream_connections_active", &[("listener", "many_in")]) == n as f64
+            });
+            release.wait().await;
+            let mut ok = 0;
+            for t in tasks {
+                ok += usize::from(t.await.unwrap());
+            }
+            (all_open, ok)
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), clients).await
     });
-    assert_eq!(outcome, (true, N));
-    assert_eq!(redis.cli(&["DBSIZE"]).as_deref(), Some("1000"));
+    let outcome = outcome.expect("clients stalled: a connection was not accepted or not answered within 60 s");
+    assert_eq!(outcome, (true, n));
+    assert_eq!(redis.cli(&["DBSIZE"]).as_deref(), Some(n.to_string().as_str()));
 }

@@ -310,12 +310,22 @@ pub fn read_to_eof(stream: &mut TcpStream, timeout: Duration) -> (Vec<u8>, bool)
 }
 
 /// Raises this process's open-file limit (tests holding thousands of sockets).
-pub fn raise_nofile(want: u64) {
+/// Raises this process's soft open-file limit towards `want` (its children inherit it) and
+/// returns the limit now in force: the hard limit caps it, as tests do not run with
+/// CAP_SYS_RESOURCE.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            let raised = libc::rlimit { rlim_cur: want.min(lim.rlim_max), rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
         }
     }
+    lim.rlim_cur
 }
