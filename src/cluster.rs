@@ -72,6 +72,11 @@ pub struct UpstreamLease {
 }
 
 impl UpstreamLease {
+    /// The endpoint's position in the cluster's list.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     pub fn address(&self) -> SocketAddr {
         self.cluster.config.endpoints[self.index].address
     }

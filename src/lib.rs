@@ -10,6 +10,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod cluster;
+pub mod cluster_tls;
 pub mod config;
 pub mod listener;
 pub mod server;

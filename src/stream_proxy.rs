@@ -12,6 +12,8 @@
 //! When the filter answers a TLS request itself ([`FilterStatus::StartDownstreamTls`]),
 //! the client's side goes through a rustls session from then on (`tls_stream`): reads are
 //! decrypted into the same input buffer, and the write queue is encrypted on its way out.
+//! The upstream side does the same when the cluster originates TLS: from the start, or
+//! when the filter has asked the server for it ([`FilterStatus::StartUpstreamTls`]).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -23,14 +25,14 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use metrics::Counter;
-use rustls::ServerConfig;
+use rustls::{ClientConnection, ServerConfig};
 use sluice_filters::filter::CloseSummary;
 use sluice_filters::{CloseReason, FilterStatus, StreamFilter, StreamIo, WriteQueue};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::socket_io::{read_once, shutdown_write, write_once, Side, IDLE_TICKS};
-use crate::tls_stream::TlsSide;
+use crate::tls_stream::{TlsFailure, TlsSide};
 
 /// How much one read asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -61,12 +63,41 @@ struct End {
     /// The FIN of the other socket has been passed on to this one.
     shut: bool,
     received: Counter,
+    /// The TLS session on this socket, once started: `input` and `output` then hold
+    /// plaintext.
+    tls: Option<Box<TlsSide>>,
 }
 
 impl End {
     fn new(socket: TcpStream, received: Counter) -> Self {
-        End { socket, input: BytesMut::new(), output: WriteQueue::default(), eof: false, shut: false, received }
+        End {
+            socket,
+            input: BytesMut::new(),
+            output: WriteQueue::default(),
+            eof: false,
+            shut: false,
+            received,
+            tls: None,
+        }
     }
+
+    /// Whether there is something to write (through TLS, bytes rustls can send now).
+    fn has_output(&self) -> bool {
+        match &self.tls {
+            Some(tls) => tls.has_output(&self.output),
+            None => !self.output.is_empty(),
+        }
+    }
+}
+
+/// How the upstream side's TLS starts when the cluster originates it.
+pub enum UpstreamTls {
+    /// The upstream socket is plain.
+    Off,
+    /// The first bytes are TLS (the protocol's own request, if it has one, is done).
+    Now(ClientConnection),
+    /// When the filter has asked the server for it in the protocol's own way.
+    OnRequest(ClientConnection),
 }
 
 enum Event {
@@ -84,8 +115,8 @@ pub struct StreamPump<'a> {
     summary: &'a mut CloseSummary,
     /// The listener's TLS settings, for a filter that asks to terminate TLS.
     tls_config: Option<Arc<ServerConfig>>,
-    /// The client's TLS session, once started.
-    tls: Option<Box<TlsSide>>,
+    /// The upstream TLS session the filter will ask for.
+    upstream_tls: Option<ClientConnection>,
 }
 
 impl<'a> StreamPump<'a> {
@@ -96,15 +127,18 @@ impl<'a> StreamPump<'a> {
         filter: &'a mut dyn StreamFilter,
         summary: &'a mut CloseSummary,
         tls_config: Option<Arc<ServerConfig>>,
+        upstream_tls: UpstreamTls,
     ) -> Self {
-        StreamPump {
-            down: End::new(downstream, counters.0),
-            up: End::new(upstream, counters.1),
-            filter,
-            summary,
-            tls_config,
-            tls: None,
-        }
+        let mut up = End::new(upstream, counters.1);
+        let upstream_tls = match upstream_tls {
+            UpstreamTls::Off => None,
+            UpstreamTls::Now(conn) => {
+                up.tls = Some(Box::new(TlsSide::client(conn)));
+                None
+            }
+            UpstreamTls::OnRequest(conn) => Some(conn),
+        };
+        StreamPump { down: End::new(downstream, counters.0), up, filter, summary, tls_config, upstream_tls }
     }
 
     /// Moves frames until the connection ends; idleness is checked as in the TCP driver.
@@ -198,10 +232,9 @@ impl<'a> StreamPump<'a> {
 
     /// Whether `side` has bytes to write (through TLS, bytes rustls can send now).
     fn has_output(&self, side: Side) -> bool {
-        match (side, &self.tls) {
-            (Side::Downstream, Some(tls)) => tls.has_output(&self.down.output),
-            (Side::Downstream, None) => !self.down.output.is_empty(),
-            (Side::Upstream, _) => !self.up.output.is_empty(),
+        match side {
+            Side::Downstream => self.down.has_output(),
+            Side::Upstream => self.up.has_output(),
         }
     }
 
@@ -219,8 +252,8 @@ impl<'a> StreamPump<'a> {
     /// cache, and only an incomplete frame left over is copied into the connection's own
     /// buffer, where the next read completes it.
     fn read(&mut self, side: Side) -> Result<bool, CloseReason> {
-        if side == Side::Downstream && self.tls.is_some() {
-            return self.read_tls();
+        if self.end(side).tls.is_some() {
+            return self.read_tls(side);
         }
         if !self.end(side).input.is_empty() {
             return self.read_into_input(side);
@@ -264,33 +297,60 @@ impl<'a> StreamPump<'a> {
         Ok(n > 0)
     }
 
-    /// Reads TLS records from the client, decrypts them into its input buffer, and lets
-    /// the filter take what it can. Handshake replies go out with the filter's writes.
-    fn read_tls(&mut self) -> Result<bool, CloseReason> {
-        let (down, summary) = (&mut self.down, &mut *self.summary);
-        let Some(tls) = self.tls.as_mut() else { return Ok(false) };
+    /// Reads TLS records from `side`, decrypts them into its input buffer, and lets the
+    /// filter take what it can. Handshake replies go out with the filter's writes.
+    fn read_tls(&mut self, side: Side) -> Result<bool, CloseReason> {
+        let failed = match side {
+            Side::Downstream => CloseReason::TlsError,
+            Side::Upstream => CloseReason::UpstreamTlsError,
+        };
+        let end = match side {
+            Side::Downstream => &mut self.down,
+            Side::Upstream => &mut self.up,
+        };
+        let Some(tls) = end.tls.as_mut() else { return Ok(false) };
         let n = SCRATCH.with(|scratch| {
             let mut raw = scratch.borrow_mut();
             raw.clear();
             raw.reserve(READ_CHUNK);
-            let n = match read_once(&down.socket, &mut raw) {
+            let n = match read_once(&end.socket, &mut raw) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(None),
-                Err(_) => return Err(CloseReason::DownstreamError),
+                Err(_) => return Err(side.error()),
             };
-            summary.bytes_from_downstream += n as u64;
             if n == 0 {
-                down.eof = true;
+                end.eof = true;
                 return Ok(Some(0));
             }
-            down.received.increment(n as u64);
-            let closed = tls.receive(&raw, &mut down.input).map_err(|_| CloseReason::TlsError)?;
+            end.received.increment(n as u64);
+            let closed = tls.receive(&raw, &mut end.input).map_err(|TlsFailure(e)| {
+                let error = e.map_or_else(|| "unreadable record".to_string(), |e| e.to_string());
+                match side {
+                    // A client's failure is the client's business; the server's (a
+                    // certificate that does not verify) is the operator's.
+                    Side::Downstream => tracing::debug!(%error, "client TLS session failed"),
+                    Side::Upstream => tracing::warn!(%error, "upstream TLS session failed"),
+                }
+                failed
+            })?;
             raw.clear();
-            down.eof |= closed;
+            end.eof |= closed;
             Ok(Some(n))
-        })?;
+        });
+        // What the peer's alert or our own needs to say goes out before the close.
+        let n = match n {
+            Ok(n) => n,
+            Err(reason) => {
+                let _ = self.flush(side);
+                return Err(reason);
+            }
+        };
         let Some(n) = n else { return Ok(false) };
-        self.run_filter(Side::Downstream, std::time::Instant::now())?;
+        match side {
+            Side::Downstream => self.summary.bytes_from_downstream += n as u64,
+            Side::Upstream => self.summary.bytes_from_upstream += n as u64,
+        }
+        self.run_filter(side, std::time::Instant::now())?;
         Ok(n > 0)
     }
 
@@ -302,13 +362,35 @@ impl<'a> StreamPump<'a> {
             tracing::debug!("a filter asked for TLS on a listener without tls settings");
             return Err(CloseReason::ProtocolError);
         };
-        let tls = self.tls.insert(Box::new(TlsSide::new(config).map_err(|_| CloseReason::TlsError)?));
+        let tls = self.down.tls.insert(Box::new(TlsSide::server(config).map_err(|_| CloseReason::TlsError)?));
         let raw = self.down.input.split();
         let closed = tls.receive(&raw, &mut self.down.input).map_err(|_| CloseReason::TlsError)?;
         self.down.eof |= closed;
         if self.has_output(Side::Downstream) {
             self.flush(Side::Downstream)?;
         }
+        if !self.down.input.is_empty() {
+            self.run_filter(Side::Downstream, now)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the upstream TLS session the filter has asked the server for. Its request
+    /// went out plain before this; the server has answered and sent nothing since (bytes
+    /// it had sent would be injected, not protected, so they end the connection), and
+    /// the first TLS bytes are our ClientHello. The client's bytes the filter left
+    /// waiting for the session go through it.
+    fn start_upstream_tls(&mut self, now: std::time::Instant) -> Result<(), CloseReason> {
+        let Some(conn) = self.upstream_tls.take() else {
+            tracing::debug!("a filter asked for upstream TLS on a cluster without tls settings");
+            return Err(CloseReason::ProtocolError);
+        };
+        if !self.up.input.is_empty() || !self.up.output.is_empty() {
+            tracing::debug!("bytes around the start of upstream TLS");
+            return Err(CloseReason::UpstreamTlsError);
+        }
+        self.up.tls = Some(Box::new(TlsSide::client(conn)));
+        self.flush(Side::Upstream)?;
         if !self.down.input.is_empty() {
             self.run_filter(Side::Downstream, now)?;
         }
@@ -334,18 +416,21 @@ impl<'a> StreamPump<'a> {
         }
         match status {
             FilterStatus::Close(reason) => Err(reason),
-            FilterStatus::StartDownstreamTls if side == Side::Downstream && self.tls.is_none() => self.start_tls(now),
+            FilterStatus::StartDownstreamTls if side == Side::Downstream && self.down.tls.is_none() => {
+                self.start_tls(now)
+            }
+            FilterStatus::StartUpstreamTls if self.up.tls.is_none() => self.start_upstream_tls(now),
             _ => Ok(()),
         }
     }
 
     /// Writes queued bytes to `to`; returns how many went.
     fn flush(&mut self, to: Side) -> Result<usize, CloseReason> {
-        if let (Side::Downstream, Some(tls)) = (to, self.tls.as_mut()) {
-            return tls.write_to(&self.down.socket, &mut self.down.output).map_err(|_| to.error());
-        }
         let end = self.end(to);
-        write_queue(&end.socket, &mut end.output).map_err(|_| to.error())
+        match end.tls.as_mut() {
+            Some(tls) => tls.write_to(&end.socket, &mut end.output).map_err(|_| to.error()),
+            None => write_queue(&end.socket, &mut end.output).map_err(|_| to.error()),
+        }
     }
 
     /// Passes a FIN on once everything before it has been taken and written.
@@ -359,12 +444,12 @@ impl<'a> StreamPump<'a> {
             if self.end(to).shut || self.has_output(to) {
                 continue;
             }
-            if let (Side::Downstream, Some(tls)) = (to, self.tls.as_mut()) {
+            let sink = self.end(to);
+            if let Some(tls) = sink.tls.as_mut() {
                 // Best effort, like the FIN it precedes.
                 tls.close();
-                let _ = tls.write_to(&self.down.socket, &mut self.down.output);
+                let _ = tls.write_to(&sink.socket, &mut sink.output);
             }
-            let sink = self.end(to);
             sink.shut = true;
             if shutdown_write(&sink.socket).is_err() {
                 return Err(to.error());

@@ -24,7 +24,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use metrics::Counter;
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, FilterContext, FilterStatus};
-use sluice_filters::{CloseReason, ConnectionInfo, FilterChain, Outcome};
+use sluice_filters::{CloseReason, ConnectionInfo, FilterChain, Outcome, Protocol};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -32,7 +32,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::listener::{ConnectionRecord, ListenerRuntime};
 use crate::socket_io::{read_once, shutdown_write, write_once, Side, IDLE_TICKS};
-use crate::stream_proxy::StreamPump;
+
+use crate::stream_proxy::{StreamPump, UpstreamTls};
 use crate::telemetry::Rejection;
 
 /// How much one read takes at most; also the most a direction buffers.
@@ -96,7 +97,10 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
     loop {
         match chain.on_event(&ConnectionEvent::Accepted, info) {
             // Connection filters never start TLS (that is a stream filter's request).
-            FilterStatus::Continue | FilterStatus::Stop | FilterStatus::StartDownstreamTls => break,
+            FilterStatus::Continue
+            | FilterStatus::Stop
+            | FilterStatus::StartDownstreamTls
+            | FilterStatus::StartUpstreamTls => break,
             FilterStatus::Close(reason) => {
                 match reason {
                     CloseReason::Denied => runtime.stats.rejected(Rejection::Denied),
@@ -110,7 +114,7 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
     }
 
     let connect_started = Instant::now();
-    let (upstream, lease) = match runtime.cluster.connect().await {
+    let (mut upstream, lease) = match runtime.cluster.connect().await {
         Ok(ok) => ok,
         Err(failure) => {
             tracing::debug!(listener = %runtime.name, cluster = %runtime.cluster.config.name, reason = failure.as_str(), "no upstream");
@@ -124,10 +128,15 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
         info,
     );
 
+    let upstream_tls = match upstream_tls(runtime, &mut upstream, lease.index()).await {
+        Ok(tls) => tls,
+        Err(reason) => return reason,
+    };
+
     if let Some(mut filter) = runtime.new_stream_filter(info.client) {
         let counters = (runtime.stats.bytes_rx.clone(), runtime.stats.bytes_tx.clone());
         let tls = runtime.config.tls.as_ref().map(|tls| tls.server.clone());
-        let mut pump = StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary, tls);
+        let mut pump = StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary, tls, upstream_tls);
         return pump.run(runtime.config.idle_timeout).await;
     }
     let mut pump = Pump {
@@ -140,6 +149,54 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
         summary,
     };
     pump.run(runtime.config.idle_timeout).await
+}
+
+/// How the upstream side's TLS starts when the cluster originates it: PostgreSQL asks
+/// with an SSLRequest first, here, before the client's first byte is forwarded; MySQL
+/// asks in the middle of its handshake, in the filter; the others start with TLS.
+async fn upstream_tls(
+    runtime: &ListenerRuntime,
+    upstream: &mut TcpStream,
+    endpoint: usize,
+) -> Result<UpstreamTls, CloseReason> {
+    let Some(tls) = runtime.cluster.config.tls.as_ref() else { return Ok(UpstreamTls::Off) };
+    let conn = tls.connect(endpoint).map_err(|e| {
+        tracing::warn!(listener = %runtime.name, error = %e, "cannot start upstream TLS");
+        CloseReason::UpstreamTlsError
+    })?;
+    match runtime.config.protocol {
+        Protocol::Mysql => Ok(UpstreamTls::OnRequest(conn)),
+        Protocol::Postgres => {
+            let asked = tokio::time::timeout(runtime.cluster.config.connect_timeout, request_postgres_tls(upstream));
+            match asked.await {
+                Ok(Ok(true)) => Ok(UpstreamTls::Now(conn)),
+                Ok(Ok(false)) => {
+                    tracing::warn!(listener = %runtime.name, "the PostgreSQL server refused TLS (answered N to SSLRequest)");
+                    Err(CloseReason::UpstreamTlsError)
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(listener = %runtime.name, error = %e, "SSLRequest to the server failed");
+                    Err(CloseReason::UpstreamError)
+                }
+                Err(_) => {
+                    tracing::warn!(listener = %runtime.name, "the PostgreSQL server did not answer SSLRequest in time");
+                    Err(CloseReason::UpstreamTlsError)
+                }
+            }
+        }
+        _ => Ok(UpstreamTls::Now(conn)),
+    }
+}
+
+/// Sends SSLRequest and reads the server's one-byte answer: true for `S`. Exactly one
+/// byte is read, so anything the server (or someone in the path) put after it is taken
+/// by the TLS handshake as a record and fails it, rather than read as plaintext.
+async fn request_postgres_tls(upstream: &mut TcpStream) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    upstream.write_all(&sluice_codecs::postgres::ssl_request()).await?;
+    let mut answer = [0u8; 1];
+    upstream.read_exact(&mut answer).await?;
+    Ok(answer == sluice_codecs::postgres::encryption_answer(true))
 }
 
 /// One direction of the byte stream: bytes read from its source and not yet written to

@@ -77,7 +77,7 @@ fn read(file: TlsFile, path: &Path) -> Result<Vec<u8>, TlsLoadError> {
     std::fs::read(path).map_err(|e| TlsLoadError::new(Some(file), format!("cannot read {}: {e}", path.display())))
 }
 
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsLoadError> {
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsLoadError> {
     let bytes = read(TlsFile::Cert, path)?;
     let chain = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -91,7 +91,7 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsLoa
     Ok(chain)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsLoadError> {
+pub(crate) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsLoadError> {
     let bytes = read(TlsFile::Key, path)?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         let message = match e {

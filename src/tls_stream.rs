@@ -1,12 +1,14 @@
-//! The client's side of a connection whose TLS sluice terminates (the MySQL client sent
-//! "Protocol::SSLRequest" and the handshake follows on the same socket): rustls's sans-I/O
-//! [`ServerConnection`] (RFC 8446, RFC 5246) between the socket and the driver's buffers.
+//! One side of a connection that speaks TLS through sluice: the client's side when sluice
+//! terminates TLS (the client asked with a MySQL or PostgreSQL SSLRequest and the
+//! handshake follows on the same socket), the upstream side when the cluster originates
+//! TLS. rustls's sans-I/O connection (RFC 8446, RFC 5246), server or client, sits between
+//! the socket and the driver's buffers.
 //!
 //! TLS records read from the socket go in with `read_tls`; the plaintext they carry is
-//! appended to the client's input buffer, which the filter then reads as it reads a plain
-//! connection. Plaintext the filter queues for the client goes in through `writer()`, and
+//! appended to the side's input buffer, which the filter then reads as it reads a plain
+//! connection. Plaintext the filter queues for the side goes in through `writer()`, and
 //! the records come out with `write_tls` straight into the socket. rustls caps the records
-//! it holds unsent (64 KiB by default), so a slow client still pushes back: what rustls
+//! it holds unsent (64 KiB by default), so a slow peer still pushes back: what rustls
 //! does not take stays in the driver's write queue, which stops the reads that fill it.
 //! Plain connections never come here; their zero-copy path is untouched.
 
@@ -14,7 +16,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::{ClientConnection, Connection, ServerConfig, ServerConnection};
 use sluice_filters::WriteQueue;
 use tokio::net::TcpStream;
 
@@ -23,43 +25,46 @@ use crate::socket_io::write_once;
 /// Slices handed to rustls per call.
 const MAX_IOV: usize = 64;
 
-/// A TLS server session on the client's socket.
+/// A TLS session on one side's socket.
 pub struct TlsSide {
-    conn: ServerConnection,
+    conn: Connection,
     /// Our close_notify has been queued.
     closing: bool,
 }
 
-/// The TLS session failed: a handshake the client and sluice could not agree on, a
-/// corrupt or forged record, or a fatal alert from the client.
+/// The TLS session failed: a handshake the peer and sluice could not agree on, a
+/// certificate that does not verify, a corrupt or forged record, or a fatal alert.
 #[derive(Debug)]
-pub struct TlsFailure;
+pub struct TlsFailure(pub Option<rustls::Error>);
 
 impl TlsSide {
-    pub fn new(config: Arc<ServerConfig>) -> Result<Self, TlsFailure> {
-        let conn = ServerConnection::new(config).map_err(|_| TlsFailure)?;
-        Ok(TlsSide { conn, closing: false })
+    /// Terminates the client's TLS with the listener's settings.
+    pub fn server(config: Arc<ServerConfig>) -> Result<Self, TlsFailure> {
+        let conn = ServerConnection::new(config).map_err(|e| TlsFailure(Some(e)))?;
+        Ok(TlsSide { conn: conn.into(), closing: false })
     }
 
-    /// Takes TLS bytes read from the client and appends the plaintext they carry to
-    /// `plain`. Returns true once the client has closed its TLS session (close_notify),
+    /// Originates TLS to the server; its ClientHello is the first thing to write.
+    pub fn client(conn: ClientConnection) -> Self {
+        TlsSide { conn: conn.into(), closing: false }
+    }
+
+    /// Takes TLS bytes read from the peer and appends the plaintext they carry to
+    /// `plain`. Returns true once the peer has closed its TLS session (close_notify),
     /// which ends its stream like a FIN. On failure rustls has queued an alert for the
-    /// client, which [`TlsSide::write_to`] still sends.
+    /// peer, which [`TlsSide::write_to`] still sends.
     pub fn receive(&mut self, mut tls: &[u8], plain: &mut BytesMut) -> Result<bool, TlsFailure> {
         let mut closed = false;
         while !tls.is_empty() {
             // rustls takes what fits its record buffer; the loop feeds the rest after
             // each batch is processed and its plaintext drained.
-            let n = self.conn.read_tls(&mut tls).map_err(|_| TlsFailure)?;
-            let state = self.conn.process_new_packets().map_err(|e| {
-                tracing::debug!(error = %e, "client TLS session failed");
-                TlsFailure
-            })?;
+            let n = self.conn.read_tls(&mut tls).map_err(|_| TlsFailure(None))?;
+            let state = self.conn.process_new_packets().map_err(|e| TlsFailure(Some(e)))?;
             let ready = state.plaintext_bytes_to_read();
             if ready > 0 {
                 let start = plain.len();
                 plain.resize(start + ready, 0);
-                self.conn.reader().read_exact(&mut plain[start..]).map_err(|_| TlsFailure)?;
+                self.conn.reader().read_exact(&mut plain[start..]).map_err(|_| TlsFailure(None))?;
             }
             closed |= state.peer_has_closed();
             if n == 0 {

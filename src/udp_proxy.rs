@@ -110,7 +110,10 @@ fn start_session(
     let udp = runtime.stats.udp.as_ref().expect("udp listener has udp stats");
     let mut record = ConnectionRecord::new(runtime.clone(), client);
     match record.chain.on_event(&ConnectionEvent::Accepted, &record.info) {
-        FilterStatus::Continue | FilterStatus::Stop | FilterStatus::StartDownstreamTls => {}
+        FilterStatus::Continue
+        | FilterStatus::Stop
+        | FilterStatus::StartDownstreamTls
+        | FilterStatus::StartUpstreamTls => {}
         FilterStatus::Close(CloseReason::Denied) => {
             udp.dropped_denied.increment(1);
             return record.discard();

@@ -567,6 +567,97 @@ fn tls_to_a_tls_server_is_forwarded_opaque_by_an_observing_listener_only() {
 }
 
 #[test]
+fn sluice_originates_tls_to_the_server_and_still_sees_every_statement() {
+    // The server takes TCP logins only over TLS; its certificate names 127.0.0.1.
+    let db = Postgres::start_with(PgOptions { tls_only: true, ..PgOptions::default() });
+    let plain_db = Postgres::start();
+    let dir = Scratch::new("pg-origin");
+    let (cert, key) = self_signed(&dir);
+    let other = Scratch::new("pg-other-ca");
+    let (other_ca, _) = self_signed(&other);
+    let access_log = dir.path("access.jsonl");
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n\
+         \x20 - {{ name: verified, endpoints: [\"{db}\"], tls: {{ ca: \"{ca}\" }} }}\n\
+         \x20 - {{ name: renamed, endpoints: [\"{db}\"], tls: {{ insecure: true, server_name: db.example }} }}\n\
+         \x20 - {{ name: wrong_ca, endpoints: [\"{db}\"], tls: {{ ca: \"{other_ca}\" }} }}\n\
+         \x20 - {{ name: no_tls, endpoints: [\"{plain}\"], tls: {{ insecure: true }} }}\n\
+         listeners:\n\
+         \x20 - {{ name: pg_up, address: 127.0.0.1:0, protocol: postgres, cluster: verified, \
+                    rules: [ {{ match: {{ op: DROP }}, action: deny }} ] }}\n\
+         \x20 - {{ name: pg_both, address: 127.0.0.1:0, protocol: postgres, cluster: verified, \
+                    tls: {{ cert: \"{cert}\", key: \"{key}\" }} }}\n\
+         \x20 - {{ name: pg_renamed, address: 127.0.0.1:0, protocol: postgres, cluster: renamed }}\n\
+         \x20 - {{ name: pg_wrong_ca, address: 127.0.0.1:0, protocol: postgres, cluster: wrong_ca, \
+                    access_log: {{ path: \"{log}\" }} }}\n\
+         \x20 - {{ name: pg_no_tls, address: 127.0.0.1:0, protocol: postgres, cluster: no_tls, \
+                    access_log: {{ path: \"{log}\" }} }}\n",
+        db = db.addr(),
+        plain = plain_db.addr(),
+        ca = db.certificate().display(),
+        other_ca = other_ca.display(),
+        cert = cert.display(),
+        key = key.display(),
+        log = access_log.display(),
+    ));
+    let on_server = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+    // A plain client; sluice's hop to the server is TLS, verified against its CA.
+    let up = proxy.addr("pg_up");
+    let out = psql_login(up, Login::BENCH, &["-c", "\\conninfo", "-c", on_server], None);
+    assert!(out.ok, "{out:?}\n{}", db.log());
+    assert!(!out.stdout.contains("SSL connection"), "{out:?}");
+    assert_eq!(out.lines().last(), Some(&"t"), "{out:?}");
+    // The filter reads the session: a large reply, policy, statements counted.
+    let big = psql_login(up, Login::BENCH, &["-c", "SELECT repeat('x', 4000000)"], None);
+    assert_eq!(big.stdout.trim_end().len(), 4_000_000, "{}", big.stderr);
+    let refused =
+        psql_login(up, Login::BENCH, &[], Some("CREATE TABLE t (id int);\nDROP TABLE t;\nSELECT count(*) FROM t;\n"));
+    assert!(refused.stderr.contains("ERROR:  sluice: DROP denied by policy (rule 0)"), "{refused:?}");
+    assert_eq!(refused.lines(), ["0"]);
+    // The extended protocol through it too: pgbench's counts are exact.
+    // (pgbench -i drops tables first: initialised through a listener without rules.)
+    pgbench_at(proxy.addr("pg_renamed"), &["-i", "-s", "1", "-q"]).unwrap();
+    let report = pgbench_at(up, &["-M", "prepared", "-S", "-c", "2", "-t", "50"]).unwrap();
+    assert_eq!(pgbench_field(&report, "number of transactions actually processed:"), 100, "{report}");
+    // A client's own TLS cannot ride inside sluice's: it is refused, and `prefer` goes plain.
+    let tls = Login { sslmode: "require", ..Login::BENCH };
+    let own = psql_login(up, tls, &["-c", "SELECT 1"], None);
+    assert!(own.stderr.contains("server does not support SSL"), "{own:?}");
+
+    // TLS on both hops: terminated from the client, originated to the server. SCRAM's
+    // channel binding cannot span the two sessions, so the client turns it off.
+    let no_binding = Login { sslmode: "require channel_binding=disable", ..Login::BENCH };
+    let both = psql_login(proxy.addr("pg_both"), no_binding, &["-c", "\\conninfo", "-c", on_server], None);
+    assert!(both.stdout.contains("SSL connection (protocol: TLS"), "{both:?}");
+    assert_eq!(both.lines().last(), Some(&"t"), "{both:?}");
+    // `server_name` replaces the endpoint's host in SNI (verification is off there).
+    let renamed = psql_login(proxy.addr("pg_renamed"), Login::BENCH, &["-c", on_server], None);
+    assert_eq!(renamed.lines(), ["t"], "{renamed:?}");
+
+    // A certificate that does not verify, and a server without TLS: no session, and the
+    // connection's record says why.
+    for listener in ["pg_wrong_ca", "pg_no_tls"] {
+        let out = psql_login(proxy.addr(listener), Login::BENCH, &["-c", "SELECT 1"], None);
+        assert!(!out.ok, "{listener}: {out:?}");
+    }
+    assert!(wait_until(Duration::from_secs(5), || {
+        let log = std::fs::read_to_string(&access_log).unwrap_or_default();
+        log.matches(r#""close_reason":"upstream_tls_error""#).count() == 2
+    }));
+
+    let m = proxy.metrics();
+    assert_eq!(ops(&m, "pg_up", "DROP", "denied"), 1.0);
+    assert_eq!(sessions(&m, "pg_up", "tls"), 0.0, "no session went opaque");
+    // 2 clients × 50 transactions of one SELECT, all read through the TLS hop.
+    assert!(ops(&m, "pg_up", "SELECT", "ok") >= 100.0 + 4.0);
+    assert_eq!(table_ops(&m, "pg_up", "pgbench_accounts", "SELECT"), 100.0);
+    assert_eq!(sessions(&m, "pg_both", "tls_terminated"), 1.0);
+    assert_eq!(db.query("SELECT count(*) FROM pg_tables WHERE tablename = 't'"), "1");
+}
+
+#[test]
 fn a_deny_rule_refuses_drop_and_the_table_survives() {
     let db = Postgres::start();
     let rules = "    rules:\n      - { match: { op: [DROP, TRUNCATE] }, action: deny }\n      \

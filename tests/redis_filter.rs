@@ -376,3 +376,43 @@ fn a_delay_limit_holds_a_pipelined_burst_until_each_slot() {
     assert_eq!(ops(&m, "delay_in", "INCR", "ok"), 5.0);
     assert_eq!(ops(&m, "delay_in", "INCR", "limited"), 0.0);
 }
+
+#[test]
+fn a_cluster_with_tls_reaches_a_tls_only_server_and_every_command_is_still_read() {
+    let redis = Redis::start_tls_only();
+    require("redis-benchmark", "redis-tools");
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: secure, endpoints: [\"{}\"], tls: {{ ca: \"{}\" }} }}\n\
+         listeners:\n  - {{ name: tls_up, address: 127.0.0.1:0, protocol: redis, cluster: secure, \
+         rules: [ {{ match: {{ op: FLUSHALL }}, action: deny }} ] }}\n",
+        redis.addr(),
+        redis.certificate().display()
+    ));
+    let addr = proxy.addr("tls_up");
+    assert_eq!(cli(addr, &["SET", "k", "v"]), "OK");
+    assert_eq!(redis.cli(&["GET", "k"]).as_deref(), Some("v"), "written over TLS");
+    assert!(cli(addr, &["FLUSHALL"]).contains("denied"));
+    // Pipelined load and a value far larger than a TLS record, both ways.
+    let port = addr.port().to_string();
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port, "-n", "11200", "-c", "7", "-P", "16", "-t", "set,get", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let value: Vec<u8> = (0..8u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let mut s = connect(addr);
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(&encode(&[b"SET", b"big", &value])).unwrap();
+    assert_eq!(read_exactly(&mut s, 5), b"+OK\r\n");
+    s.write_all(&encode(&[b"GET", b"big"])).unwrap();
+    let header = format!("${}\r\n", value.len());
+    let reply = read_exactly(&mut s, header.len() + value.len() + 2);
+    assert_eq!(Sha256::digest(&reply[header.len()..header.len() + value.len()]), Sha256::digest(&value));
+
+    let m = proxy.metrics();
+    assert_eq!(ops(&m, "tls_up", "SET", "ok"), 1.0 + 11_200.0 + 1.0);
+    assert_eq!(ops(&m, "tls_up", "GET", "ok"), 11_200.0 + 1.0);
+    assert_eq!(ops(&m, "tls_up", "FLUSHALL", "denied"), 1.0);
+    assert_eq!(redis.cli(&["DBSIZE"]).as_deref(), Some("3"), "k, key:__rand_int__ and big");
+}

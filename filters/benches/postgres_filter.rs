@@ -34,6 +34,7 @@ fn listener(rules: Vec<Rule>) -> Arc<PostgresListener> {
         query_log: None,
         terminates_tls: false,
         refuse_encryption: false,
+        originates_tls: false,
     })
 }
 

@@ -45,6 +45,9 @@ pub enum CloseReason {
     ProtocolError,
     /// The TLS session with the client failed (handshake refused, bad record, alert).
     TlsError,
+    /// The TLS session with the server failed or could not start (the server refused
+    /// TLS, its certificate did not verify, a bad record, an alert).
+    UpstreamTlsError,
 }
 
 impl CloseReason {
@@ -60,6 +63,7 @@ impl CloseReason {
             CloseReason::Drain => "drain",
             CloseReason::ProtocolError => "protocol_error",
             CloseReason::TlsError => "tls_error",
+            CloseReason::UpstreamTlsError => "upstream_tls_error",
         }
     }
 
@@ -116,6 +120,12 @@ pub enum FilterStatus {
     /// driver starts a TLS server session on the client's socket and from then on hands the
     /// filter the decrypted bytes, and encrypts what the filter queues for the client.
     StartDownstreamTls,
+    /// Stream filters only: the filter has asked the server for TLS in the protocol's own
+    /// way (a MySQL SSLRequest) and the server can take the handshake now. The driver
+    /// starts the cluster's TLS client session on the upstream socket; the filter keeps
+    /// reading and writing plaintext. Bytes the filter left in the client's buffer are
+    /// offered to it again once the session is set up.
+    StartUpstreamTls,
 }
 
 /// Bytes a filter wants sent back to the client without involving the upstream (a local

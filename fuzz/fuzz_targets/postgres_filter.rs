@@ -57,6 +57,7 @@ fn listener(enforce: bool) -> Arc<PostgresListener> {
         query_log: None,
         terminates_tls: false,
         refuse_encryption: false,
+        originates_tls: enforce,
     })
 }
 

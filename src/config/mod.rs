@@ -24,6 +24,7 @@ use sluice_codecs::resp::RespLimits;
 use sluice_filters::policy::{self, Fault, FaultAction, LimitKind, Matcher, OnLimit, RateLimit, Rule};
 use sluice_filters::Protocol;
 
+use crate::cluster_tls::ClusterTls;
 use crate::tls::TlsConfig;
 
 /// One problem in a configuration, named by its path.
@@ -81,6 +82,9 @@ pub struct ClusterConfig {
     pub endpoints: Vec<Endpoint>,
     #[serde(serialize_with = "ser_duration")]
     pub connect_timeout: Duration,
+    /// Originate TLS to the endpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClusterTls>,
 }
 
 /// An upstream address as written and as resolved when the config was loaded.

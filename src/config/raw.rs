@@ -28,6 +28,19 @@ pub struct RawCluster {
     pub name: String,
     pub endpoints: Vec<String>,
     pub connect_timeout: Option<String>,
+    pub tls: Option<RawClusterTls>,
+}
+
+/// A cluster's `tls`: how sluice originates TLS to its endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClusterTls {
+    pub server_name: Option<String>,
+    pub ca: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

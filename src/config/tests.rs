@@ -448,3 +448,74 @@ fn tls_errors_name_the_file_and_the_path() {
     let unknown = files.yaml("mysql", "a.crt", "a.key").replace("key:", "ca: x, key:");
     assert_eq!(errors(&unknown), ["listeners[0].tls.ca: unknown field `ca`, expected `cert` or `key`"]);
 }
+
+/// A `protocol` listener on a cluster whose `tls` block is `tls`.
+fn cluster_tls_yaml(protocol: &str, endpoint: &str, tls: &str) -> String {
+    format!(
+        "clusters: [{{ name: db, endpoints: [\"{endpoint}\"], tls: {tls} }}]\n\
+         listeners:\n  - {{ name: l, address: 127.0.0.1:0, protocol: {protocol}, cluster: db }}\n"
+    )
+}
+
+#[test]
+fn clusters_originate_tls_with_their_own_roots_or_insecurely() {
+    let files = TlsFiles::new("cluster");
+    let ca = files.path("a.crt");
+    let c = Config::from_yaml(&cluster_tls_yaml("postgres", "127.0.0.1:5432", &format!("{{ ca: \"{ca}\" }}"))).unwrap();
+    let tls = c.clusters[0].tls.as_ref().expect("tls settings");
+    assert_eq!(tls.ca.as_ref().unwrap().display().to_string(), ca);
+    assert!(!tls.insecure);
+    // An IP endpoint is its own server name; a DNS one too; `server_name` overrides both.
+    assert!(tls.connect(0).is_ok());
+    let named = cluster_tls_yaml("redis", "localhost:6379", "{ insecure: true, server_name: cache.internal }");
+    let c = Config::from_yaml(&named).unwrap();
+    assert_eq!(c.clusters[0].tls.as_ref().unwrap().server_name.as_deref(), Some("cache.internal"));
+    let dump = serde_json::to_value(&c).unwrap();
+    assert_eq!(dump["clusters"][0]["tls"]["insecure"], true);
+    // A client certificate goes with its key.
+    let mtls = format!("{{ ca: \"{ca}\", cert: \"{}\", key: \"{}\" }}", files.path("b.crt"), files.path("b.key"));
+    assert!(Config::from_yaml(&cluster_tls_yaml("postgres", "127.0.0.1:5432", &mtls)).is_ok());
+}
+
+#[test]
+fn cluster_tls_errors_name_the_field() {
+    let files = TlsFiles::new("cluster-errors");
+    let (ca, missing) = (files.path("a.crt"), files.path("missing.pem"));
+    let pg = |tls: &str| errors(&cluster_tls_yaml("postgres", "127.0.0.1:5432", tls));
+    assert_eq!(
+        pg(&format!("{{ ca: \"{missing}\" }}")),
+        [format!("clusters[0].tls.ca: cannot read {missing}: No such file or directory (os error 2)")]
+    );
+    assert_eq!(
+        pg(&format!("{{ ca: \"{}\" }}", files.path("a.key"))),
+        [format!("clusters[0].tls.ca: no certificate (PEM CERTIFICATE block) found in {}", files.path("a.key"))]
+    );
+    assert_eq!(
+        pg(&format!("{{ ca: \"{ca}\", insecure: true }}")),
+        ["clusters[0].tls.insecure: insecure skips verification, so ca would be unused: set one"]
+    );
+    assert_eq!(
+        pg(&format!("{{ ca: \"{ca}\", cert: \"{}\" }}", files.path("b.crt"))),
+        ["clusters[0].tls.key: a client certificate needs its key"]
+    );
+    let mismatch =
+        pg(&format!("{{ ca: \"{ca}\", cert: \"{}\", key: \"{}\" }}", files.path("a.crt"), files.path("b.key")));
+    assert!(mismatch[0].starts_with("clusters[0].tls.key: cannot use the key in"), "{mismatch:?}");
+    assert_eq!(
+        pg("{ insecure: true, server_name: \"not a name\" }"),
+        [r#"clusters[0].tls.server_name: "not a name": invalid dns name"#]
+    );
+    assert_eq!(
+        pg("{ insecure: true, sni: x }")[0],
+        "clusters[0].tls.sni: unknown field `sni`, expected one of `server_name`, `ca`, `insecure`, `cert`, `key`"
+    );
+    // Listeners that cannot originate TLS yet say so rather than connect in the clear.
+    for protocol in ["tcp", "mysql"] {
+        assert_eq!(
+            errors(&cluster_tls_yaml(protocol, "127.0.0.1:5432", "{ insecure: true }")),
+            [format!(
+                r#"listeners[0].cluster: cluster "db" originates TLS, which {protocol} listeners do not support yet (postgres and redis do)"#
+            )]
+        );
+    }
+}

@@ -19,11 +19,12 @@ use sluice_filters::sql::{self, Dialect};
 use sluice_filters::Protocol;
 
 use super::raw::{
-    OneOrMany, RawCluster, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawPostgres, RawQueryLog, RawRedis,
-    RawRule, RawSize, RawTls,
+    OneOrMany, RawCluster, RawClusterTls, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawPostgres,
+    RawQueryLog, RawRedis, RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
+use crate::cluster_tls::{ClusterTls, ClusterTlsSettings};
 use crate::tls::{TlsFile, TlsLoadError};
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
@@ -200,7 +201,31 @@ impl Validator {
         }
         let connect_timeout =
             self.duration(&format!("{path}.connect_timeout"), raw.connect_timeout.as_deref(), DEFAULT_CONNECT_TIMEOUT);
-        ClusterConfig { name: raw.name, endpoints, connect_timeout }
+        let tls = raw.tls.and_then(|t| self.cluster_tls(&format!("{path}.tls"), t, &endpoints));
+        ClusterConfig { name: raw.name, endpoints, connect_timeout, tls }
+    }
+
+    /// Loads a cluster's TLS origination settings (see `crate::cluster_tls`).
+    fn cluster_tls(&mut self, path: &str, raw: RawClusterTls, endpoints: &[Endpoint]) -> Option<ClusterTls> {
+        if raw.insecure && raw.ca.is_some() {
+            self.error(format!("{path}.insecure"), "insecure skips verification, so ca would be unused: set one");
+            return None;
+        }
+        let settings = ClusterTlsSettings {
+            server_name: raw.server_name.as_deref(),
+            ca: raw.ca.as_deref().map(Path::new),
+            insecure: raw.insecure,
+            cert: raw.cert.as_deref().map(Path::new),
+            key: raw.key.as_deref().map(Path::new),
+        };
+        match ClusterTls::load(&settings, endpoints) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                let at = if e.field.is_empty() { path.to_string() } else { format!("{path}.{}", e.field) };
+                self.error(at, e.message);
+                None
+            }
+        }
     }
 
     fn listener(&mut self, i: usize, raw: RawListener, clusters: &[Arc<ClusterConfig>]) -> Option<ListenerConfig> {
@@ -235,6 +260,17 @@ impl Validator {
             self.error(format!("{path}.cluster"), format!(r#"unknown cluster "{}""#, raw.cluster));
         }
         let protocol = protocol?;
+        if let Some(i) = cluster_index {
+            if clusters[i].tls.is_some() && !matches!(protocol, Protocol::Postgres | Protocol::Redis) {
+                self.error(
+                    format!("{path}.cluster"),
+                    format!(
+                        r#"cluster "{}" originates TLS, which {protocol} listeners do not support yet (postgres and redis do)"#,
+                        raw.cluster
+                    ),
+                );
+            }
+        }
         let default_idle = if protocol == Protocol::Udp { DEFAULT_UDP_IDLE } else { DEFAULT_TCP_IDLE };
         let idle_timeout = self.duration(&format!("{path}.idle_timeout"), raw.idle_timeout.as_deref(), default_idle);
         let limit = match (protocol, raw.max_connections, raw.max_sessions) {

@@ -75,6 +75,9 @@ pub fn self_signed(dir: &Scratch) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
     let out = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
+        // Verifiers match names against the subject alternative names only, and take a
+        // CA certificate for a leaf as an error.
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -101,24 +104,41 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 pub struct Redis {
     pub port: u16,
     child: Child,
+    /// The certificate of a server that takes TLS connections only.
+    tls_cert: Option<PathBuf>,
     _dir: Scratch,
 }
 
 impl Redis {
     pub fn start() -> Redis {
+        Redis::start_with(false)
+    }
+
+    /// A server that takes TLS connections only, with a self-signed certificate for
+    /// 127.0.0.1 ([`Redis::certificate`]).
+    pub fn start_tls_only() -> Redis {
+        Redis::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Redis {
         let bin = require("redis-server", "redis-server");
         require("redis-cli", "redis-tools");
         let dir = Scratch::new("redis");
         let port = free_port();
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--maxclients", "4000", "--dir"])
-            .arg(&dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let redis = Redis { port, child, _dir: dir };
+        let mut command = Command::new(bin);
+        command.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "4000", "--dir"]);
+        command.arg(&dir.0);
+        let tls_cert = if tls {
+            let (cert, key) = self_signed(&dir);
+            command.args(["--port", "0", "--tls-port", &port.to_string(), "--tls-auth-clients", "no"]);
+            command.arg("--tls-cert-file").arg(&cert).arg("--tls-key-file").arg(&key);
+            Some(cert)
+        } else {
+            command.args(["--port", &port.to_string()]);
+            None
+        };
+        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start redis-server");
+        let redis = Redis { port, child, tls_cert, _dir: dir };
         assert!(
             wait_until(Duration::from_secs(10), || redis.cli(&["PING"]).map(|o| o == "PONG").unwrap_or(false)),
             "redis-server did not come up on port {port}"
@@ -132,7 +152,18 @@ impl Redis {
 
     /// Runs redis-cli against redis directly.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
-        redis_cli(self.port, args)
+        match &self.tls_cert {
+            Some(cert) => {
+                let cert = cert.to_str().unwrap();
+                redis_cli(self.port, &[&["--tls", "--cacert", cert], args].concat())
+            }
+            None => redis_cli(self.port, args),
+        }
+    }
+
+    /// The self-signed certificate of a TLS-only server.
+    pub fn certificate(&self) -> &Path {
+        self.tls_cert.as_deref().expect("a TLS server")
     }
 
     /// A field of `INFO`, e.g. `total_connections_received`.

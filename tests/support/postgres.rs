@@ -44,8 +44,10 @@ host all all 127.0.0.1/32 trust
 /// How to start the server.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PgOptions {
-    /// `ssl=on` with a self-signed certificate for `localhost`.
+    /// `ssl=on` with a self-signed certificate for `localhost` and 127.0.0.1.
     pub tls: bool,
+    /// TCP logins only over TLS (`hostssl` lines in `pg_hba.conf`); implies `tls`.
+    pub tls_only: bool,
 }
 
 pub struct Postgres {
@@ -60,7 +62,7 @@ impl Postgres {
     }
 
     pub fn start_with_tls() -> Postgres {
-        Postgres::start_with(PgOptions { tls: true })
+        Postgres::start_with(PgOptions { tls: true, ..PgOptions::default() })
     }
 
     pub fn start_with(options: PgOptions) -> Postgres {
@@ -93,8 +95,10 @@ impl Postgres {
             .output()
             .expect("run initdb");
         assert!(out.status.success(), "initdb failed: {}", text(&out));
-        std::fs::write(data.join("pg_hba.conf"), PG_HBA).unwrap();
-        if options.tls {
+        let tls = options.tls || options.tls_only;
+        let hba = if options.tls_only { PG_HBA.replace("\nhost ", "\nhostssl ") } else { PG_HBA.to_string() };
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        if tls {
             let (cert, key) = self_signed(&dir);
             for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
                 let path = data.join(to);
@@ -115,7 +119,7 @@ impl Postgres {
             .arg(&dir.0)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "synchronous_commit=off", "-c", "max_connections=50", "-c", "shared_buffers=32MB"])
-            .args(["-c", &format!("ssl={}", if options.tls { "on" } else { "off" })])
+            .args(["-c", &format!("ssl={}", if tls { "on" } else { "off" })])
             .current_dir(&dir.0)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -151,6 +155,12 @@ impl Postgres {
 
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The server's certificate (self-signed, so also the root to verify it with), when
+    /// it was started with TLS.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path("data/server.crt")
     }
 
     /// The server's own log (stderr), for failure messages.

@@ -1,6 +1,7 @@
 //! Encoding the messages sluice writes itself: the ErrorResponse that refuses a statement
-//! or ends a session, the ReadyForQuery that follows a refused simple Query, and the
-//! one-byte answer to an encryption request.
+//! or ends a session, the ReadyForQuery that follows a refused simple Query, the
+//! one-byte answer to an encryption request, the SSLRequest sluice sends a server it
+//! originates TLS to, and the AuthenticationSASL offer with channel binding taken out.
 //!
 //! Spec: "ErrorResponse", "ReadyForQuery" in
 //! <https://www.postgresql.org/docs/current/protocol-message-formats.html>, the field types
@@ -12,6 +13,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::backend::TxStatus;
+use super::startup::SSL_REQUEST_CODE;
 
 /// The longest message written: enough for any policy text, small enough that a client's
 /// log line stays readable. Longer text is cut at a UTF-8 boundary.
@@ -60,6 +62,44 @@ pub fn encode_ready_for_query(out: &mut BytesMut, status: TxStatus) {
         TxStatus::InTransaction => b'T',
         TxStatus::Failed => b'E',
     });
+}
+
+/// SSLRequest ("SSL Session Encryption" in protocol-flow.html): what a client sends before
+/// its StartupMessage to ask for TLS; the server answers one byte (`S` or `N`) and
+/// nothing else, and the TLS handshake follows on the same socket.
+pub const fn ssl_request() -> [u8; 8] {
+    let code = SSL_REQUEST_CODE.to_be_bytes();
+    [0, 0, 0, 8, code[0], code[1], code[2], code[3]]
+}
+
+/// AuthenticationSASL without the channel-binding mechanisms (`SCRAM-SHA-256-PLUS`), or
+/// `None` when `message` is not an AuthenticationSASL or offers none. Channel binding
+/// (RFC 5802 §6, RFC 5929 `tls-server-end-point`) ties the login to the TLS session the
+/// server sees; when sluice originates that session, the client's own hop is another
+/// session (or none), so a client that chose `-PLUS` would fail the login, and libpq
+/// refuses a `-PLUS` offer on a plain connection outright. `message` is a whole message
+/// the codec has read (type byte, length, body).
+pub fn sasl_without_channel_binding(message: &[u8]) -> Option<BytesMut> {
+    const SASL: [u8; 4] = 10u32.to_be_bytes();
+    let body = message.strip_prefix(b"R")?.get(4..)?;
+    let list = body.strip_prefix(&SASL)?;
+    let plus = |m: &[u8]| m.ends_with(b"-PLUS");
+    let mechanisms = list.split(|&b| b == 0).filter(|m| !m.is_empty());
+    if !mechanisms.clone().any(plus) {
+        return None;
+    }
+    let kept: Vec<&[u8]> = mechanisms.filter(|m| !plus(m)).collect();
+    let body_len = SASL.len() + kept.iter().map(|m| m.len() + 1).sum::<usize>() + 1;
+    let mut out = BytesMut::with_capacity(1 + 4 + body_len);
+    out.put_u8(b'R');
+    out.put_u32((4 + body_len) as u32);
+    out.put_slice(&SASL);
+    for m in kept {
+        out.put_slice(m);
+        out.put_u8(0);
+    }
+    out.put_u8(0);
+    Some(out)
 }
 
 /// The server's answer to SSLRequest or GSSENCRequest: `S` to go ahead, `N` to refuse

@@ -29,7 +29,10 @@ mod session;
 mod startup;
 
 pub use backend::{Auth, Backend, CommandTag, ServerNotice, TxStatus};
-pub use encode::{encode_error, encode_ready_for_query, encryption_answer, Severity, MAX_ERROR_MESSAGE};
+pub use encode::{
+    encode_error, encode_ready_for_query, encryption_answer, sasl_without_channel_binding, ssl_request, Severity,
+    MAX_ERROR_MESSAGE,
+};
 pub use error::PgError;
 pub use event::{CopyDirection, Event, Outcome};
 pub use frame::{peek, split_message, typed_body, Direction, PgLimits, Phase};

@@ -613,3 +613,35 @@ fn write_postgres_fuzz_seeds() {
     .collect();
     write("postgres_backend", "mixed_pipeline", Some(7), &answers.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn the_ssl_request_sluice_sends_is_the_one_it_reads() {
+    let request = ssl_request();
+    assert_eq!(StartupPacket::parse(&request, &PgLimits::default()), Ok(StartupPacket::SslRequest));
+}
+
+#[test]
+fn channel_binding_is_taken_out_of_a_sasl_offer() {
+    fn sasl(mechanisms: &[&str]) -> Vec<u8> {
+        let mut body = 10u32.to_be_bytes().to_vec();
+        for m in mechanisms {
+            body.extend_from_slice(m.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut message = vec![b'R'];
+        message.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        message.extend_from_slice(&body);
+        message
+    }
+    let offer = sasl(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
+    let plain = sasl_without_channel_binding(&offer).expect("rewritten");
+    assert_eq!(&plain[..], &sasl(&["SCRAM-SHA-256"])[..]);
+    // The codec reads the result as the offer it is.
+    let Ok(Backend::Authentication(auth)) = Backend::parse(b'R', &plain[5..]) else { panic!("unreadable") };
+    assert_eq!(auth.mechanisms().collect::<Vec<_>>(), [&b"SCRAM-SHA-256"[..]]);
+    // Nothing to take out, or not an offer: left alone.
+    assert!(sasl_without_channel_binding(&sasl(&["SCRAM-SHA-256"])).is_none());
+    assert!(sasl_without_channel_binding(b"R\0\0\0\x08\0\0\0\0").is_none());
+    assert!(sasl_without_channel_binding(b"R\0").is_none());
+}

@@ -31,10 +31,13 @@
 //! Encryption (protocol §55.2.10 "SSL Session Encryption"): a listener with `tls` answers
 //! SSLRequest `S` itself and asks the driver to terminate TLS on the client's socket
 //! ([`FilterStatus::StartDownstreamTls`]); the decrypted stream starts over with the
-//! StartupMessage, and the server's connection stays plain. A listener that enforces rules
-//! (or is told to refuse encryption) answers SSLRequest and GSSENCRequest `N` itself, so no
-//! session can turn opaque; an observing one forwards them, and counts and forwards opaque
-//! the sessions the server accepts.
+//! StartupMessage. The server's connection is plain, or TLS when the cluster originates
+//! it (the driver asked the server with its own SSLRequest before the first byte); then a
+//! plain client's SASL offer loses its channel-binding mechanisms, which cannot span two
+//! TLS sessions (see `sasl_without_channel_binding`). A listener that enforces rules, is
+//! told to refuse encryption, or whose cluster originates TLS answers SSLRequest and
+//! GSSENCRequest `N` itself, so no session can turn opaque; an observing one forwards
+//! them, and counts and forwards opaque the sessions the server accepts.
 //!
 //! Failure mode: fails open when the listener has no rules (an undecodable message is
 //! counted and the connection continues as a plain byte stream), and closed otherwise,
@@ -50,8 +53,9 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::postgres::Session;
 use sluice_codecs::postgres::{
-    encode_error, encode_ready_for_query, encryption_answer, peek, typed_body, CopyDirection, Direction, Event,
-    Frontend, Outcome as Completion, PgError, Phase, Severity, StartupPacket, State, TxStatus,
+    encode_error, encode_ready_for_query, encryption_answer, peek, sasl_without_channel_binding, typed_body,
+    CopyDirection, Direction, Event, Frontend, Outcome as Completion, PgError, Phase, Severity, StartupPacket, State,
+    TxStatus,
 };
 
 use super::stats::{OpName, PostgresStats};
@@ -135,6 +139,8 @@ pub struct PostgresFilter {
     copy_out: bool,
     /// Forward everything unchanged from now on (encrypted, or undecodable).
     passthrough: bool,
+    /// The client's hop is TLS that sluice terminates.
+    client_tls: bool,
     scratch: String,
     rng: fastrand::Rng,
     tables: ConnectionTables,
@@ -157,6 +163,7 @@ impl PostgresFilter {
             in_transaction: false,
             copy_out: false,
             passthrough: false,
+            client_tls: false,
             scratch: String::new(),
             rng: fastrand::Rng::new(),
             tables: ConnectionTables::default(),
@@ -311,6 +318,7 @@ impl PostgresFilter {
         let fed = self.session.feed_frontend(msg).and_then(|_| self.session.feed_backend(answer));
         debug_assert!(fed.is_ok(), "an encryption request the session refused: {fed:?}");
         if step == EncryptionStep::Terminate {
+            self.client_tls = true;
             self.session.resume_after_tls();
             listener.stats.tls_terminated_sessions.increment(1);
         }
@@ -466,6 +474,15 @@ impl PostgresFilter {
             };
             // The request this message answers, if it ends a statement.
             let answering = self.session.requests_answered();
+            let authenticating = matches!(self.session.state(), State::Authenticating { .. });
+            // Channel binding binds the login to the server's TLS session. A plain client
+            // must not see it offered (libpq refuses that); a TLS client is left the
+            // offer, which succeeds only when the listener presents the server's own
+            // certificate (RFC 5929 tls-server-end-point) — taking it out would not help,
+            // as SCRAM then sees a downgrade and fails the login anyway.
+            let offer = (self.listener.originates_tls && authenticating && !self.client_tls)
+                .then(|| sasl_without_channel_binding(&input[run..run + n]))
+                .flatten();
             let event = match self.session.feed_backend(&input[run..run + n]) {
                 Ok(event) => event,
                 Err(PgError::Opaque) => {
@@ -475,6 +492,13 @@ impl PostgresFilter {
                 }
                 Err(_) => return self.decode_error(false, input, run, io),
             };
+            if let Some(offer) = offer {
+                // The session has read the server's offer; the client gets it without
+                // channel binding.
+                drop_frame(input, &mut run, n, io.to_downstream);
+                io.to_downstream.push(offer.freeze());
+                continue;
+            }
             run += n;
             if let Some(event) = event {
                 if self.server_event(event, answering, io.now) {

@@ -37,6 +37,11 @@ pub struct PostgresListener {
     /// of going to the server, so every session stays readable. Always so for a listener
     /// with rules (see the filter's failure mode).
     pub refuse_encryption: bool,
+    /// The cluster originates TLS to the server: the server's SASL offer loses its
+    /// channel-binding mechanisms on the way to the client (see
+    /// `sasl_without_channel_binding`), and the client's own encryption requests are
+    /// refused (`refuse_encryption`).
+    pub originates_tls: bool,
 }
 
 impl PostgresListener {

@@ -38,6 +38,7 @@ struct Setup {
     rules: Vec<Rule>,
     terminates_tls: bool,
     refuse_encryption: bool,
+    originates_tls: bool,
 }
 
 fn listener_with(setup: Setup) -> Arc<PostgresListener> {
@@ -51,11 +52,12 @@ fn listener_with(setup: Setup) -> Arc<PostgresListener> {
         query_log: None,
         terminates_tls: setup.terminates_tls,
         refuse_encryption: setup.refuse_encryption,
+        originates_tls: setup.originates_tls,
     })
 }
 
 fn listener(rules: Vec<Rule>) -> Arc<PostgresListener> {
-    listener_with(Setup { rules, terminates_tls: false, refuse_encryption: false })
+    listener_with(Setup { rules, terminates_tls: false, refuse_encryption: false, originates_tls: false })
 }
 
 fn client_ip() -> IpAddr {
@@ -462,7 +464,12 @@ fn encryption_requests_are_forwarded_refused_or_terminated_by_the_listener() {
     assert_eq!(filter.state(), State::Running);
 
     // Terminating: answered S here, and the driver is asked to start TLS.
-    let listener = listener_with(Setup { rules: Vec::new(), terminates_tls: true, refuse_encryption: false });
+    let listener = listener_with(Setup {
+        rules: Vec::new(),
+        terminates_tls: true,
+        refuse_encryption: false,
+        originates_tls: false,
+    });
     let mut filter = PostgresFilter::new(listener, client_ip());
     let mut c = BytesMut::new();
     let hello = b"\x16\x03\x01\x00\x05hello";
