@@ -90,6 +90,7 @@ impl ListenerRuntime {
                     .zip(query_log.clone())
                     .map(|(q, log)| QueryLog { sink: Arc::new(QueryLogWriter(log)), sample_rate: q.sample_rate }),
                 terminates_tls: config.tls.is_some(),
+                originates_tls: cluster.config.tls.is_some(),
             })
         });
         let postgres = config.postgres.as_ref().map(|postgres| {

@@ -367,3 +367,109 @@ fn sluice_terminates_tls_and_still_sees_and_filters_every_statement() {
     let log = std::fs::read_to_string(&access_log).unwrap();
     assert_eq!(log.matches(r#""close_reason":"tls_error""#).count(), 1, "{log}");
 }
+
+#[test]
+fn sluice_originates_tls_to_the_server_and_still_sees_every_statement() {
+    // `bench` must log in over TLS; the server's certificate names 127.0.0.1.
+    let db = Mariadb::start_tls_only();
+    let plain_db = Mariadb::start();
+    let dir = Scratch::new("mysql-origin");
+    let (cert, key) = self_signed(&dir);
+    let other = Scratch::new("mysql-other-ca");
+    let (other_ca, _) = self_signed(&other);
+    let access_log = dir.path("access.jsonl");
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n\
+         \x20 - {{ name: verified, endpoints: [\"{db}\"], tls: {{ ca: \"{ca}\" }} }}\n\
+         \x20 - {{ name: wrong_ca, endpoints: [\"{db}\"], tls: {{ ca: \"{other_ca}\" }} }}\n\
+         \x20 - {{ name: no_tls, endpoints: [\"{plain}\"], tls: {{ insecure: true }} }}\n\
+         listeners:\n\
+         \x20 - {{ name: my_up, address: 127.0.0.1:0, protocol: mysql, cluster: verified, \
+                   rules: [ {{ match: {{ op: DROP }}, action: deny }} ] }}\n\
+         \x20 - {{ name: my_both, address: 127.0.0.1:0, protocol: mysql, cluster: verified, \
+                   tls: {{ cert: \"{cert}\", key: \"{key}\" }} }}\n\
+         \x20 - {{ name: my_wrong_ca, address: 127.0.0.1:0, protocol: mysql, cluster: wrong_ca, \
+                   access_log: {{ path: \"{log}\" }} }}\n\
+         \x20 - {{ name: my_no_tls, address: 127.0.0.1:0, protocol: mysql, cluster: no_tls }}\n",
+        db = db.addr(),
+        plain = plain_db.addr(),
+        ca = db.certificate().display(),
+        other_ca = other_ca.display(),
+        cert = cert.display(),
+        key = key.display(),
+        log = access_log.display(),
+    ));
+    let cipher = "SHOW SESSION STATUS LIKE 'Ssl_cipher'";
+
+    // A plain client: the server sees TLS (a cipher in its session status), the client not.
+    let up = proxy.addr("my_up");
+    let plain = |sql: &str| mariadb_cli(up, &["--skip-ssl", "-e", sql]);
+    assert!(plain("status").unwrap().contains("Not in use"));
+    let server_side = plain(cipher).unwrap();
+    assert!(server_side.starts_with("Ssl_cipher\t") && server_side.len() > "Ssl_cipher\t".len(), "{server_side}");
+    assert_eq!(plain("SELECT 6 * 7").unwrap(), "42");
+    assert_eq!(plain("SELECT REPEAT('x', 4000000)").unwrap().len(), 4_000_000);
+    let refused = plain("DROP DATABASE sbtest").unwrap_err();
+    assert!(refused.contains("ERROR 1227 (42000)"), "{refused}");
+    assert!(db.root(&["-e", "SHOW DATABASES LIKE 'sbtest'"]).unwrap().contains("sbtest"));
+    // Server-side prepared statements through it, counted exactly.
+    let out = Command::new(PYTHON)
+        .args(["-c", PREPARED_OVER_PYMYSQL, &up.port().to_string(), MARIADB_PASSWORD])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // TLS on both hops.
+    let both = proxy.addr("my_both");
+    let tls = |sql: &str| mariadb_cli(both, &["--ssl", "--skip-ssl-verify-server-cert", "-e", sql]);
+    assert!(tls("status").unwrap().contains("Cipher in use"));
+    assert!(tls(cipher).unwrap().len() > "Ssl_cipher\t".len());
+
+    // A certificate that does not verify closes the connection; a server without TLS
+    // gets no login, and the client is told why.
+    let wrong = mariadb_cli(proxy.addr("my_wrong_ca"), &["--skip-ssl", "-e", "SELECT 1"]).unwrap_err();
+    assert!(wrong.contains("ERROR 2013") || wrong.contains("ERROR 2026"), "{wrong}");
+    let no_tls = mariadb_cli(proxy.addr("my_no_tls"), &["--skip-ssl", "-e", "SELECT 1"]).unwrap_err();
+    assert!(no_tls.contains("ERROR 1043") && no_tls.contains("the server does not offer TLS"), "{no_tls}");
+    assert!(wait_until(Duration::from_secs(5), || {
+        let log = std::fs::read_to_string(&access_log).unwrap_or_default();
+        log.contains(r#""close_reason":"upstream_tls_error""#)
+    }));
+
+    let m = proxy.metrics();
+    let sessions = |listener: &str, outcome: &str| {
+        m.get("sluice_mysql_sessions_total", &[("listener", listener), ("outcome", outcome)])
+    };
+    assert_eq!(sessions("my_up", "ok"), 6.0);
+    assert_eq!(sessions("my_up", "tls"), 0.0, "no session went opaque");
+    assert_eq!(sessions("my_both", "tls_terminated"), 2.0);
+    assert_eq!(ops(&m, "my_up", "DROP", "denied"), 1.0);
+    assert_eq!(ops(&m, "my_up", "COM_STMT_PREPARE", "ok"), 1.0);
+    assert_eq!(ops(&m, "my_up", "INSERT", "ok"), 10.0, "each EXECUTE counted as its statement");
+    assert_eq!(db.root(&["-e", "SELECT COUNT(*) FROM sbtest.origin"]).as_deref(), Some("10"));
+}
+
+/// PyMySQL has no server-side prepared statements; this drives COM_STMT_PREPARE and ten
+/// COM_STMT_EXECUTE by hand over its connection's packet layer.
+const PREPARED_OVER_PYMYSQL: &str = r#"
+import sys, struct, pymysql
+port, password = int(sys.argv[1]), sys.argv[2]
+c = pymysql.connect(host="127.0.0.1", port=port, user="bench", password=password, database="sbtest", autocommit=True)
+with c.cursor() as cur:
+    cur.execute("CREATE TABLE origin (id INT)")
+c._execute_command(0x16, "INSERT INTO origin VALUES (?)")
+prepare_ok = c._read_packet()
+stmt_id = struct.unpack("<I", prepare_ok.get_all_data()[1:5])[0]
+params = struct.unpack("<H", prepare_ok.get_all_data()[7:9])[0]
+for _ in range(params):
+    c._read_packet()
+if params and not c.client_flag & (1 << 24):
+    c._read_packet()
+for i in range(10):
+    payload = struct.pack("<IBI", stmt_id, 0, 1) + b"\x00" + b"\x01" + struct.pack("<HI", 3, i)
+    c._execute_command(0x17, payload)
+    ok = c._read_packet()
+    assert ok.is_ok_packet(), ok.get_all_data()
+c.close()
+"#;

@@ -32,6 +32,7 @@ fn listener(rules: Vec<Rule>) -> Arc<MysqlListener> {
         statements: SharedStatementCache::new(Dialect::MySql, CacheLimits::PER_LISTENER),
         limits: MysqlLimits::default(),
         terminates_tls: false,
+        originates_tls: false,
         query_log: None,
     })
 }

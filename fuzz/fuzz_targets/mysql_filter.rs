@@ -56,6 +56,7 @@ fn listener(enforce: bool) -> Arc<MysqlListener> {
         },
         query_log: None,
         terminates_tls: false,
+        originates_tls: false,
     })
 }
 

@@ -510,11 +510,11 @@ fn cluster_tls_errors_name_the_field() {
         "clusters[0].tls.sni: unknown field `sni`, expected one of `server_name`, `ca`, `insecure`, `cert`, `key`"
     );
     // Listeners that cannot originate TLS yet say so rather than connect in the clear.
-    for protocol in ["tcp", "mysql"] {
+    for protocol in ["tcp", "udp"] {
         assert_eq!(
             errors(&cluster_tls_yaml(protocol, "127.0.0.1:5432", "{ insecure: true }")),
             [format!(
-                r#"listeners[0].cluster: cluster "db" originates TLS, which {protocol} listeners do not support yet (postgres and redis do)"#
+                r#"listeners[0].cluster: cluster "db" originates TLS, which {protocol} listeners do not support yet (postgres, mysql and redis do)"#
             )]
         );
     }

@@ -261,11 +261,12 @@ impl Validator {
         }
         let protocol = protocol?;
         if let Some(i) = cluster_index {
-            if clusters[i].tls.is_some() && !matches!(protocol, Protocol::Postgres | Protocol::Redis) {
+            if clusters[i].tls.is_some() && !matches!(protocol, Protocol::Postgres | Protocol::Mysql | Protocol::Redis)
+            {
                 self.error(
                     format!("{path}.cluster"),
                     format!(
-                        r#"cluster "{}" originates TLS, which {protocol} listeners do not support yet (postgres and redis do)"#,
+                        r#"cluster "{}" originates TLS, which {protocol} listeners do not support yet (postgres, mysql and redis do)"#,
                         raw.cluster
                     ),
                 );

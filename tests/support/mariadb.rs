@@ -3,11 +3,12 @@
 //! TCP clients, and helpers to drive it with the `mariadb` CLI, directly or through sluice.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{free_port, require, wait_until, Scratch};
+use super::{free_port, require, self_signed, wait_until, Scratch};
 
 /// The password of the `bench` user every test server has.
 pub const PASSWORD: &str = "benchpw";
@@ -15,11 +16,23 @@ pub const PASSWORD: &str = "benchpw";
 pub struct Mariadb {
     pub port: u16,
     child: Child,
+    /// The certificate of a server started with TLS.
+    tls_cert: Option<PathBuf>,
     dir: Scratch,
 }
 
 impl Mariadb {
     pub fn start() -> Mariadb {
+        Mariadb::start_with(false)
+    }
+
+    /// A server with TLS (a self-signed certificate for 127.0.0.1, [`Mariadb::certificate`])
+    /// whose `bench` user must log in over it (`REQUIRE SSL`).
+    pub fn start_tls_only() -> Mariadb {
+        Mariadb::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Mariadb {
         let server = require("mariadbd", "mariadb-server");
         let install = require("mariadb-install-db", "mariadb-server");
         require("mariadb", "mariadb-client");
@@ -46,8 +59,15 @@ impl Mariadb {
         );
         drop(turn);
         let port = free_port();
-        let child = Command::new(server)
-            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin", small_log])
+        let mut command = Command::new(server);
+        // --no-defaults has to come first.
+        command.args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin", small_log]);
+        let tls_cert = tls.then(|| {
+            let (cert, key) = self_signed(&dir);
+            command.arg(format!("--ssl-cert={}", cert.display())).arg(format!("--ssl-key={}", key.display()));
+            cert
+        });
+        let child = command
             .arg(format!("--port={port}"))
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", dir.path("mysqld.sock").display()))
@@ -57,14 +77,15 @@ impl Mariadb {
             .stderr(Stdio::null())
             .spawn()
             .expect("start mariadbd");
-        let db = Mariadb { port, child, dir };
+        let db = Mariadb { port, child, tls_cert, dir };
         assert!(
             wait_until(Duration::from_secs(20), || db.root(&["-e", "SELECT 1"]).is_some()),
             "mariadbd did not come up on port {port}: {}",
             std::fs::read_to_string(db.dir.path("error.log")).unwrap_or_default()
         );
+        let require = if tls { " REQUIRE SSL" } else { "" };
         let setup = format!(
-            "CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; \
+            "CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'{require}; \
              GRANT ALL ON *.* TO 'bench'@'127.0.0.1'; CREATE DATABASE sbtest;"
         );
         db.root(&["-e", &setup]).expect("create the bench user");
@@ -73,6 +94,11 @@ impl Mariadb {
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The self-signed certificate of a server started with TLS.
+    pub fn certificate(&self) -> &std::path::Path {
+        self.tls_cert.as_deref().expect("a TLS server")
     }
 
     /// Runs the `mariadb` CLI as root over the server's socket (bypassing sluice), in

@@ -42,7 +42,7 @@ pub use packet::{peek, Direction, MysqlLimits, Packet, PacketFramer, PacketHeade
 pub use response::{
     is_eof, is_progress, is_terminator, ColumnCount, Completion, EofPacket, OkPacket, PrepareOk, ServerError,
 };
-pub use rewrite::{clear_login_capabilities, edit_greeting_capabilities};
+pub use rewrite::{edit_greeting_capabilities, edit_login_capabilities, ssl_request_for};
 pub use session::{Session, State};
 pub use wire::{lenenc_int_len, read_lenenc_int, read_lenenc_str, Reader};
 

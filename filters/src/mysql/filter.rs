@@ -29,6 +29,16 @@
 //! higher, each as a copy with that byte changed, and the login goes without `CLIENT_SSL`.
 //! The session is fed the client's numbering (the server's packets after the shift), which
 //! is the numbering of a plain SSLRequest-then-login exchange it already knows.
+//!
+//! TLS origination (clusters with `tls`): when the client's login arrives, the filter first
+//! sends the server an SSLRequest of its own (the login's fixed part with `CLIENT_SSL`,
+//! sequence 1) and asks the driver to start the cluster's TLS session on the server's
+//! socket ([`FilterStatus::StartUpstreamTls`]); the login then follows inside it with
+//! sequence 2 and `CLIENT_SSL` set, and the server's packets go to the client one lower
+//! until authentication ends. With TLS terminated on the client's side too, the two
+//! shifts cancel out. A greeting without `CLIENT_SSL` gets the client an ERR (1043) and a
+//! close instead of a login in the clear, and the greeting the client sees offers
+//! `CLIENT_SSL` only when the listener terminates TLS itself.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -37,8 +47,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::mysql::{
-    clear_login_capabilities, edit_greeting_capabilities, encode_err, peek, Capabilities, Command, CommandKind, Event,
-    MysqlError, Opaque, Outcome as Completion, PacketHeader, Session, State, HEADER_LEN, MAX_PACKET_PAYLOAD,
+    edit_greeting_capabilities, edit_login_capabilities, encode_err, peek, ssl_request_for, Capabilities, Command,
+    CommandKind, Event, Handshake, Login, MysqlError, Opaque, Outcome as Completion, PacketHeader, Session, State,
+    HEADER_LEN, MAX_PACKET_PAYLOAD,
 };
 
 use super::prepared::Prepared;
@@ -54,6 +65,8 @@ use crate::stream::{drop_frame, take, take_frame, StreamFilter, StreamIo};
 
 /// ER_SPECIFIC_ACCESS_DENIED_ERROR: what a client shows for a statement it may not run.
 const DENIED: (u16, &[u8; 5]) = (1227, b"42000");
+/// ER_HANDSHAKE_ERROR: the connection could not be set up as configured.
+const HANDSHAKE_ERROR: (u16, &[u8; 5]) = (1043, b"08S01");
 /// ER_USER_LIMIT_REACHED: a resource limit, what MySQL itself answers past
 /// `MAX_QUERIES_PER_HOUR`.
 const LIMITED: (u16, &[u8; 5]) = (1226, b"42000");
@@ -109,9 +122,13 @@ pub struct MysqlFilter {
     refusing_chain: Option<Refusal>,
     /// Forward everything unchanged from now on (opaque stream, or an undecodable one).
     passthrough: bool,
-    /// TLS was terminated here and authentication has not ended: sequence ids are shifted
-    /// by one between the two sides (see the module doc).
-    shift_seq: bool,
+    /// Until authentication ends, what is added to a client packet's sequence id on its
+    /// way to the server (and taken from a server packet's on its way to the client): -1
+    /// when TLS was terminated here, +1 when sluice asked the server for TLS itself, 0
+    /// for both or neither (see the module doc).
+    seq_shift: i8,
+    /// The SSLRequest that starts the cluster's TLS has gone to the server.
+    upstream_tls_requested: bool,
     scratch: String,
     rng: fastrand::Rng,
     tables: ConnectionTables,
@@ -136,7 +153,8 @@ impl MysqlFilter {
             hold: None,
             refusing_chain: None,
             passthrough: false,
-            shift_seq: false,
+            seq_shift: 0,
+            upstream_tls_requested: false,
             scratch: String::new(),
             rng: fastrand::Rng::new(),
             tables: ConnectionTables::default(),
@@ -339,6 +357,22 @@ impl MysqlFilter {
                 }
             }
             let login = self.session.state() == State::AwaitLogin;
+            if login
+                && self.listener.originates_tls
+                && !self.upstream_tls_requested
+                && !is_ssl_request(&input[run..run + n])
+            {
+                // Ask the server for TLS first; the login stays in `input` and goes through
+                // the session the driver starts, offered to this filter again.
+                let Some(request) = ssl_request_for(&input[run..run + n]) else {
+                    return self.decode_error(true, input, run, io);
+                };
+                io.to_upstream.push(take(input, run));
+                io.to_upstream.push(Bytes::copy_from_slice(&request));
+                self.upstream_tls_requested = true;
+                self.seq_shift += 1;
+                return FilterStatus::StartUpstreamTls;
+            }
             let events = match self.session.client(&input[run..run + n]) {
                 Ok(events) => events,
                 Err(MysqlError::Opaque(_)) => {
@@ -378,15 +412,20 @@ impl MysqlFilter {
                 // client's TLS handshake, for the driver.
                 drop_frame(input, &mut run, n, io.to_upstream);
                 self.session.resume_after_tls();
-                self.shift_seq = true;
+                self.seq_shift -= 1;
                 return FilterStatus::StartDownstreamTls;
             }
-            if self.shift_seq {
+            let claims_tls = login && (self.listener.terminates_tls || self.listener.originates_tls);
+            if self.seq_shift != 0 || claims_tls {
                 let mut packet = take_frame(input, &mut run, n, io.to_upstream);
-                packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_sub(1);
-                if login {
-                    // The server's connection is plain: the login must not claim TLS.
-                    clear_login_capabilities(&mut packet, Capabilities::CLIENT_SSL);
+                packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_add_signed(self.seq_shift);
+                if claims_tls {
+                    // The login says TLS exactly when the server's connection is TLS.
+                    let (clear, set) = match self.listener.originates_tls {
+                        true => (Capabilities::default(), Capabilities::CLIENT_SSL),
+                        false => (Capabilities::CLIENT_SSL, Capabilities::default()),
+                    };
+                    edit_login_capabilities(&mut packet, clear, set);
                 }
                 io.to_upstream.push(packet.freeze());
                 continue;
@@ -423,11 +462,14 @@ impl MysqlFilter {
             };
             // A greeting, not an ERR in its place ("Too many connections").
             let greeting = self.session.state() == State::AwaitGreeting && input.get(run + HEADER_LEN) == Some(&10);
-            // During a terminated TLS session's login the server's packets are renumbered
-            // first: the session follows the client's numbering.
-            let shifted = if self.shift_seq {
+            if greeting && self.listener.originates_tls && !greeting_offers_tls(&input[run..run + n]) {
+                return self.server_without_tls(io);
+            }
+            // While the two sides number the login differently, the server's packets are
+            // renumbered first: the session follows the client's numbering.
+            let shifted = if self.seq_shift != 0 {
                 let mut packet = take_frame(input, &mut run, n, io.to_downstream);
-                packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_add(1);
+                packet[HEADER_LEN - 1] = packet[HEADER_LEN - 1].wrapping_add_signed(-self.seq_shift);
                 Some(packet.freeze())
             } else {
                 None
@@ -471,7 +513,7 @@ impl MysqlFilter {
                 if !matches!(self.session.state(), State::AwaitLogin | State::Authenticating) {
                     // The OK (or ERR) that ends the connection phase: commands number
                     // their packets from 0 on both sides.
-                    self.shift_seq = false;
+                    self.seq_shift = 0;
                 }
                 continue;
             }
@@ -499,6 +541,10 @@ impl MysqlFilter {
     fn greeting_capabilities(&self) -> Option<CapabilityEdit> {
         let enforces = self.listener.enforces();
         match (enforces, self.listener.terminates_tls) {
+            // The client's own TLS cannot ride inside the server's.
+            (false, false) if self.listener.originates_tls => {
+                Some(CapabilityEdit { clear: Capabilities::CLIENT_SSL, set: Capabilities::default() })
+            }
             (false, false) => None,
             (true, false) => Some(CapabilityEdit {
                 clear: COMPRESSION.union(Capabilities::CLIENT_SSL),
@@ -509,6 +555,23 @@ impl MysqlFilter {
                 set: Capabilities::CLIENT_SSL,
             }),
         }
+    }
+
+    /// The cluster originates TLS but the server's greeting does not offer it: the client
+    /// gets an ERR in the greeting's place (as for "Too many connections") and the
+    /// connection closes, rather than logging in in the clear.
+    fn server_without_tls(&mut self, io: &mut StreamIo<'_>) -> FilterStatus {
+        tracing::warn!(listener = %self.listener.name, "the MySQL server does not offer TLS (no CLIENT_SSL in its greeting)");
+        let mut packet = BytesMut::new();
+        encode_err(
+            &mut packet,
+            0,
+            HANDSHAKE_ERROR.0,
+            Some(HANDSHAKE_ERROR.1),
+            b"sluice: the server does not offer TLS",
+        );
+        io.to_downstream.push(packet.freeze());
+        FilterStatus::Close(CloseReason::UpstreamTlsError)
     }
 
     /// Counts the command at the head of the queue, which the server has answered.
@@ -617,4 +680,14 @@ fn use_target(statement: &StatementInfo) -> Option<Box<str>> {
 struct CapabilityEdit {
     clear: Capabilities,
     set: Capabilities,
+}
+
+/// Whether a client login packet is an SSLRequest (its fixed part alone, with CLIENT_SSL).
+fn is_ssl_request(packet: &[u8]) -> bool {
+    matches!(Login::parse(&packet[HEADER_LEN..]), Ok(Login::SslRequest { .. }))
+}
+
+/// Whether the server's greeting offers CLIENT_SSL.
+fn greeting_offers_tls(packet: &[u8]) -> bool {
+    Handshake::parse(&packet[HEADER_LEN..]).is_ok_and(|h| h.capabilities.contains(Capabilities::CLIENT_SSL))
 }

@@ -33,6 +33,10 @@ pub struct MysqlListener {
     /// The listener terminates TLS (it has `tls` configured): the greeting offers
     /// CLIENT_SSL and an SSLRequest is answered by sluice instead of the server.
     pub terminates_tls: bool,
+    /// The cluster originates TLS: before the client's login goes to the server, the
+    /// filter asks the server for TLS with its own SSLRequest, and the greeting the
+    /// client sees offers CLIENT_SSL only if the listener terminates TLS itself.
+    pub originates_tls: bool,
 }
 
 impl MysqlListener {

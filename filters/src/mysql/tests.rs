@@ -42,6 +42,7 @@ pub(super) fn listener(rules: Vec<Rule>) -> Arc<MysqlListener> {
         limits: MysqlLimits::default(),
         query_log: None,
         terminates_tls: false,
+        originates_tls: false,
     })
 }
 
