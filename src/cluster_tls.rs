@@ -25,6 +25,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Serialize;
 
+use crate::config::raw::RawClusterTls;
 use crate::config::Endpoint;
 use crate::tls::{read_certificates, read_key, TlsFile, TlsLoadError};
 
@@ -57,15 +58,6 @@ impl fmt::Debug for ClusterTls {
     }
 }
 
-/// What a cluster's `tls` block says, before its files are read.
-pub struct ClusterTlsSettings<'a> {
-    pub server_name: Option<&'a str>,
-    pub ca: Option<&'a Path>,
-    pub insecure: bool,
-    pub cert: Option<&'a Path>,
-    pub key: Option<&'a Path>,
-}
-
 /// Why a cluster's TLS settings could not be loaded, and which field it is about.
 #[derive(Debug)]
 pub struct ClusterTlsError {
@@ -80,8 +72,17 @@ impl ClusterTlsError {
 }
 
 impl ClusterTls {
-    pub fn load(settings: &ClusterTlsSettings, endpoints: &[Endpoint]) -> Result<ClusterTls, ClusterTlsError> {
-        let names = match settings.server_name {
+    /// Reads the files a cluster's `tls` block names and builds the rustls client config.
+    pub fn load(raw: &RawClusterTls, endpoints: &[Endpoint]) -> Result<ClusterTls, ClusterTlsError> {
+        if raw.insecure && raw.ca.is_some() {
+            return Err(ClusterTlsError::new(
+                "insecure",
+                "insecure skips verification, so ca would be unused: set one",
+            ));
+        }
+        let (ca, cert, key) =
+            (raw.ca.as_deref().map(Path::new), raw.cert.as_deref().map(Path::new), raw.key.as_deref().map(Path::new));
+        let names = match raw.server_name.as_deref() {
             Some(name) => {
                 let name = ServerName::try_from(name.to_string())
                     .map_err(|e| ClusterTlsError::new("server_name", format!(r#""{name}": {e}"#)))?;
@@ -97,12 +98,12 @@ impl ClusterTls {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| ClusterTlsError::new("", e.to_string()))?;
-        let builder = if settings.insecure {
+        let builder = if raw.insecure {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(NoCertificateCheck(provider)))
         } else {
-            builder.with_root_certificates(roots(settings.ca)?)
+            builder.with_root_certificates(roots(ca)?)
         };
-        let client = match (settings.cert, settings.key) {
+        let client = match (cert, key) {
             (Some(cert), Some(key)) => {
                 let chain = read_certificates(cert).map_err(file_error)?;
                 let key_der = read_key(key).map_err(file_error)?;
@@ -122,10 +123,10 @@ impl ClusterTls {
             (None, Some(_)) => return Err(ClusterTlsError::new("cert", "a client key needs its certificate")),
         };
         Ok(ClusterTls {
-            server_name: settings.server_name.map(str::to_string),
-            ca: settings.ca.map(Path::to_path_buf),
-            insecure: settings.insecure,
-            cert: settings.cert.map(Path::to_path_buf),
+            server_name: raw.server_name.clone(),
+            ca: ca.map(Path::to_path_buf),
+            insecure: raw.insecure,
+            cert: cert.map(Path::to_path_buf),
             client: Arc::new(client),
             names,
         })

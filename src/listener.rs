@@ -107,8 +107,7 @@ impl ListenerRuntime {
                     .zip(query_log.clone())
                     .map(|(q, log)| QueryLog { sink: Arc::new(QueryLogWriter(log)), sample_rate: q.sample_rate }),
                 terminates_tls: config.tls.is_some(),
-                // A client's own TLS cannot be carried inside the TLS sluice originates.
-                refuse_encryption: postgres.encryption == EncryptionRequests::Refuse || cluster.config.tls.is_some(),
+                refuse_encryption: postgres.encryption == EncryptionRequests::Refuse,
                 originates_tls: cluster.config.tls.is_some(),
             })
         });

@@ -63,27 +63,15 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Raises the soft open-file limit to the hard one, as a proxy holds two descriptors per
-/// connection and distributions still start processes with a soft limit of 1024. The
-/// hard limit is the operator's to set (systemd `LimitNOFILE`, `ulimit -Hn`); when it is
-/// below what the listeners' `max_connections` need, say so at startup rather than
-/// failing accepts under load.
+/// Raises the soft open-file limit to the hard one. The hard limit is the operator's to
+/// set (systemd `LimitNOFILE`, `ulimit -Hn`); when it is below what the listeners'
+/// `max_connections` need, say so at startup rather than failing accepts under load.
 fn raise_open_file_limit(config: &Config) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        }
-    }
+    let open_files = sluice::server::raise_open_file_limit(u64::MAX);
     let wanted: u64 = config.listeners.iter().map(|l| 2 * l.max_connections as u64).sum();
-    if limit.rlim_cur < wanted {
+    if open_files < wanted {
         tracing::warn!(
-            open_files = limit.rlim_cur,
+            open_files,
             wanted,
             "the open-file limit is below two descriptors per allowed connection; raise the hard limit (ulimit -Hn, systemd LimitNOFILE)"
         );

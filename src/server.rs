@@ -207,3 +207,22 @@ impl Drop for ServerHandle {
         }
     }
 }
+
+/// Raises this process's soft open-file limit towards `want`, as far as the hard limit
+/// allows (raising that takes CAP_SYS_RESOURCE, and is the operator's call), and returns
+/// the soft limit now in force (0 if it cannot be read). A proxy holds two descriptors per
+/// connection, and distributions still start processes with a soft limit of 1024.
+pub fn raise_open_file_limit(want: u64) -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    if limit.rlim_cur < want.min(limit.rlim_max) {
+        let raised = libc::rlimit { rlim_cur: want.min(limit.rlim_max), rlim_max: limit.rlim_max };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    limit.rlim_cur
+}

@@ -30,6 +30,14 @@ impl Side {
         }
     }
 
+    /// Why the connection ends when this side's TLS session fails.
+    pub fn tls_error(self) -> CloseReason {
+        match self {
+            Side::Downstream => CloseReason::TlsError,
+            Side::Upstream => CloseReason::UpstreamTlsError,
+        }
+    }
+
     pub fn other(self) -> Side {
         match self {
             Side::Downstream => Side::Upstream,

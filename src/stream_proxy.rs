@@ -300,14 +300,7 @@ impl<'a> StreamPump<'a> {
     /// Reads TLS records from `side`, decrypts them into its input buffer, and lets the
     /// filter take what it can. Handshake replies go out with the filter's writes.
     fn read_tls(&mut self, side: Side) -> Result<bool, CloseReason> {
-        let failed = match side {
-            Side::Downstream => CloseReason::TlsError,
-            Side::Upstream => CloseReason::UpstreamTlsError,
-        };
-        let end = match side {
-            Side::Downstream => &mut self.down,
-            Side::Upstream => &mut self.up,
-        };
+        let end = self.end(side);
         let Some(tls) = end.tls.as_mut() else { return Ok(false) };
         let n = SCRATCH.with(|scratch| {
             let mut raw = scratch.borrow_mut();
@@ -331,7 +324,7 @@ impl<'a> StreamPump<'a> {
                     Side::Downstream => tracing::debug!(%error, "client TLS session failed"),
                     Side::Upstream => tracing::warn!(%error, "upstream TLS session failed"),
                 }
-                failed
+                side.tls_error()
             })?;
             raw.clear();
             end.eof |= closed;

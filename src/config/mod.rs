@@ -5,7 +5,7 @@
 //! prefixed with its path (`listeners[1].cluster: unknown cluster "cach"`). A config that
 //! fails never half-starts anything.
 
-mod raw;
+pub(crate) mod raw;
 pub mod units;
 mod validate;
 

@@ -24,7 +24,7 @@ use super::raw::{
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
-use crate::cluster_tls::{ClusterTls, ClusterTlsSettings};
+use crate::cluster_tls::ClusterTls;
 use crate::tls::{TlsFile, TlsLoadError};
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
@@ -207,18 +207,7 @@ impl Validator {
 
     /// Loads a cluster's TLS origination settings (see `crate::cluster_tls`).
     fn cluster_tls(&mut self, path: &str, raw: RawClusterTls, endpoints: &[Endpoint]) -> Option<ClusterTls> {
-        if raw.insecure && raw.ca.is_some() {
-            self.error(format!("{path}.insecure"), "insecure skips verification, so ca would be unused: set one");
-            return None;
-        }
-        let settings = ClusterTlsSettings {
-            server_name: raw.server_name.as_deref(),
-            ca: raw.ca.as_deref().map(Path::new),
-            insecure: raw.insecure,
-            cert: raw.cert.as_deref().map(Path::new),
-            key: raw.key.as_deref().map(Path::new),
-        };
-        match ClusterTls::load(&settings, endpoints) {
+        match ClusterTls::load(&raw, endpoints) {
             Ok(tls) => Some(tls),
             Err(e) => {
                 let at = if e.field.is_empty() { path.to_string() } else { format!("{path}.{}", e.field) };

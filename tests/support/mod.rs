@@ -345,18 +345,5 @@ pub fn read_to_eof(stream: &mut TcpStream, timeout: Duration) -> (Vec<u8>, bool)
 /// returns the limit now in force: the hard limit caps it, as tests do not run with
 /// CAP_SYS_RESOURCE.
 pub fn raise_nofile(want: u64) -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < want {
-            let raised = libc::rlimit { rlim_cur: want.min(lim.rlim_max), rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
-        }
-    }
-    lim.rlim_cur
+    sluice::server::raise_open_file_limit(want)
 }

@@ -640,6 +640,14 @@ fn channel_binding_is_taken_out_of_a_sasl_offer() {
     // The codec reads the result as the offer it is.
     let Ok(Backend::Authentication(auth)) = Backend::parse(b'R', &plain[5..]) else { panic!("unreadable") };
     assert_eq!(auth.mechanisms().collect::<Vec<_>>(), [&b"SCRAM-SHA-256"[..]]);
+    // The offer a real server makes over TLS (captured inside the TLS session).
+    let server = fixture("scram_over_tls.server");
+    let offer = server.get(..1 + 4).map(|h| 1 + u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize).unwrap();
+    assert_eq!(server[0], b'R');
+    let Ok(Backend::Authentication(captured)) = Backend::parse(b'R', &server[5..offer]) else { panic!("no offer") };
+    assert_eq!(captured.mechanisms().collect::<Vec<_>>(), [&b"SCRAM-SHA-256-PLUS"[..], &b"SCRAM-SHA-256"[..]]);
+    let rewritten = sasl_without_channel_binding(&server[..offer]).expect("rewritten");
+    assert_eq!(&rewritten[..], &sasl(&["SCRAM-SHA-256"])[..]);
     // Nothing to take out, or not an offer: left alone.
     assert!(sasl_without_channel_binding(&sasl(&["SCRAM-SHA-256"])).is_none());
     assert!(sasl_without_channel_binding(b"R\0\0\0\x08\0\0\0\0").is_none());

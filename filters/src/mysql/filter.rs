@@ -48,8 +48,8 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::mysql::{
     edit_greeting_capabilities, edit_login_capabilities, encode_err, peek, ssl_request_for, Capabilities, Command,
-    CommandKind, Event, Handshake, Login, MysqlError, Opaque, Outcome as Completion, PacketHeader, Session, State,
-    HEADER_LEN, MAX_PACKET_PAYLOAD,
+    CommandKind, Event, Login, MysqlError, Opaque, Outcome as Completion, PacketHeader, Session, State, HEADER_LEN,
+    MAX_PACKET_PAYLOAD,
 };
 
 use super::prepared::Prepared;
@@ -462,9 +462,6 @@ impl MysqlFilter {
             };
             // A greeting, not an ERR in its place ("Too many connections").
             let greeting = self.session.state() == State::AwaitGreeting && input.get(run + HEADER_LEN) == Some(&10);
-            if greeting && self.listener.originates_tls && !greeting_offers_tls(&input[run..run + n]) {
-                return self.server_without_tls(io);
-            }
             // While the two sides number the login differently, the server's packets are
             // renumbered first: the session follows the client's numbering.
             let shifted = if self.seq_shift != 0 {
@@ -507,6 +504,12 @@ impl MysqlFilter {
                     Event::Unsolicited(error) => self.listener.stats.error(error.code),
                     _ => {}
                 }
+            }
+            if greeting
+                && self.listener.originates_tls
+                && !self.session.server_capabilities().contains(Capabilities::CLIENT_SSL)
+            {
+                return self.server_without_tls(io);
             }
             if let Some(packet) = shifted {
                 io.to_downstream.push(packet);
@@ -685,9 +688,4 @@ struct CapabilityEdit {
 /// Whether a client login packet is an SSLRequest (its fixed part alone, with CLIENT_SSL).
 fn is_ssl_request(packet: &[u8]) -> bool {
     matches!(Login::parse(&packet[HEADER_LEN..]), Ok(Login::SslRequest { .. }))
-}
-
-/// Whether the server's greeting offers CLIENT_SSL.
-fn greeting_offers_tls(packet: &[u8]) -> bool {
-    Handshake::parse(&packet[HEADER_LEN..]).is_ok_and(|h| h.capabilities.contains(Capabilities::CLIENT_SSL))
 }

@@ -308,7 +308,12 @@ impl PostgresFilter {
         let listener = &self.listener;
         let step = if !gss && listener.terminates_tls {
             EncryptionStep::Terminate
-        } else if listener.refuse_encryption || listener.enforces() || listener.terminates_tls {
+        } else if listener.refuse_encryption
+            || listener.enforces()
+            || listener.terminates_tls
+            // A client's own TLS cannot ride inside the TLS sluice originates.
+            || listener.originates_tls
+        {
             EncryptionStep::Refuse
         } else {
             return None;
@@ -474,15 +479,16 @@ impl PostgresFilter {
             };
             // The request this message answers, if it ends a statement.
             let answering = self.session.requests_answered();
-            let authenticating = matches!(self.session.state(), State::Authenticating { .. });
             // Channel binding binds the login to the server's TLS session. A plain client
             // must not see it offered (libpq refuses that); a TLS client is left the
             // offer, which succeeds only when the listener presents the server's own
             // certificate (RFC 5929 tls-server-end-point) — taking it out would not help,
             // as SCRAM then sees a downgrade and fails the login anyway.
-            let offer = (self.listener.originates_tls && authenticating && !self.client_tls)
-                .then(|| sasl_without_channel_binding(&input[run..run + n]))
-                .flatten();
+            let offer = (self.listener.originates_tls
+                && !self.client_tls
+                && matches!(self.session.state(), State::Authenticating { .. }))
+            .then(|| sasl_without_channel_binding(&input[run..run + n]))
+            .flatten();
             let event = match self.session.feed_backend(&input[run..run + n]) {
                 Ok(event) => event,
                 Err(PgError::Opaque) => {

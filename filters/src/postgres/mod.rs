@@ -38,9 +38,9 @@ pub struct PostgresListener {
     /// with rules (see the filter's failure mode).
     pub refuse_encryption: bool,
     /// The cluster originates TLS to the server: the server's SASL offer loses its
-    /// channel-binding mechanisms on the way to the client (see
+    /// channel-binding mechanisms on the way to a plain client (see
     /// `sasl_without_channel_binding`), and the client's own encryption requests are
-    /// refused (`refuse_encryption`).
+    /// refused, as with `refuse_encryption`.
     pub originates_tls: bool,
 }
 
