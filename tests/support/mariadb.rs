@@ -40,6 +40,11 @@ impl Mariadb {
         let data = dir.path("data");
         // A small redo log keeps each scratch server at a few MiB instead of ~100.
         let small_log = "--innodb-log-file-size=8M";
+        // A starting server deletes every `#sql*` file in its tmpdir, which in a shared
+        // /tmp includes the temporary tables of an install running next to it.
+        let tmpdir = dir.path("tmp");
+        std::fs::create_dir_all(&tmpdir).expect("create the server's tmpdir");
+        let tmpdir = format!("--tmpdir={}", tmpdir.display());
         // Concurrent mariadb-install-db runs fail ("Installation of system tables
         // failed"), so the tests of one binary take turns at it; the servers then run side
         // by side.
@@ -48,6 +53,7 @@ impl Mariadb {
         let output = Command::new(install)
             .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db"])
             .arg(small_log)
+            .arg(&tmpdir)
             .arg(format!("--datadir={}", data.display()))
             .output()
             .expect("run mariadb-install-db");
@@ -62,6 +68,7 @@ impl Mariadb {
         let mut command = Command::new(server);
         // --no-defaults has to come first.
         command.args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin", small_log]);
+        command.arg(&tmpdir);
         let tls_cert = tls.then(|| {
             let (cert, key) = self_signed(&dir);
             command.arg(format!("--ssl-cert={}", cert.display())).arg(format!("--ssl-key={}", key.display()));
