@@ -117,6 +117,10 @@ pub struct StreamPump<'a> {
     tls_config: Option<Arc<ServerConfig>>,
     /// The upstream TLS session the filter will ask for.
     upstream_tls: Option<ClientConnection>,
+    /// The filter's `wake_at` and `downstream_paused` as of its last run: they change only
+    /// when it runs, and the event loop asks for them on every turn.
+    wake_at: Option<std::time::Instant>,
+    downstream_paused: bool,
 }
 
 impl<'a> StreamPump<'a> {
@@ -138,7 +142,17 @@ impl<'a> StreamPump<'a> {
             }
             UpstreamTls::OnRequest(conn) => Some(conn),
         };
-        StreamPump { down: End::new(downstream, counters.0), up, filter, summary, tls_config, upstream_tls }
+        let (wake_at, downstream_paused) = (filter.wake_at(), filter.downstream_paused());
+        StreamPump {
+            down: End::new(downstream, counters.0),
+            up,
+            filter,
+            summary,
+            tls_config,
+            upstream_tls,
+            wake_at,
+            downstream_paused,
+        }
     }
 
     /// Moves frames until the connection ends; idleness is checked as in the TCP driver.
@@ -181,7 +195,7 @@ impl<'a> StreamPump<'a> {
                     return reason;
                 }
             }
-            match self.filter.wake_at() {
+            match self.wake_at {
                 Some(at) => {
                     let at = Instant::from_std(at);
                     if !wake_armed || wake.deadline() != at {
@@ -204,10 +218,10 @@ impl<'a> StreamPump<'a> {
         match side {
             Side::Downstream => {
                 !self.down.eof
-                    && !self.filter.downstream_paused()
+                    && !self.downstream_paused
                     && self.up.output.len() < QUEUE_LIMIT
                     && self.down.output.len() < QUEUE_LIMIT
-                    && (self.filter.wake_at().is_none() || self.down.input.len() < HOLD_LIMIT)
+                    && (self.wake_at.is_none() || self.down.input.len() < HOLD_LIMIT)
             }
             Side::Upstream => !self.up.eof && self.down.output.len() < QUEUE_LIMIT,
         }
@@ -398,6 +412,8 @@ impl<'a> StreamPump<'a> {
             Side::Downstream => self.filter.on_downstream(&mut down.input, down.eof, &mut io),
             Side::Upstream => self.filter.on_upstream(&mut up.input, up.eof, &mut io),
         };
+        self.wake_at = self.filter.wake_at();
+        self.downstream_paused = self.filter.downstream_paused();
         let input = &mut self.end(side).input;
         if input.is_empty() && input.capacity() > KEEP_CAPACITY {
             *input = BytesMut::new();
@@ -428,7 +444,7 @@ impl<'a> StreamPump<'a> {
 
     /// Passes a FIN on once everything before it has been taken and written.
     fn pass_on_fins(&mut self) -> Result<(), CloseReason> {
-        let held = self.filter.wake_at().is_some();
+        let held = self.wake_at.is_some();
         for (from, to) in [(Side::Downstream, Side::Upstream), (Side::Upstream, Side::Downstream)] {
             let source = self.end(from);
             if !source.eof || !source.input.is_empty() || (from == Side::Downstream && held) {

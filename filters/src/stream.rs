@@ -110,7 +110,9 @@ pub trait StreamFilter {
 
     /// When the filter holds client bytes back (a delayed command), the instant it wants
     /// `on_downstream` called again. While it holds, the driver reads no more from the
-    /// client than the hold allows, so a held pipeline pushes back on the client.
+    /// client than the hold allows, so a held pipeline pushes back on the client. Like
+    /// [`StreamFilter::downstream_paused`], it may change only inside `on_downstream` and
+    /// `on_upstream`: the driver reads it after each of them, not on every turn.
     fn wake_at(&self) -> Option<Instant> {
         None
     }

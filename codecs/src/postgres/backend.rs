@@ -59,7 +59,9 @@ pub enum TxStatus {
 pub struct CommandTag<'a>(pub &'a [u8]);
 
 impl<'a> CommandTag<'a> {
-    fn split(&self) -> (&'a [u8], Option<u64>) {
+    /// The command words and the row count, in one pass: see [`verb`](Self::verb) and
+    /// [`rows`](Self::rows).
+    pub fn split(&self) -> (&'a [u8], Option<u64>) {
         let tag = self.0;
         let mut verb_end = tag.len();
         let mut rows = None;

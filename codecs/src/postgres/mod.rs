@@ -24,6 +24,7 @@ mod error;
 mod event;
 mod frame;
 mod frontend;
+mod names;
 mod reader;
 mod session;
 mod startup;

@@ -18,7 +18,7 @@
 //! of the same name). Portals live until their transaction ends: a ReadyForQuery saying
 //! idle forgets every portal bound before the message it answers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::backend::{Auth, Backend, ServerNotice, TxStatus};
@@ -26,6 +26,7 @@ use super::error::PgError;
 use super::event::{CopyDirection, Event, Outcome};
 use super::frame::{typed_body, Direction, PgLimits, Phase};
 use super::frontend::{Frontend, SaslInitialResponse};
+use super::names::NameMap;
 use super::startup::StartupPacket;
 
 /// Where the connection is.
@@ -116,8 +117,8 @@ pub struct Session {
     /// After an extended-protocol error whose Sync has not been sent yet: the server skips
     /// every frontend message until that Sync.
     skipping: bool,
-    statements: HashMap<Box<[u8]>, Arc<[u8]>>,
-    portals: HashMap<Box<[u8]>, Portal>,
+    statements: NameMap<Arc<[u8]>>,
+    portals: NameMap<Portal>,
     /// Messages answered by ReadyForQuery (Query, FunctionCall, Sync) sent so far, and
     /// ReadyForQuery messages received: a portal's `epoch` against `ready_seen` tells
     /// whether the transaction it was bound in has ended.
@@ -143,8 +144,8 @@ impl Session {
             limits,
             pending: VecDeque::new(),
             skipping: false,
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: NameMap::default(),
+            portals: NameMap::default(),
             ready_sent: 0,
             ready_seen: 0,
             rows: 0,
@@ -352,10 +353,10 @@ impl Session {
                 if let Some(slot) = self.portals.get_mut(portal) {
                     *slot = bound;
                 } else {
-                    if !portal.is_empty() && named(&self.portals) >= self.limits.max_named {
+                    if !portal.is_empty() && self.portals.named_len() >= self.limits.max_named {
                         return Err(PgError::TooMany { what: "named portals", limit: self.limits.max_named });
                     }
-                    self.portals.insert(portal.into(), bound);
+                    self.portals.insert(portal, bound);
                 }
                 self.push(Pending::Bind)?;
                 Some(Event::Bind { portal, statement, sql })
@@ -372,7 +373,7 @@ impl Session {
             Frontend::Close { kind, name } => {
                 self.room_for_pending()?;
                 let undo = if kind == b'S' {
-                    self.statements.remove_entry(name).map(|(name, sql)| Undo { name, previous: Some(sql) })
+                    self.statements.remove(name).map(|sql| Undo { name: name.into(), previous: Some(sql) })
                 } else {
                     self.portals.remove(name);
                     None
@@ -415,10 +416,10 @@ impl Session {
             let previous = std::mem::replace(slot, new);
             return Ok(Undo { name: name.into(), previous: Some(previous) });
         }
-        if !name.is_empty() && named(&self.statements) >= self.limits.max_named {
+        if !name.is_empty() && self.statements.named_len() >= self.limits.max_named {
             return Err(PgError::TooMany { what: "named statements", limit: self.limits.max_named });
         }
-        self.statements.insert(name.into(), sql.into());
+        self.statements.insert(name, sql.into());
         Ok(Undo { name: name.into(), previous: None })
     }
 
@@ -530,7 +531,7 @@ impl Session {
                     // No transaction any more: the portals bound before the message this
                     // answers are gone; those bound since (pipelined) are not.
                     let ended = self.ready_seen;
-                    self.portals.retain(|_, p| p.epoch >= ended);
+                    self.portals.retain(|p| p.epoch >= ended);
                 }
                 Some(Event::ReadyForQuery(status))
             }
@@ -600,7 +601,7 @@ impl Session {
             let (Pending::Parse(undo) | Pending::Close(Some(undo))) = p else { continue };
             match undo.previous {
                 Some(sql) => statements.insert(undo.name, sql),
-                None => statements.remove(&undo.name),
+                None => drop(statements.remove(&undo.name)),
             };
         }
     }
@@ -631,9 +632,4 @@ impl Session {
         }
         Some(event)
     }
-}
-
-/// How many entries of a statement or portal map are named (the unnamed one is free).
-fn named<V>(map: &HashMap<Box<[u8]>, V>) -> usize {
-    map.len() - usize::from(map.contains_key(&b""[..]))
 }

@@ -598,9 +598,8 @@ impl PostgresFilter {
         let stats = &self.listener.stats;
         let (result, sqlstate, rows) = match outcome {
             Completion::Complete(tag) => {
-                let verb = tag.verb();
+                let (verb, counted) = tag.split();
                 transaction_step(&mut self.in_transaction, stats, verb, done.statement.as_deref());
-                let counted = tag.rows();
                 let rows = counted.unwrap_or(data_rows);
                 let returned = data_rows > 0 || verb == b"SELECT" || verb == b"FETCH" || (verb == b"COPY" && copy_out);
                 if returned {
