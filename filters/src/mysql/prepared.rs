@@ -3,6 +3,8 @@
 //!
 //! Bounded: a connection that prepares more than [`MAX_PREPARED`] statements without
 //! closing them (a client leak) gets its later ones counted as plain `COM_STMT_EXECUTE`.
+//! Looked up once per execution, so the map hashes its `u32` ids with seeded foldhash,
+//! not SipHash: the ids are the server's, and their number is capped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ const LAST_PREPARED: u32 = u32::MAX;
 
 #[derive(Default)]
 pub struct Prepared {
-    statements: HashMap<u32, Arc<StatementInfo>>,
+    statements: HashMap<u32, Arc<StatementInfo>, foldhash::fast::RandomState>,
     /// The statement of the most recent COM_STMT_PREPARE, whether or not it has been
     /// answered yet.
     last: Option<Arc<StatementInfo>>,
