@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use metrics::Counter;
-use rustls::{ClientConnection, ServerConfig};
+use rustls::{ClientConnection, ServerConfig, ServerConnection};
 use sluice_filters::filter::CloseSummary;
 use sluice_filters::{CloseReason, FilterStatus, StreamFilter, StreamIo, WriteQueue};
 use tokio::net::TcpStream;
@@ -90,6 +90,17 @@ impl End {
     }
 }
 
+/// How the client's side's TLS starts when the listener terminates it.
+pub enum DownstreamTls {
+    /// The client's socket is plain.
+    Off,
+    /// The first bytes are the client's ClientHello (`tcp` and `redis` listeners).
+    Now(Box<ServerConnection>),
+    /// When the client has asked in the protocol's own way and the filter answered
+    /// ([`FilterStatus::StartDownstreamTls`]): MySQL and PostgreSQL.
+    OnRequest(Arc<ServerConfig>),
+}
+
 /// How the upstream side's TLS starts when the cluster originates it.
 pub enum UpstreamTls {
     /// The upstream socket is plain.
@@ -130,9 +141,18 @@ impl<'a> StreamPump<'a> {
         counters: (Counter, Counter),
         filter: &'a mut dyn StreamFilter,
         summary: &'a mut CloseSummary,
-        tls_config: Option<Arc<ServerConfig>>,
+        downstream_tls: DownstreamTls,
         upstream_tls: UpstreamTls,
     ) -> Self {
+        let mut down = End::new(downstream, counters.0);
+        let tls_config = match downstream_tls {
+            DownstreamTls::Off => None,
+            DownstreamTls::Now(conn) => {
+                down.tls = Some(Box::new(TlsSide::accepting(*conn)));
+                None
+            }
+            DownstreamTls::OnRequest(config) => Some(config),
+        };
         let mut up = End::new(upstream, counters.1);
         let upstream_tls = match upstream_tls {
             UpstreamTls::Off => None,
@@ -143,16 +163,7 @@ impl<'a> StreamPump<'a> {
             UpstreamTls::OnRequest(conn) => Some(conn),
         };
         let (wake_at, downstream_paused) = (filter.wake_at(), filter.downstream_paused());
-        StreamPump {
-            down: End::new(downstream, counters.0),
-            up,
-            filter,
-            summary,
-            tls_config,
-            upstream_tls,
-            wake_at,
-            downstream_paused,
-        }
+        StreamPump { down, up, filter, summary, tls_config, upstream_tls, wake_at, downstream_paused }
     }
 
     /// Moves frames until the connection ends; idleness is checked as in the TCP driver.

@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use metrics::Counter;
+use rustls::ServerConnection;
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, FilterContext, FilterStatus};
-use sluice_filters::{CloseReason, ConnectionInfo, FilterChain, Outcome, Protocol};
+use sluice_filters::stream::Passthrough;
+use sluice_filters::{CloseReason, ConnectionInfo, FilterChain, Outcome, Protocol, StreamFilter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +35,7 @@ use tokio_util::task::TaskTracker;
 use crate::listener::{ConnectionRecord, ListenerRuntime};
 use crate::socket_io::{read_once, shutdown_write, write_once, Side, IDLE_TICKS};
 
-use crate::stream_proxy::{StreamPump, UpstreamTls};
+use crate::stream_proxy::{DownstreamTls, StreamPump, UpstreamTls};
 use crate::telemetry::Rejection;
 
 /// How much one read takes at most; also the most a direction buffers.
@@ -133,10 +135,19 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
         Err(reason) => return reason,
     };
 
-    if let Some(mut filter) = runtime.new_stream_filter(info.client) {
+    let downstream_tls = match downstream_tls(runtime) {
+        Ok(tls) => tls,
+        Err(reason) => return reason,
+    };
+    let tls_anywhere = !matches!((&downstream_tls, &upstream_tls), (DownstreamTls::Off, UpstreamTls::Off));
+    let filter = runtime
+        .new_stream_filter(info.client)
+        // Plain bytes through TLS need the driver that has TLS; plain `tcp` keeps its own.
+        .or_else(|| tls_anywhere.then(|| Box::new(Passthrough) as Box<dyn StreamFilter>));
+    if let Some(mut filter) = filter {
         let counters = (runtime.stats.bytes_rx.clone(), runtime.stats.bytes_tx.clone());
-        let tls = runtime.config.tls.as_ref().map(|tls| tls.server.clone());
-        let mut pump = StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary, tls, upstream_tls);
+        let mut pump =
+            StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary, downstream_tls, upstream_tls);
         return pump.run(runtime.config.idle_timeout).await;
     }
     let mut pump = Pump {
@@ -149,6 +160,19 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
         summary,
     };
     pump.run(runtime.config.idle_timeout).await
+}
+
+/// How the client's TLS starts when the listener terminates it: MySQL and PostgreSQL
+/// clients ask in their protocol first (their filters answer); the others start with TLS.
+fn downstream_tls(runtime: &ListenerRuntime) -> Result<DownstreamTls, CloseReason> {
+    let Some(tls) = runtime.config.tls.as_ref() else { return Ok(DownstreamTls::Off) };
+    match runtime.config.protocol {
+        Protocol::Mysql | Protocol::Postgres => Ok(DownstreamTls::OnRequest(tls.server.clone())),
+        _ => ServerConnection::new(tls.server.clone()).map(|conn| DownstreamTls::Now(Box::new(conn))).map_err(|e| {
+            tracing::warn!(listener = %runtime.name, error = %e, "cannot start TLS");
+            CloseReason::TlsError
+        }),
+    }
 }
 
 /// How the upstream side's TLS starts when the cluster originates it: PostgreSQL asks

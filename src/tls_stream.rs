@@ -44,6 +44,11 @@ impl TlsSide {
         Ok(TlsSide { conn: conn.into(), closing: false })
     }
 
+    /// Terminates the client's TLS from its first byte.
+    pub fn accepting(conn: ServerConnection) -> Self {
+        TlsSide { conn: conn.into(), closing: false }
+    }
+
     /// Originates TLS to the server; its ClientHello is the first thing to write.
     pub fn client(conn: ClientConnection) -> Self {
         TlsSide { conn: conn.into(), closing: false }

@@ -416,3 +416,48 @@ fn a_cluster_with_tls_reaches_a_tls_only_server_and_every_command_is_still_read(
     assert_eq!(ops(&m, "tls_up", "FLUSHALL", "denied"), 1.0);
     assert_eq!(redis.cli(&["DBSIZE"]).as_deref(), Some("3"), "k, key:__rand_int__ and big");
 }
+
+/// A `redis` listener terminating TLS (Redis's own TLS: the first bytes are the
+/// ClientHello) in front of a plain server: redis-cli and redis-benchmark with `--tls`,
+/// every command still read, counted and subject to rules.
+#[test]
+fn a_tls_listener_reads_every_command_inside_the_clients_tls() {
+    let redis = Redis::start();
+    require("redis-benchmark", "redis-tools");
+    let dir = Scratch::new("redis-tls-in");
+    let (cert, key) = self_signed(&dir);
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: plain, endpoints: [\"{}\"] }}\n\
+         listeners:\n  - {{ name: tls_in, address: 127.0.0.1:0, protocol: redis, cluster: plain, \
+         tls: {{ cert: \"{}\", key: \"{}\" }}, rules: [ {{ match: {{ op: FLUSHALL }}, action: deny }} ] }}\n",
+        redis.addr(),
+        cert.display(),
+        key.display()
+    ));
+    let port = proxy.addr("tls_in").port().to_string();
+    let cert = cert.display().to_string();
+    let tls_cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["--tls", "--cacert", &cert, "-h", "127.0.0.1", "-p", &port])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(tls_cli(&["SET", "k", "v"]), "OK");
+    assert_eq!(redis.cli(&["GET", "k"]).as_deref(), Some("v"));
+    assert!(tls_cli(&["FLUSHALL"]).contains("denied"));
+    let out = Command::new("redis-benchmark")
+        .args(["--tls", "--cacert", &cert, "-h", "127.0.0.1", "-p", &port])
+        .args(["-n", "11200", "-c", "7", "-P", "16", "-t", "set,get", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let m = proxy.metrics();
+    assert_eq!(ops(&m, "tls_in", "SET", "ok"), 1.0 + 11_200.0);
+    assert_eq!(ops(&m, "tls_in", "GET", "ok"), 11_200.0);
+    assert_eq!(ops(&m, "tls_in", "FLUSHALL", "denied"), 1.0);
+    assert_eq!(redis.cli(&["DBSIZE"]).as_deref(), Some("2"), "k and key:__rand_int__");
+}

@@ -6,6 +6,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -243,4 +244,68 @@ fn connections_left_at_the_drain_timeout_are_closed_and_logged() {
     assert_eq!(line["close_reason"], "drain");
     assert_eq!(line["bytes_received"], 14, "bytes moved before the drain are reported");
     assert_eq!(line["bytes_sent"], 7);
+}
+
+/// TLS on `tcp` listeners, with redis-cli and redis-benchmark as the TLS clients and a
+/// TLS-only redis-server as the TLS server: terminated (TLS client → plain server),
+/// originated (plain client → TLS server), both, and a server certificate that does not
+/// verify.
+#[test]
+fn tcp_listeners_terminate_and_originate_tls() {
+    require("redis-benchmark", "redis-tools");
+    let (plain, secure) = (Redis::start(), Redis::start_tls_only());
+    let dir = Scratch::new("tcp-tls");
+    let (cert, key) = self_signed(&dir);
+    let (cert, key, server_ca) = (cert.display(), key.display(), secure.certificate().display());
+    let log = dir.path("access.log");
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n\
+         \x20 - {{ name: plain, endpoints: [\"{}\"] }}\n\
+         \x20 - {{ name: secure, endpoints: [\"{}\"], tls: {{ ca: \"{server_ca}\" }} }}\n\
+         \x20 - {{ name: wrong_ca, endpoints: [\"{}\"], tls: {{ ca: \"{cert}\" }} }}\n\
+         listeners:\n\
+         \x20 - {{ name: down, address: 127.0.0.1:0, protocol: tcp, cluster: plain, tls: {{ cert: \"{cert}\", key: \"{key}\" }} }}\n\
+         \x20 - {{ name: up, address: 127.0.0.1:0, protocol: tcp, cluster: secure }}\n\
+         \x20 - {{ name: both, address: 127.0.0.1:0, protocol: tcp, cluster: secure, tls: {{ cert: \"{cert}\", key: \"{key}\" }} }}\n\
+         \x20 - {{ name: wrong, address: 127.0.0.1:0, protocol: tcp, cluster: wrong_ca, access_log: {{ path: \"{}\" }} }}\n",
+        plain.addr(),
+        secure.addr(),
+        secure.addr(),
+        log.display(),
+    ));
+    let tls_cli = |listener: &str, args: &[&str]| {
+        let port = proxy.addr(listener).port();
+        redis_cli(port, &[&["--tls", "--cacert", &cert.to_string()], args].concat())
+    };
+
+    assert_eq!(tls_cli("down", &["SET", "k", "terminated"]).as_deref(), Some("OK"));
+    assert_eq!(plain.cli(&["GET", "k"]).as_deref(), Some("terminated"));
+    assert_eq!(redis_cli(proxy.addr("up").port(), &["SET", "k", "originated"]).as_deref(), Some("OK"));
+    assert_eq!(secure.cli(&["GET", "k"]).as_deref(), Some("originated"));
+    assert_eq!(tls_cli("both", &["GET", "k"]).as_deref(), Some("originated"));
+    // A plain client on a TLS listener gets no answer from the server.
+    assert_ne!(redis_cli(proxy.addr("down").port(), &["PING"]).as_deref(), Some("PONG"));
+
+    // Pipelined load through both TLS sessions, and a value larger than a record (an
+    // argument is at most 128 KiB).
+    let port = proxy.addr("both").port().to_string();
+    let out = Command::new("redis-benchmark")
+        .args(["--tls", "--cacert", &cert.to_string(), "-h", "127.0.0.1", "-p", &port])
+        .args(["-n", "20000", "-c", "5", "-P", "16", "-t", "set,get", "-d", "3000", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("GET"), "{}", String::from_utf8_lossy(&out.stdout));
+    let big: String = (0..120_000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    assert_eq!(tls_cli("both", &["SET", "big", &big]).as_deref(), Some("OK"));
+    let digest = |s: &str| Sha256::digest(s.as_bytes());
+    assert_eq!(secure.cli(&["GET", "big"]).map(|v| digest(&v)), Some(digest(&big)));
+    assert_eq!(tls_cli("down", &["PING"]).as_deref(), Some("PONG"));
+
+    // The server's certificate is not signed by the configured CA: no bytes reach it.
+    assert_ne!(redis_cli(proxy.addr("wrong").port(), &["PING"]).as_deref(), Some("PONG"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains(r#""close_reason":"upstream_tls_error""#)
+    }));
 }

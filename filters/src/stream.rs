@@ -124,6 +124,23 @@ pub trait StreamFilter {
     }
 }
 
+/// The stream filter of a `tcp` listener whose bytes go through TLS on either side: it
+/// forwards everything as it comes (the driver does the TLS). Plain `tcp` connections do
+/// not use it; they keep the driver without filters.
+pub struct Passthrough;
+
+impl StreamFilter for Passthrough {
+    fn on_downstream(&mut self, input: &mut BytesMut, _eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        io.to_upstream.push(take(input, input.len()));
+        FilterStatus::Continue
+    }
+
+    fn on_upstream(&mut self, input: &mut BytesMut, _eof: bool, io: &mut StreamIo<'_>) -> FilterStatus {
+        io.to_downstream.push(take(input, input.len()));
+        FilterStatus::Continue
+    }
+}
+
 /// Takes the first `n` bytes of `input` as one frozen slice (no copy).
 pub fn take(input: &mut BytesMut, n: usize) -> Bytes {
     input.split_to(n).freeze()

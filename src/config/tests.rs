@@ -423,9 +423,12 @@ fn mysql_listeners_load_a_tls_certificate_and_key() {
 fn tls_errors_name_the_file_and_the_path() {
     let files = TlsFiles::new("errors");
     let (cert, key) = (files.path("a.crt"), files.path("a.key"));
+    for protocol in ["tcp", "redis", "mysql", "postgres"] {
+        assert!(Config::from_yaml(&files.yaml(protocol, "a.crt", "a.key")).is_ok(), "{protocol} terminates TLS");
+    }
     assert_eq!(
-        errors(&files.yaml("redis", "a.crt", "a.key")),
-        ["listeners[0].tls: TLS termination is not supported yet for redis listeners (only mysql and postgres)"]
+        errors(&files.yaml("udp", "a.crt", "a.key")),
+        ["listeners[0].tls: udp listeners cannot terminate TLS (TLS runs over TCP)"]
     );
     let missing = files.path("missing.crt");
     assert_eq!(
@@ -509,13 +512,10 @@ fn cluster_tls_errors_name_the_field() {
         pg("{ insecure: true, sni: x }")[0],
         "clusters[0].tls.sni: unknown field `sni`, expected one of `server_name`, `ca`, `insecure`, `cert`, `key`"
     );
-    // Listeners that cannot originate TLS yet say so rather than connect in the clear.
-    for protocol in ["tcp", "udp"] {
-        assert_eq!(
-            errors(&cluster_tls_yaml(protocol, "127.0.0.1:5432", "{ insecure: true }")),
-            [format!(
-                r#"listeners[0].cluster: cluster "db" originates TLS, which {protocol} listeners do not support yet (postgres, mysql and redis do)"#
-            )]
-        );
-    }
+    // Every TCP listener originates TLS; a udp one says it cannot rather than send in the clear.
+    assert!(Config::from_yaml(&cluster_tls_yaml("tcp", "127.0.0.1:5432", "{ insecure: true }")).is_ok());
+    assert_eq!(
+        errors(&cluster_tls_yaml("udp", "127.0.0.1:5432", "{ insecure: true }")),
+        [r#"listeners[0].cluster: cluster "db" originates TLS, which udp listeners cannot use (TLS runs over TCP)"#]
+    );
 }

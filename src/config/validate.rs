@@ -250,12 +250,11 @@ impl Validator {
         }
         let protocol = protocol?;
         if let Some(i) = cluster_index {
-            if clusters[i].tls.is_some() && !matches!(protocol, Protocol::Postgres | Protocol::Mysql | Protocol::Redis)
-            {
+            if clusters[i].tls.is_some() && protocol == Protocol::Udp {
                 self.error(
                     format!("{path}.cluster"),
                     format!(
-                        r#"cluster "{}" originates TLS, which {protocol} listeners do not support yet (postgres, mysql and redis do)"#,
+                        r#"cluster "{}" originates TLS, which udp listeners cannot use (TLS runs over TCP)"#,
                         raw.cluster
                     ),
                 );
@@ -342,14 +341,10 @@ impl Validator {
         })
     }
 
-    /// Loads the certificate and key (see `crate::tls`); `mysql` and `postgres` listeners
-    /// terminate TLS so far.
+    /// Loads the certificate and key (see `crate::tls`); every TCP listener terminates TLS.
     fn tls(&mut self, path: &str, raw: RawTls, protocol: Protocol) -> Option<TlsConfig> {
-        if !matches!(protocol, Protocol::Mysql | Protocol::Postgres) {
-            self.error(
-                path,
-                format!("TLS termination is not supported yet for {protocol} listeners (only mysql and postgres)"),
-            );
+        if protocol == Protocol::Udp {
+            self.error(path, "udp listeners cannot terminate TLS (TLS runs over TCP)");
             return None;
         }
         let mut missing = false;
