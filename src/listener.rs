@@ -191,6 +191,23 @@ impl ListenerRuntime {
         self.rules.housekeep();
     }
 
+    /// Loads the listener's certificates again if their files changed; new handshakes get
+    /// them, and a file that does not load leaves the old ones in use.
+    pub fn reload_tls(&self) {
+        let Some(tls) = &self.config.tls else { return };
+        match tls.certs.reload_if_changed() {
+            None => {}
+            Some(Ok(())) => {
+                tracing::info!(listener = %self.name, "TLS certificates reloaded");
+                self.stats.tls.reload(true);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(listener = %self.name, field = %e.field, error = %e.message, "TLS certificates not reloaded; the old ones stay in use");
+                self.stats.tls.reload(false);
+            }
+        }
+    }
+
     /// Writes the access-log line of a finished connection.
     fn log_close(&self, client: SocketAddr, summary: &CloseSummary) {
         let Some(log) = &self.access_log else { return };

@@ -23,6 +23,8 @@ use crate::tcp_proxy::Stops;
 use crate::{admin, telemetry, worker};
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
+/// How often listeners' certificate files are checked for changes.
+const TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 /// State the admin server and the drain share.
 pub struct Shared {
@@ -119,10 +121,16 @@ async fn control(
         Err(e) => tracing::error!(error = %e, "admin server cannot start"),
     }
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    let mut tls_reload = tokio::time::interval(TLS_RELOAD_INTERVAL);
     loop {
         tokio::select! {
             _ = shared.workers_stop.cancelled() => return,
             _ = shared.drain_requested.cancelled() => break,
+            _ = tls_reload.tick() => {
+                for (l, _) in &shared.listeners {
+                    l.reload_tls();
+                }
+            }
             _ = housekeeping.tick() => {
                 prometheus.run_upkeep();
                 for (l, _) in &shared.listeners {

@@ -23,6 +23,14 @@ pub enum Side {
 
 impl Side {
     /// Why the connection ends when this side's socket fails.
+    /// The `side` label of per-side metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Downstream => "downstream",
+            Side::Upstream => "upstream",
+        }
+    }
+
     pub fn error(self) -> CloseReason {
         match self {
             Side::Downstream => CloseReason::DownstreamError,

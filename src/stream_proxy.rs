@@ -32,7 +32,8 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::socket_io::{read_once, shutdown_write, write_once, Side, IDLE_TICKS};
-use crate::tls_stream::{TlsFailure, TlsSide};
+use crate::telemetry::{ListenerStats, TlsStats};
+use crate::tls_stream::TlsSide;
 
 /// How much one read asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -132,19 +133,20 @@ pub struct StreamPump<'a> {
     /// when it runs, and the event loop asks for them on every turn.
     wake_at: Option<std::time::Instant>,
     downstream_paused: bool,
+    tls_stats: &'a TlsStats,
 }
 
 impl<'a> StreamPump<'a> {
     pub fn new(
         downstream: TcpStream,
         upstream: TcpStream,
-        counters: (Counter, Counter),
+        stats: &'a ListenerStats,
         filter: &'a mut dyn StreamFilter,
         summary: &'a mut CloseSummary,
         downstream_tls: DownstreamTls,
         upstream_tls: UpstreamTls,
     ) -> Self {
-        let mut down = End::new(downstream, counters.0);
+        let mut down = End::new(downstream, stats.bytes_rx.clone());
         let tls_config = match downstream_tls {
             DownstreamTls::Off => None,
             DownstreamTls::Now(conn) => {
@@ -153,7 +155,7 @@ impl<'a> StreamPump<'a> {
             }
             DownstreamTls::OnRequest(config) => Some(config),
         };
-        let mut up = End::new(upstream, counters.1);
+        let mut up = End::new(upstream, stats.bytes_tx.clone());
         let upstream_tls = match upstream_tls {
             UpstreamTls::Off => None,
             UpstreamTls::Now(conn) => {
@@ -163,7 +165,8 @@ impl<'a> StreamPump<'a> {
             UpstreamTls::OnRequest(conn) => Some(conn),
         };
         let (wake_at, downstream_paused) = (filter.wake_at(), filter.downstream_paused());
-        StreamPump { down, up, filter, summary, tls_config, upstream_tls, wake_at, downstream_paused }
+        let tls_stats = &stats.tls;
+        StreamPump { down, up, filter, summary, tls_config, upstream_tls, wake_at, downstream_paused, tls_stats }
     }
 
     /// Moves frames until the connection ends; idleness is checked as in the TCP driver.
@@ -325,6 +328,7 @@ impl<'a> StreamPump<'a> {
     /// Reads TLS records from `side`, decrypts them into its input buffer, and lets the
     /// filter take what it can. Handshake replies go out with the filter's writes.
     fn read_tls(&mut self, side: Side) -> Result<bool, CloseReason> {
+        let tls_stats = self.tls_stats;
         let end = self.end(side);
         let Some(tls) = end.tls.as_mut() else { return Ok(false) };
         let n = SCRATCH.with(|scratch| {
@@ -341,8 +345,12 @@ impl<'a> StreamPump<'a> {
                 return Ok(Some(0));
             }
             end.received.increment(n as u64);
-            let closed = tls.receive(&raw, &mut end.input).map_err(|TlsFailure(e)| {
-                let error = e.map_or_else(|| "unreadable record".to_string(), |e| e.to_string());
+            let handshaking = tls.handshaking();
+            let closed = tls.receive(&raw, &mut end.input).map_err(|failure| {
+                if handshaking {
+                    tls_stats.failure(side.as_str(), failure.reason());
+                }
+                let error = failure.0.map_or_else(|| "unreadable record".to_string(), |e| e.to_string());
                 match side {
                     // A client's failure is the client's business; the server's (a
                     // certificate that does not verify) is the operator's.
@@ -353,6 +361,9 @@ impl<'a> StreamPump<'a> {
             })?;
             raw.clear();
             end.eof |= closed;
+            if let Some((version, alpn)) = tls.handshake_finished() {
+                tls_stats.handshake(side.as_str(), version, alpn);
+            }
             Ok(Some(n))
         });
         // What the peer's alert or our own needs to say goes out before the close.
@@ -382,8 +393,15 @@ impl<'a> StreamPump<'a> {
         };
         let tls = self.down.tls.insert(Box::new(TlsSide::server(config).map_err(|_| CloseReason::TlsError)?));
         let raw = self.down.input.split();
-        let closed = tls.receive(&raw, &mut self.down.input).map_err(|_| CloseReason::TlsError)?;
+        let tls_stats = self.tls_stats;
+        let closed = tls.receive(&raw, &mut self.down.input).map_err(|failure| {
+            tls_stats.failure(Side::Downstream.as_str(), failure.reason());
+            CloseReason::TlsError
+        })?;
         self.down.eof |= closed;
+        if let Some((version, alpn)) = tls.handshake_finished() {
+            tls_stats.handshake(Side::Downstream.as_str(), version, alpn);
+        }
         if self.has_output(Side::Downstream) {
             self.flush(Side::Downstream)?;
         }

@@ -145,9 +145,9 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
         // Plain bytes through TLS need the driver that has TLS; plain `tcp` keeps its own.
         .or_else(|| tls_anywhere.then(|| Box::new(Passthrough) as Box<dyn StreamFilter>));
     if let Some(mut filter) = filter {
-        let counters = (runtime.stats.bytes_rx.clone(), runtime.stats.bytes_tx.clone());
+        let stats = &runtime.stats;
         let mut pump =
-            StreamPump::new(downstream, upstream, counters, filter.as_mut(), summary, downstream_tls, upstream_tls);
+            StreamPump::new(downstream, upstream, stats, filter.as_mut(), summary, downstream_tls, upstream_tls);
         return pump.run(runtime.config.idle_timeout).await;
     }
     let mut pump = Pump {

@@ -20,6 +20,9 @@ pub const UPSTREAM_CONNECTIONS_TOTAL: &str = "sluice_upstream_connections_total"
 pub const UDP_SESSIONS_ACTIVE: &str = "sluice_udp_sessions_active";
 pub const UDP_DATAGRAMS_TOTAL: &str = "sluice_udp_datagrams_total";
 pub const UDP_DATAGRAMS_DROPPED_TOTAL: &str = "sluice_udp_datagrams_dropped_total";
+pub const TLS_HANDSHAKES_TOTAL: &str = "sluice_tls_handshakes_total";
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "sluice_tls_handshake_failures_total";
+pub const TLS_RELOADS_TOTAL: &str = "sluice_tls_reloads_total";
 
 /// Installs the process-wide recorder once and returns its handle (tests start several
 /// servers in one process; they share it).
@@ -64,10 +67,49 @@ fn describe() {
     describe_gauge!(UDP_SESSIONS_ACTIVE, Unit::Count, "UDP client sessions open now.");
     describe_counter!(UDP_DATAGRAMS_TOTAL, Unit::Count, "UDP datagrams received from (rx) and sent to (tx) clients.");
     describe_counter!(UDP_DATAGRAMS_DROPPED_TOTAL, Unit::Count, "UDP datagrams dropped, by reason.");
+    describe_counter!(TLS_HANDSHAKES_TOTAL, Unit::Count, "TLS handshakes completed, by side, version and ALPN.");
+    describe_counter!(TLS_HANDSHAKE_FAILURES_TOTAL, Unit::Count, "TLS handshakes that failed, by side and reason.");
+    describe_counter!(
+        TLS_RELOADS_TOTAL,
+        Unit::Count,
+        "Reloads of a listener's certificates after their files changed."
+    );
     sluice_filters::stats::describe();
     sluice_filters::redis::stats::describe();
     sluice_filters::mysql::stats::describe();
     sluice_filters::postgres::stats::describe();
+}
+
+/// TLS handshakes of one listener, on either side of its connections (`side`:
+/// `downstream` where sluice terminates TLS, `upstream` where it originates it), and the
+/// reloads of its certificates. Handles are looked up per handshake: a handshake costs far
+/// more than the lookup, and the label values are bounded (two versions, the configured
+/// ALPN protocols, a fixed list of failure reasons).
+pub struct TlsStats {
+    listener: String,
+}
+
+impl TlsStats {
+    pub fn new(listener: &str) -> Self {
+        TlsStats { listener: listener.to_owned() }
+    }
+
+    pub fn handshake(&self, side: &'static str, version: &'static str, alpn: String) {
+        let l = self.listener.clone();
+        metrics::counter!(TLS_HANDSHAKES_TOTAL, "listener" => l, "side" => side, "version" => version, "alpn" => alpn)
+            .increment(1);
+    }
+
+    pub fn failure(&self, side: &'static str, reason: &'static str) {
+        let l = self.listener.clone();
+        metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => l, "side" => side, "reason" => reason)
+            .increment(1);
+    }
+
+    pub fn reload(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        metrics::counter!(TLS_RELOADS_TOTAL, "listener" => self.listener.clone(), "outcome" => outcome).increment(1);
+    }
 }
 
 /// Why a connection was refused before reaching its cluster.
@@ -86,6 +128,7 @@ pub struct ListenerStats {
     pub bytes_tx: Counter,
     rejected: [Counter; 3],
     pub udp: Option<UdpStats>,
+    pub tls: TlsStats,
 }
 
 pub struct UdpStats {
@@ -109,6 +152,7 @@ impl ListenerStats {
             bytes_rx: metrics::counter!(DOWNSTREAM_BYTES_TOTAL, "listener" => l(), "direction" => "rx"),
             bytes_tx: metrics::counter!(DOWNSTREAM_BYTES_TOTAL, "listener" => l(), "direction" => "tx"),
             rejected: [rejected("max_connections"), rejected("denied"), rejected("rate_limited")],
+            tls: TlsStats::new(listener),
             udp: (protocol == Protocol::Udp).then(|| UdpStats {
                 sessions_active: metrics::gauge!(UDP_SESSIONS_ACTIVE, "listener" => l()),
                 datagrams_rx: metrics::counter!(UDP_DATAGRAMS_TOTAL, "listener" => l(), "direction" => "rx"),

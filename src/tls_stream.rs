@@ -30,6 +30,8 @@ pub struct TlsSide {
     conn: Connection,
     /// Our close_notify has been queued.
     closing: bool,
+    /// The end of the handshake has been reported ([`TlsSide::handshake_finished`]).
+    reported: bool,
 }
 
 /// The TLS session failed: a handshake the peer and sluice could not agree on, a
@@ -41,17 +43,38 @@ impl TlsSide {
     /// Terminates the client's TLS with the listener's settings.
     pub fn server(config: Arc<ServerConfig>) -> Result<Self, TlsFailure> {
         let conn = ServerConnection::new(config).map_err(|e| TlsFailure(Some(e)))?;
-        Ok(TlsSide { conn: conn.into(), closing: false })
+        Ok(TlsSide { conn: conn.into(), closing: false, reported: false })
     }
 
     /// Terminates the client's TLS from its first byte.
     pub fn accepting(conn: ServerConnection) -> Self {
-        TlsSide { conn: conn.into(), closing: false }
+        TlsSide { conn: conn.into(), closing: false, reported: false }
     }
 
     /// Originates TLS to the server; its ClientHello is the first thing to write.
     pub fn client(conn: ClientConnection) -> Self {
-        TlsSide { conn: conn.into(), closing: false }
+        TlsSide { conn: conn.into(), closing: false, reported: false }
+    }
+
+    /// Whether the handshake is still going on.
+    pub fn handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Once, when the handshake has ended: the negotiated version (`1.2`, `1.3`) and
+    /// application protocol (empty when none was agreed).
+    pub fn handshake_finished(&mut self) -> Option<(&'static str, String)> {
+        if self.reported || self.conn.is_handshaking() {
+            return None;
+        }
+        self.reported = true;
+        let version = match self.conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+            _ => "other",
+        };
+        let alpn = self.conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
+        Some((version, alpn))
     }
 
     /// Takes TLS bytes read from the peer and appends the plaintext they carry to
@@ -122,6 +145,26 @@ impl TlsSide {
         if !self.closing {
             self.closing = true;
             self.conn.send_close_notify();
+        }
+    }
+}
+
+impl TlsFailure {
+    /// A bounded name for why a handshake failed, for the failures counter.
+    pub fn reason(&self) -> &'static str {
+        use rustls::Error;
+        match &self.0 {
+            None => "malformed_record",
+            Some(Error::InvalidCertificate(_)) => "bad_certificate",
+            Some(Error::NoCertificatesPresented) => "no_client_certificate",
+            Some(Error::PeerIncompatible(_)) => "incompatible",
+            Some(Error::NoApplicationProtocol) => "no_application_protocol",
+            Some(Error::AlertReceived(_)) => "alert_received",
+            Some(Error::InvalidMessage(_) | Error::PeerMisbehaved(_) | Error::InappropriateHandshakeMessage { .. }) => {
+                "protocol_violation"
+            }
+            Some(Error::DecryptError) => "decrypt_error",
+            Some(_) => "other",
         }
     }
 }

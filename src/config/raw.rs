@@ -64,10 +64,25 @@ pub struct RawListener {
     pub access_log: Option<RawAccessLog>,
 }
 
-/// `tls: { cert, key }`: PEM file paths.
+/// A listener's `tls`: PEM file paths and handshake settings (see `crate::tls`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
+    pub cert: String,
+    pub key: String,
+    #[serde(default)]
+    pub certificates: Vec<RawNamedCertificate>,
+    #[serde(default)]
+    pub alpn: Vec<String>,
+    pub min_version: Option<String>,
+    pub client_ca: Option<String>,
+}
+
+/// One entry of `tls.certificates`: served to clients asking for one of `server_names`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamedCertificate {
+    pub server_names: Vec<String>,
     pub cert: String,
     pub key: String,
 }

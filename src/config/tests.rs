@@ -449,7 +449,54 @@ fn tls_errors_name_the_file_and_the_path() {
     assert_eq!(mismatch.len(), 1);
     assert!(mismatch[0].starts_with("listeners[0].tls: cannot use the key in"), "{mismatch:?}");
     let unknown = files.yaml("mysql", "a.crt", "a.key").replace("key:", "ca: x, key:");
-    assert_eq!(errors(&unknown), ["listeners[0].tls.ca: unknown field `ca`, expected `cert` or `key`"]);
+    assert_eq!(
+        errors(&unknown),
+        ["listeners[0].tls.ca: unknown field `ca`, expected one of `cert`, `key`, `certificates`, `alpn`, `min_version`, `client_ca`"]
+    );
+}
+
+#[test]
+fn listener_tls_settings_load_and_their_errors_name_the_field() {
+    let files = TlsFiles::new("settings");
+    let with =
+        |extra: &str| files.yaml("tcp", "a.crt", "a.key").replacen("a.key\" }", &format!("a.key\"{extra} }}"), 1);
+    let (b_crt, b_key) = (files.path("b.crt"), files.path("b.key"));
+    let named = format!(
+        ", certificates: [ {{ server_names: [b.example, \"*.b.example\"], cert: \"{b_crt}\", key: \"{b_key}\" }} ]"
+    );
+    let full = with(&format!("{named}, alpn: [h2, http/1.1], min_version: \"1.3\", client_ca: \"{b_crt}\""));
+    let c = Config::from_yaml(&full).unwrap_or_else(|e| panic!("{e:?}\n{full}"));
+    let tls = c.listeners[0].tls.as_ref().unwrap();
+    assert_eq!((tls.alpn.clone(), tls.min_version), (vec!["h2".to_string(), "http/1.1".to_string()], "1.3"));
+    assert_eq!(tls.server.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert_eq!(tls.certificates[0].server_names, ["b.example", "*.b.example"]);
+    assert!(tls.certs.reload_if_changed().is_none(), "nothing changed since the load");
+
+    let error = |extra: &str| errors(&with(extra));
+    assert_eq!(
+        error(", min_version: \"1.1\""),
+        [r#"listeners[0].tls.min_version: "1.1" is not a TLS version sluice offers ("1.2" or "1.3")"#]
+    );
+    assert_eq!(error(", alpn: [\"\"]"), ["listeners[0].tls.alpn[0]: must be 1 to 255 bytes"]);
+    assert_eq!(
+        error(&format!(", certificates: [ {{ server_names: [], cert: \"{b_crt}\", key: \"{b_key}\" }} ]")),
+        ["listeners[0].tls.certificates[0].server_names: must name at least one server"]
+    );
+    assert_eq!(
+        error(&format!(", certificates: [ {{ server_names: [\"a b\"], cert: \"{b_crt}\", key: \"{b_key}\" }} ]")),
+        [r#"listeners[0].tls.certificates[0].server_names: "a b" is not a DNS name"#]
+    );
+    let missing = files.path("missing.pem");
+    assert_eq!(
+        error(&format!(", certificates: [ {{ server_names: [b.example], cert: \"{b_crt}\", key: \"{missing}\" }} ]")),
+        [format!(
+            "listeners[0].tls.certificates[0].key: cannot read {missing}: No such file or directory (os error 2)"
+        )]
+    );
+    assert_eq!(
+        error(&format!(", client_ca: \"{missing}\"")),
+        [format!("listeners[0].tls.client_ca: cannot read {missing}: No such file or directory (os error 2)")]
+    );
 }
 
 /// A `protocol` listener on a cluster whose `tls` block is `tls`.

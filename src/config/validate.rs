@@ -25,7 +25,7 @@ use super::raw::{
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
 use crate::cluster_tls::ClusterTls;
-use crate::tls::{TlsFile, TlsLoadError};
+use crate::tls::TlsConfigError;
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -348,7 +348,10 @@ impl Validator {
             return None;
         }
         let mut missing = false;
-        for (key, value) in [("cert", &raw.cert), ("key", &raw.key)] {
+        let named = raw.certificates.iter().enumerate().flat_map(|(i, c)| {
+            [(format!("certificates[{i}].cert"), &c.cert), (format!("certificates[{i}].key"), &c.key)]
+        });
+        for (key, value) in [("cert".to_string(), &raw.cert), ("key".to_string(), &raw.key)].into_iter().chain(named) {
             if value.trim().is_empty() {
                 self.error(format!("{path}.{key}"), "must be the path of a PEM file");
                 missing = true;
@@ -357,14 +360,9 @@ impl Validator {
         if missing {
             return None;
         }
-        match TlsConfig::load(Path::new(&raw.cert), Path::new(&raw.key)) {
+        match TlsConfig::load(&raw) {
             Ok(tls) => Some(tls),
-            Err(TlsLoadError { file, message }) => {
-                let field = match file {
-                    Some(TlsFile::Cert) => ".cert",
-                    Some(TlsFile::Key) => ".key",
-                    None => "",
-                };
+            Err(TlsConfigError { field, message }) => {
                 self.error(format!("{path}{field}"), message);
                 None
             }
