@@ -11,7 +11,7 @@
 //! the cursor shape `{cursor: {id, ns, firstBatch | nextBatch}}` of find, aggregate,
 //! getMore and the list commands.
 
-use super::bson::{Document, Value};
+use super::document::{Document, Value};
 use super::error::BsonError;
 
 /// A command: the first key of the body is its name.

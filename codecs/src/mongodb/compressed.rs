@@ -171,7 +171,12 @@ fn snappy(payload: &[u8], size: usize, out: &mut BytesMut) -> Result<(), MongoEr
 }
 
 /// Reads at most `size + 1` bytes from `reader` into `out`, growing it only as bytes come.
-fn read_bounded(reader: impl Read, size: usize, out: &mut BytesMut, compressor: &'static str) -> Result<(), MongoError> {
+fn read_bounded(
+    reader: impl Read,
+    size: usize,
+    out: &mut BytesMut,
+    compressor: &'static str,
+) -> Result<(), MongoError> {
     let start = out.len();
     let limit = u64::try_from(size).unwrap_or(u64::MAX).saturating_add(1);
     let mut writer = <&mut BytesMut as BufMut>::writer(out);

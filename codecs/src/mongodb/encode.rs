@@ -107,12 +107,7 @@ pub fn error_document(code: i32, code_name: &str, errmsg: &str) -> BytesMut {
 
 fn message(request_id: i32, response_to: i32, op_code: OpCode, body_len: usize) -> BytesMut {
     let total = HEADER_LEN + body_len;
-    let header = Header {
-        message_length: i32::try_from(total).unwrap_or(i32::MAX),
-        request_id,
-        response_to,
-        op_code,
-    };
+    let header = Header { message_length: i32::try_from(total).unwrap_or(i32::MAX), request_id, response_to, op_code };
     let mut out = BytesMut::with_capacity(total);
     out.put_slice(&header.encode());
     out

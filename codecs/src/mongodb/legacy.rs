@@ -19,7 +19,7 @@
 //! OP_KILL_CURSORS int32 ZERO, int32 numberOfCursorIDs, int64* cursorIDs
 //! ```
 
-use super::bson::Document;
+use super::document::Document;
 use super::error::MongoError;
 use super::header::{le_i32, le_i64, Message, OpCode};
 

@@ -24,9 +24,9 @@
 //! Sans-I/O, no `unsafe`, no panics on any input; no allocation is sized by a length field
 //! beyond the limits.
 
-mod bson;
 mod command;
 mod compressed;
+mod document;
 mod encode;
 mod error;
 mod header;
@@ -35,9 +35,9 @@ mod op;
 mod op_msg;
 mod session;
 
-pub use self::bson::{Document, Element, Elements, Value, MIN_DOCUMENT_LEN};
 pub use command::{CommandInfo, CursorInfo, ReplyInfo};
 pub use compressed::{Compressor, OpCompressed};
+pub use document::{Document, Element, Elements, Value, MIN_DOCUMENT_LEN};
 pub use encode::{error_document, op_msg, op_msg_error_reply, op_reply_error, DocumentWriter, MAX_ERROR_MESSAGE};
 pub use error::{BsonError, MongoError};
 pub use header::{

@@ -21,7 +21,7 @@
 //! jump from length to length), not the documents' elements: those are read lazily through
 //! [`Document`]. Nothing is copied.
 
-use super::bson::Document;
+use super::document::Document;
 use super::error::MongoError;
 use super::header::{le_i32, le_u32, Message, OpCode, HEADER_LEN};
 
@@ -220,7 +220,8 @@ fn next_section(buf: &[u8]) -> Result<Option<(Section<'_>, &[u8])>, MongoError> 
             let size = usize::try_from(size).ok().filter(|&s| s >= 4);
             let size = size.ok_or(MongoError::Malformed { what: "document sequence size" })?;
             let payload = rest.get(4..size).ok_or(MongoError::Truncated { what: "document sequence" })?;
-            let end = memchr::memchr(0, payload).ok_or(MongoError::Truncated { what: "document sequence identifier" })?;
+            let end =
+                memchr::memchr(0, payload).ok_or(MongoError::Truncated { what: "document sequence identifier" })?;
             let identifier = std::str::from_utf8(&payload[..end])
                 .map_err(|_| MongoError::Malformed { what: "document sequence identifier" })?;
             let documents = &payload[end + 1..];

@@ -143,21 +143,36 @@ pub enum Value<'a> {
     String(&'a str),
     Document(Document<'a>),
     Array(Document<'a>),
-    Binary { subtype: u8, bytes: &'a [u8] },
+    Binary {
+        subtype: u8,
+        bytes: &'a [u8],
+    },
     Undefined,
     ObjectId(&'a [u8; 12]),
     Boolean(bool),
     /// Milliseconds since the Unix epoch.
     DateTime(i64),
     Null,
-    Regex { pattern: &'a str, options: &'a str },
-    DbPointer { namespace: &'a str, id: &'a [u8; 12] },
+    Regex {
+        pattern: &'a str,
+        options: &'a str,
+    },
+    DbPointer {
+        namespace: &'a str,
+        id: &'a [u8; 12],
+    },
     JavaScript(&'a str),
     Symbol(&'a str),
-    JavaScriptWithScope { code: &'a str, scope: Document<'a> },
+    JavaScriptWithScope {
+        code: &'a str,
+        scope: Document<'a>,
+    },
     Int32(i32),
     /// (increment, seconds): the low and high halves of the uint64.
-    Timestamp { increment: u32, time: u32 },
+    Timestamp {
+        increment: u32,
+        time: u32,
+    },
     Int64(i64),
     Decimal128(&'a [u8; 16]),
     MinKey,
