@@ -25,7 +25,7 @@ pub(super) fn fixture_names() -> Vec<String> {
         .filter_map(|e| e.unwrap().file_name().into_string().unwrap().strip_suffix(".client").map(str::to_owned))
         .collect();
     names.sort();
-    assert!(names.len() >= 15, "{names:?}");
+    assert!(names.len() >= 16, "{names:?}");
     names
 }
 
@@ -140,6 +140,7 @@ fn command_names_match_the_captured_sessions() {
         ("unacknowledged", &["ismaster", "insert", "insert", "delete", "ping", "endSessions"]),
         ("exhaust_find", &["ismaster", "find", "getMore", "endSessions"]),
         ("monitor_stream", &["ismaster", "hello"]),
+        ("legacy_handshake", &["ismaster", "ping", "find", "endSessions"]),
         ("transaction", &["ismaster", "insert", "update", "insert", "commitTransaction", "endSessions"]),
         ("scram_auth", &["ismaster", "saslContinue", "insert", "find", "endSessions"]),
         ("scram_wrong_password", &["ismaster", "saslContinue"]),
@@ -263,6 +264,29 @@ fn handshake_hello_then_commands() {
     assert_eq!(
         lines("handshake"),
         ["ismaster -> ok", "ping -> ok", "hello -> ok", "buildInfo -> ok", "endSessions -> ok"]
+    );
+}
+
+#[test]
+fn legacy_handshake_is_op_query_answered_by_op_reply() {
+    // pymongo 3.13: the first hello is an OP_QUERY on admin.$cmd.
+    let (client, server) = messages("legacy_handshake");
+    let Op::Query(q) = client[0].op().unwrap() else { panic!("first hello is OP_QUERY") };
+    assert_eq!(q.full_collection_name, "admin.$cmd");
+    assert!(q.is_command());
+    assert_eq!(q.database(), "admin");
+    assert_eq!(q.number_to_return, -1);
+    assert_eq!(q.projection, None);
+    assert_eq!(q.query.first().unwrap().unwrap().key, "ismaster");
+    assert!(q.query.get("client").unwrap().is_some(), "the driver's metadata");
+    let Op::Reply(r) = server[0].op().unwrap() else { panic!("answered by OP_REPLY") };
+    assert_eq!((r.number_returned, r.cursor_id, r.starting_from), (1, 0, 0));
+    assert_eq!(r.first().unwrap().get("maxWireVersion").unwrap().and_then(|v| v.as_i64()), Some(27));
+    assert_eq!(server[0].header().response_to, client[0].header().request_id);
+    assert_eq!(client[0].op().unwrap().expect(), Some(Expect::Reply));
+    assert_eq!(
+        lines("legacy_handshake"),
+        ["ismaster -> ok", "ping -> ok", "find items -> ok cursor=false first=1", "endSessions -> ok"]
     );
 }
 
