@@ -23,8 +23,10 @@
 //! been fuzzed; the C library's speed matters less here because a proxy decompresses only
 //! to look at a message it forwards as is. ruzstd reserves the frame's window size up front
 //! (it refuses windows over 100 MiB), so the frame header is read first and a window
-//! larger than twice uncompressedSize (a legitimate encoder never needs more than the
-//! content) is refused before the decoder sees it.
+//! larger than both twice uncompressedSize and 8 MiB is refused before the decoder sees
+//! it: one-shot encoders (what drivers and mongod use) write the content size as the
+//! window, streaming encoders a window of their own that RFC 8878 recommends decoders
+//! accept up to 8 MiB. So a tiny message can make the decoder reserve 8 MiB at most.
 
 use std::io::Read;
 
@@ -187,8 +189,13 @@ fn read_bounded(
     check_size(size, produced.min(size), produced > size)
 }
 
+/// The largest zstd window accepted beyond twice the content (RFC 8878 section 3.1.1.1.2
+/// recommends decoders support at least 8 MiB).
+const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
 /// Refuses a zstd frame whose window (which ruzstd reserves before decoding) is larger
-/// than the content needs. Frame header: <https://www.rfc-editor.org/rfc/rfc8878#section-3.1.1.1>.
+/// than the content needs and than 8 MiB. Frame header:
+/// <https://www.rfc-editor.org/rfc/rfc8878#section-3.1.1.1>.
 fn check_zstd_window(payload: &[u8], size: usize) -> Result<(), MongoError> {
     let bad = |reason| MongoError::Decompress { compressor: "zstd", reason };
     if payload.get(..4) != Some(&[0x28, 0xB5, 0x2F, 0xFD][..]) {
@@ -216,9 +223,9 @@ fn check_zstd_window(payload: &[u8], size: usize) -> Result<(), MongoError> {
         let base = 1u64 << (10 + exponent);
         base + (base / 8) * u64::from(wd & 7)
     };
-    let allowed = (size as u64).saturating_mul(2).max(1024);
+    let allowed = (size as u64).saturating_mul(2).max(MAX_ZSTD_WINDOW);
     if window > allowed {
-        return Err(bad("window larger than the content"));
+        return Err(bad("window larger than allowed"));
     }
     Ok(())
 }
