@@ -234,7 +234,7 @@ impl<'a> Value<'a> {
         match *self {
             Value::Int32(v) => Some(v.into()),
             Value::Int64(v) => Some(v),
-            Value::Double(v) if v.fract() == 0.0 && v >= -9.0e15 && v <= 9.0e15 => Some(v as i64),
+            Value::Double(v) if v.fract() == 0.0 && (-9.0e15..=9.0e15).contains(&v) => Some(v as i64),
             _ => None,
         }
     }
