@@ -166,6 +166,11 @@ fn snappy(payload: &[u8], size: usize, out: &mut BytesMut) -> Result<(), MongoEr
     // The block says how long it decompresses to; it must be what the message declared,
     // which is within the cap, before a byte is allocated for it.
     check_size(size, len, false)?;
+    // No Snappy element expands more than 64 bytes out of 3 (a 2-byte-offset copy), so a
+    // block claiming more than that ratio is corrupt: refuse it before zeroing the output.
+    if size > payload.len().saturating_mul(22) {
+        return Err(bad("claims more than the block can expand to"));
+    }
     let start = out.len();
     out.resize(start + size, 0);
     let n = snap::raw::Decoder::new().decompress(payload, &mut out[start..]).map_err(|_| bad("corrupt block"))?;

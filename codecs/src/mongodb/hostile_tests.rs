@@ -383,6 +383,12 @@ fn decompression_bombs_and_lying_sizes() {
     );
     let m = compressed(2013, 5000, 1, &s[..s.len() - 3]);
     assert_eq!(decompress(&m, &small), Err(MongoError::Decompress { compressor: "snappy", reason: "corrupt block" }));
+    // 40 MB announced by a 4-byte varint: refused before the output is allocated.
+    let m = compressed(2013, 40_000_000, 1, &[0x80, 0xB4, 0x89, 0x13]);
+    assert_eq!(
+        decompress(&m, &default_limits()),
+        Err(MongoError::Decompress { compressor: "snappy", reason: "claims more than the block can expand to" })
+    );
     let m = compressed(2013, 5000, 1, &[0xFF; 12]);
     assert_eq!(
         decompress(&m, &small),
