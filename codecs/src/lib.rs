@@ -11,8 +11,11 @@
 //! [`mysql`]: the MySQL/MariaDB classic protocol (packets, messages, a session state machine).
 //! [`postgres`]: the PostgreSQL frontend/backend protocol 3.0/3.2 (framing, message views, a
 //! session state machine).
+//! [`mongodb`]: the MongoDB wire protocol (OP_MSG, OP_COMPRESSED, legacy opcodes), a lazy
+//! zero-copy BSON reader and request/reply correlation.
 
 pub mod framing;
+pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
 pub mod resp;
