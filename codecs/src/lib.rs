@@ -11,8 +11,11 @@
 //! [`mysql`]: the MySQL/MariaDB classic protocol (packets, messages, a session state machine).
 //! [`postgres`]: the PostgreSQL frontend/backend protocol 3.0/3.2 (framing, message views, a
 //! session state machine).
+//! [`http1`]: HTTP/1.1 and 1.0 (heads, strict body framing against request smuggling, chunked
+//! bodies with trailers, 1xx and tunnels, writers for heads, chunks and error responses).
 
 pub mod framing;
+pub mod http1;
 pub mod mysql;
 pub mod postgres;
 pub mod resp;
