@@ -80,7 +80,9 @@ impl Trailers {
 pub(crate) enum Chunk {
     /// A chunk line comes next.
     Line,
-    Data { remaining: u64 },
+    Data {
+        remaining: u64,
+    },
     /// The CRLF after chunk data comes next.
     DataEnd,
     /// The trailer section comes next (its scan starts at the front of the buffer).
@@ -143,7 +145,12 @@ impl BodyDecoder {
 }
 
 /// One pass over as much chunk framing and data as is here, cut off as one piece.
-fn chunked_step(state: &mut Chunk, total: &mut u64, buf: &mut BytesMut, limits: &H1Limits) -> Result<Option<Step>, H1Error> {
+fn chunked_step(
+    state: &mut Chunk,
+    total: &mut u64,
+    buf: &mut BytesMut,
+    limits: &H1Limits,
+) -> Result<Option<Step>, H1Error> {
     let mut at = 0;
     let mut data_start = None;
     loop {
@@ -168,7 +175,10 @@ fn chunked_step(state: &mut Chunk, total: &mut u64, buf: &mut BytesMut, limits: 
                     }
                     break;
                 } else {
-                    *total = total.checked_add(size).filter(|t| *t <= limits.max_body).ok_or(H1Error::BodyTooLarge { limit: limits.max_body })?;
+                    *total = total
+                        .checked_add(size)
+                        .filter(|t| *t <= limits.max_body)
+                        .ok_or(H1Error::BodyTooLarge { limit: limits.max_body })?;
                     *state = Chunk::Data { remaining: size };
                 }
             }
@@ -219,7 +229,9 @@ fn finish(buf: &mut BytesMut, framing: usize, len: usize, limits: &H1Limits) -> 
         match httparse::parse_headers(section, &mut slots) {
             Ok(httparse::Status::Complete((n, parsed))) if n == len => Some(index(section, parsed)),
             Ok(_) => return Err(H1Error::InvalidHeaderName),
-            Err(httparse::Error::TooManyHeaders) => return Err(H1Error::TooManyHeaders { limit: limits.header_slots() }),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(H1Error::TooManyHeaders { limit: limits.header_slots() })
+            }
             Err(httparse::Error::HeaderValue) => return Err(H1Error::InvalidHeaderValue),
             Err(_) => return Err(H1Error::InvalidHeaderName),
         }

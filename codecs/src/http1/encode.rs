@@ -29,7 +29,10 @@ fn check_fields<'a>(fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Resul
 
 /// RFC 9110 §5.5: field-vchar / SP / HTAB, no leading or trailing whitespace.
 fn is_field_value(v: &[u8]) -> bool {
-    v.iter().all(|&b| b == b'\t' || b >= b' ') && !v.contains(&0x7f) && !matches!(v.first(), Some(b' ' | b'\t')) && !matches!(v.last(), Some(b' ' | b'\t'))
+    v.iter().all(|&b| b == b'\t' || b >= b' ')
+        && !v.contains(&0x7f)
+        && !matches!(v.first(), Some(b' ' | b'\t'))
+        && !matches!(v.last(), Some(b' ' | b'\t'))
 }
 
 fn put_fields<'a>(out: &mut BytesMut, fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) {
@@ -186,7 +189,13 @@ pub fn error_response(status: u16, body: &[u8]) -> Bytes {
         [(b"Content-Length", len), (b"Connection", b"close"), (b"Content-Type", b"text/plain; charset=utf-8")];
     let shown = if body.is_empty() { 2 } else { 3 };
     // Parts are constant or digits: this cannot fail.
-    let _ = encode_response_head(&mut out, Version::Http11, status, reason_phrase(status).as_bytes(), fields[..shown].iter().copied());
+    let _ = encode_response_head(
+        &mut out,
+        Version::Http11,
+        status,
+        reason_phrase(status).as_bytes(),
+        fields[..shown].iter().copied(),
+    );
     out.put_slice(body);
     out.freeze()
 }

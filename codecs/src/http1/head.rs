@@ -103,15 +103,17 @@ fn scratch<'b>() -> [MaybeUninit<httparse::Header<'b>>; HEADER_CAP] {
     [const { MaybeUninit::uninit() }; HEADER_CAP]
 }
 
-fn field_error(e: httparse::Error, limits: &H1Limits) -> H1Error {
+fn field_error(e: httparse::Error, limits: &H1Limits, request: bool) -> H1Error {
+    let start_line = if request { H1Error::MalformedRequestLine } else { H1Error::MalformedStatusLine };
     match e {
         httparse::Error::HeaderName => H1Error::InvalidHeaderName,
         httparse::Error::HeaderValue => H1Error::InvalidHeaderValue,
-        httparse::Error::NewLine => H1Error::BareLf,
+        // Bare LFs never get here (the scan refuses them): a bad byte where a line ends.
+        httparse::Error::NewLine => start_line,
         httparse::Error::TooManyHeaders => H1Error::TooManyHeaders { limit: limits.header_slots() },
         httparse::Error::Version => H1Error::InvalidVersion,
         httparse::Error::Status => H1Error::MalformedStatusLine,
-        httparse::Error::Token => H1Error::MalformedRequestLine,
+        httparse::Error::Token => start_line,
     }
 }
 
@@ -159,10 +161,11 @@ impl RequestHead {
         }
         let mut slots = scratch();
         let mut req = httparse::Request::new(&mut []);
-        let end = match strict().parse_request_with_uninit_headers(&mut req, &raw, &mut slots[..limits.header_slots()]) {
+        let end = match strict().parse_request_with_uninit_headers(&mut req, &raw, &mut slots[..limits.header_slots()])
+        {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Err(H1Error::MalformedRequestLine),
-            Err(e) => return Err(field_error(e, limits)),
+            Err(e) => return Err(field_error(e, limits, true)),
         };
         if end != raw.len() {
             return Err(H1Error::MalformedRequestLine);
@@ -333,10 +336,11 @@ impl ResponseHead {
     pub fn parse(raw: Bytes, limits: &H1Limits) -> Result<ResponseHead, H1Error> {
         let mut slots = scratch();
         let mut res = httparse::Response::new(&mut []);
-        let end = match strict().parse_response_with_uninit_headers(&mut res, &raw, &mut slots[..limits.header_slots()]) {
+        let end = match strict().parse_response_with_uninit_headers(&mut res, &raw, &mut slots[..limits.header_slots()])
+        {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Err(H1Error::MalformedStatusLine),
-            Err(e) => return Err(field_error(e, limits)),
+            Err(e) => return Err(field_error(e, limits, false)),
         };
         if end != raw.len() {
             return Err(H1Error::MalformedStatusLine);

@@ -43,7 +43,8 @@ pub struct Headers<'a> {
 }
 
 /// Field names a proxy never forwards (RFC 9110 §7.6.1), besides those Connection lists.
-pub const HOP_BY_HOP: [&str; 6] = ["connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade"];
+pub const HOP_BY_HOP: [&str; 6] =
+    ["connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade"];
 
 impl<'a> Headers<'a> {
     pub(crate) fn new(raw: &'a [u8], fields: &'a [Field]) -> Self {

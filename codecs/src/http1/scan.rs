@@ -20,7 +20,9 @@ pub(crate) enum ScanError {
     BareCr,
     ObsFold,
     /// No end within the limit; `first_line`: not even the first line ended.
-    TooLarge { first_line: bool },
+    TooLarge {
+        first_line: bool,
+    },
 }
 
 /// A scan in progress over the bytes of one head or trailer section, from its first byte.
@@ -124,8 +126,8 @@ mod tests {
         let mut s = LineScan::default();
         assert_eq!(s.scan(b"GET /aaaaaaaa", 8, true), Err(ScanError::TooLarge { first_line: true }));
         let mut s = LineScan::default();
-        assert_eq!(s.scan(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", 24, true), Err(ScanError::TooLarge { first_line: false }));
+        assert_eq!(s.scan(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", 23, true), Err(ScanError::TooLarge { first_line: false }));
         let mut s = LineScan::default();
-        assert_eq!(s.scan(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", 25, true), Ok(Some(25)));
+        assert_eq!(s.scan(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", 24, true), Ok(Some(24)));
     }
 }
