@@ -654,7 +654,7 @@ fn error_responses_are_complete_and_close() {
 }
 
 /// Writes the fuzz seeds for `http1_request` (client sides) and `http1_response` (the
-/// requests' methods as the first bytes, then the server side). Rerun after recapturing:
+/// requests' kinds first, then the server side), each after a mode byte. Rerun after recapturing:
 /// `cargo test -p sluice-codecs write_http1_fuzz_seeds -- --ignored`.
 #[test]
 #[ignore]
@@ -666,19 +666,19 @@ fn write_http1_fuzz_seeds() {
         let r = replay(&name);
         let dir = format!("{root}/http1_request");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(format!("{dir}/{name}"), &c).unwrap();
-        // http1_response: one byte of request kinds per request (see that target), a 0xff
-        // separator, then the server's bytes.
-        let mut seed: Vec<u8> = r
-            .requests
-            .iter()
-            .map(|m| match m.start.split(' ').next() {
-                Some("HEAD") => 1,
-                Some("CONNECT") => 2,
-                _ if name == "websocket" => 4,
-                _ => 0,
-            })
-            .collect();
+        // A mode byte (default limits, whole and 1-byte feeding), then the client's bytes;
+        // websocket's opening answers its Upgrade with a tunnel.
+        let mode = if name == "websocket" { 2 } else { 0 };
+        std::fs::write(format!("{dir}/{name}"), [&[mode][..], &c].concat()).unwrap();
+        // http1_response: a mode byte, one byte of request kinds per request (see that
+        // target), a 0xff separator, then the server's bytes.
+        let mut seed = vec![0u8];
+        seed.extend(r.requests.iter().map(|m| match m.start.split(' ').next() {
+            Some("HEAD") => 1,
+            Some("CONNECT") => 2,
+            _ if name == "websocket" => 4,
+            _ => 0,
+        }));
         seed.push(0xff);
         seed.extend_from_slice(&s);
         let dir = format!("{root}/http1_response");
