@@ -23,9 +23,9 @@ use bytes::{Bytes, BytesMut};
 use super::body::{BodyDecoder, BodyEnd, BodyPiece, Step};
 use super::error::H1Error;
 use super::framing::{request_body, response_body, BodyKind};
-use super::head::{Method, PendingRequest, RequestHead, ResponseHead};
+use super::head::{scan_error, Method, PendingRequest, RequestHead, ResponseHead};
 use super::limits::H1Limits;
-use super::scan::{LineScan, ScanError};
+use super::scan::LineScan;
 use crate::framing::Decode;
 
 /// One piece of an HTTP/1.x byte stream.
@@ -157,15 +157,7 @@ impl Core {
                 }
             },
             Phase::Head(scan) => {
-                let end = scan.scan(buf, limits.max_head, true).map_err(|e| match e {
-                    ScanError::BareLf => H1Error::BareLf,
-                    ScanError::BareCr => H1Error::BareCr,
-                    ScanError::ObsFold => H1Error::ObsFold,
-                    ScanError::TooLarge { first_line: true } if request => {
-                        H1Error::RequestLineTooLong { limit: limits.max_head }
-                    }
-                    ScanError::TooLarge { .. } => H1Error::HeadTooLarge { limit: limits.max_head },
-                })?;
+                let end = scan.scan(buf, limits.max_head, true).map_err(|e| scan_error(e, &limits, request))?;
                 let Some(end) = end else { return Ok(None) };
                 // On error the head is gone from the buffer, but the decoder is failed anyway.
                 let (head, body, then) = parse(buf.split_to(end).freeze(), &limits)?;

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::error::H1Error;
 use super::headers::{index, Field, Headers};
 use super::limits::{H1Limits, HEADER_CAP};
+use super::scan::{LineScan, ScanError};
 
 /// The HTTP/2 connection preface's first line (RFC 9113 §3.4), which parses as a head.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
@@ -117,6 +118,29 @@ fn field_error(e: httparse::Error, limits: &H1Limits, request: bool) -> H1Error 
     }
 }
 
+/// The line structure httparse is lenient about (bare LF, bare CR, folding), and the size:
+/// `raw` must be exactly one head. The decoders have checked this already while finding
+/// the head's end; a head handed to `parse` directly is checked here.
+fn check_lines(raw: &[u8], limits: &H1Limits, request: bool) -> Result<(), H1Error> {
+    match LineScan::default().scan(raw, limits.max_head, true) {
+        Ok(Some(end)) if end == raw.len() => Ok(()),
+        Ok(_) if request => Err(H1Error::MalformedRequestLine),
+        Ok(_) => Err(H1Error::MalformedStatusLine),
+        Err(e) => Err(scan_error(e, limits, request)),
+    }
+}
+
+/// The error a failed head scan means.
+pub(crate) fn scan_error(e: ScanError, limits: &H1Limits, request: bool) -> H1Error {
+    match e {
+        ScanError::BareLf => H1Error::BareLf,
+        ScanError::BareCr => H1Error::BareCr,
+        ScanError::ObsFold => H1Error::ObsFold,
+        ScanError::TooLarge { first_line: true } if request => H1Error::RequestLineTooLong { limit: limits.max_head },
+        ScanError::TooLarge { .. } => H1Error::HeadTooLarge { limit: limits.max_head },
+    }
+}
+
 fn version(v: Option<u8>) -> Result<Version, H1Error> {
     match v {
         Some(0) => Ok(Version::Http10),
@@ -151,10 +175,9 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// Parses exactly one head (it must end with its empty line). The line structure is
-    /// assumed checked by the decoder's scan (bare CR/LF, folding); everything else is
-    /// checked here.
+    /// Parses exactly one head (it must end with its empty line and fit `limits`).
     pub fn parse(raw: Bytes, limits: &H1Limits) -> Result<RequestHead, H1Error> {
+        check_lines(&raw, limits, true)?;
         let trimmed = raw.iter().position(|&b| b != b'\r' && b != b'\n').map_or(&raw[..], |i| &raw[i..]);
         if trimmed.starts_with(H2_PREFACE) {
             return Err(H1Error::Http2Preface);
@@ -334,6 +357,7 @@ pub struct ResponseHead {
 impl ResponseHead {
     /// Parses exactly one head (it must end with its empty line); see [`RequestHead::parse`].
     pub fn parse(raw: Bytes, limits: &H1Limits) -> Result<ResponseHead, H1Error> {
+        check_lines(&raw, limits, false)?;
         let mut slots = scratch();
         let mut res = httparse::Response::new(&mut []);
         let end = match strict().parse_response_with_uninit_headers(&mut res, &raw, &mut slots[..limits.header_slots()])

@@ -234,6 +234,19 @@ fn malformed_request_heads_are_refused() {
 }
 
 #[test]
+fn heads_parsed_directly_get_the_same_line_checks() {
+    let l = H1Limits::default();
+    let parse = |b: &'static [u8]| RequestHead::parse(bytes::Bytes::from_static(b), &l).map(|_| ());
+    assert_eq!(parse(b"GET / HTTP/1.1\nHost: a\n\n"), Err(H1Error::BareLf));
+    assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n"), Err(H1Error::ObsFold));
+    assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nextra"), Err(H1Error::MalformedRequestLine));
+    assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n"), Err(H1Error::MalformedRequestLine));
+    assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(()));
+    let r = ResponseHead::parse(bytes::Bytes::from_static(b"HTTP/1.1 200 OK\nX: y\n\n"), &l);
+    assert_eq!(r.map(|_| ()), Err(H1Error::BareLf));
+}
+
+#[test]
 fn oversized_heads_are_431_or_414() {
     let limits = H1Limits { max_head: 128, max_target: 64, max_headers: 4, ..H1Limits::default() };
     let decode = |input: &[u8]| {
