@@ -13,8 +13,11 @@
 //! session state machine).
 //! [`mongodb`]: the MongoDB wire protocol (OP_MSG, OP_COMPRESSED, legacy opcodes), a lazy
 //! zero-copy BSON reader and request/reply correlation.
+//! [`http1`]: HTTP/1.1 and 1.0 (heads, strict body framing against request smuggling, chunked
+//! bodies with trailers, 1xx and tunnels, writers for heads, chunks and error responses).
 
 pub mod framing;
+pub mod http1;
 pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
