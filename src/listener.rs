@@ -166,6 +166,11 @@ impl ListenerRuntime {
         Some(Box::new(RedisFilter::new(redis.clone(), client.ip())))
     }
 
+    /// What the connections of a `redis` listener share.
+    pub fn redis(&self) -> Option<&Arc<RedisListener>> {
+        self.redis.as_ref()
+    }
+
     /// Takes a connection slot, or `None` when the listener is at `max_connections`.
     pub fn try_admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
         let before = self.active.fetch_add(1, Ordering::AcqRel);

@@ -94,7 +94,7 @@ async fn serve(downstream: TcpStream, client: SocketAddr, runtime: Arc<ListenerR
 }
 
 /// Admission, upstream connect and the byte pump; returns why the connection ended.
-async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut ConnectionRecord) -> CloseReason {
+async fn run(downstream: TcpStream, runtime: &Arc<ListenerRuntime>, record: &mut ConnectionRecord) -> CloseReason {
     let ConnectionRecord { info, chain, summary, .. } = record;
     loop {
         match chain.on_event(&ConnectionEvent::Accepted, info) {
@@ -115,6 +115,10 @@ async fn run(downstream: TcpStream, runtime: &ListenerRuntime, record: &mut Conn
         }
     }
 
+    if runtime.config.redis.as_ref().is_some_and(|r| r.pool.is_some()) {
+        // Commands go over the worker's shared connections, not one of the client's own.
+        return crate::redis_pool::serve(downstream, runtime, info.client.ip(), summary).await;
+    }
     let connect_started = Instant::now();
     let (mut upstream, lease) = match runtime.cluster.connect().await {
         Ok(ok) => ok,

@@ -22,6 +22,7 @@ use sluice_codecs::mysql::MysqlLimits;
 use sluice_codecs::postgres::PgLimits;
 use sluice_codecs::resp::RespLimits;
 use sluice_filters::policy::{self, Fault, FaultAction, LimitKind, Matcher, OnLimit, RateLimit, Rule};
+use sluice_filters::redis::ketama::KeyHash;
 use sluice_filters::Protocol;
 
 use crate::cluster_tls::ClusterTls;
@@ -197,6 +198,27 @@ pub struct RedisConfig {
     /// Key prefixes counted separately in `sluice_redis_key_ops_total`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub key_prefixes: Vec<String>,
+    /// `mode: pool`: commands from every client go over a few shared connections per
+    /// server, keys spread over the cluster's endpoints; `None` is `mode: observe`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<RedisPoolConfig>,
+}
+
+/// The upstream side of a `redis` listener in `mode: pool`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisPoolConfig {
+    /// Connections per server, per worker.
+    pub connections: usize,
+    /// The key hash of the ketama distribution (`fnv1a_64`, `murmur`).
+    #[serde(serialize_with = "ser_key_hash")]
+    pub hash: KeyHash,
+    /// How long a command may wait for its reply before the client gets an error.
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+}
+
+fn ser_key_hash<S: serde::Serializer>(hash: &KeyHash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(hash.as_str())
 }
 
 impl RedisConfig {

@@ -95,6 +95,17 @@ pub struct RawRedis {
     pub max_depth: Option<u64>,
     #[serde(default)]
     pub key_prefixes: Vec<String>,
+    pub mode: Option<String>,
+    pub pool: Option<RawRedisPool>,
+}
+
+/// `redis.pool`: the upstream side of `mode: pool`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisPool {
+    pub connections: Option<u64>,
+    pub hash: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

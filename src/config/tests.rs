@@ -566,3 +566,39 @@ fn cluster_tls_errors_name_the_field() {
         [r#"listeners[0].cluster: cluster "db" originates TLS, which udp listeners cannot use (TLS runs over TCP)"#]
     );
 }
+
+#[test]
+fn redis_pool_mode_takes_its_settings_and_refuses_what_it_cannot_do() {
+    let yaml = |redis: &str, extra: &str| {
+        format!(
+            "clusters: [{{ name: c, endpoints: [\"127.0.0.1:6379\", \"127.0.0.1:6380\"] }}]\n\
+             listeners:\n  - {{ name: l, address: 127.0.0.1:0, protocol: redis, cluster: c, redis: {redis}{extra} }}\n"
+        )
+    };
+    let c =
+        Config::from_yaml(&yaml("{ mode: pool, pool: { connections: 4, hash: murmur, timeout: 2s } }", "")).unwrap();
+    let pool = c.listeners[0].redis.as_ref().unwrap().pool.as_ref().unwrap();
+    assert_eq!((pool.connections, pool.hash.as_str(), pool.timeout), (4, "murmur", Duration::from_secs(2)));
+    let defaults = Config::from_yaml(&yaml("{ mode: pool }", "")).unwrap();
+    let pool = defaults.listeners[0].redis.as_ref().unwrap().pool.clone().unwrap();
+    assert_eq!((pool.connections, pool.hash.as_str(), pool.timeout), (1, "fnv1a_64", Duration::from_secs(5)));
+    assert!(Config::from_yaml(&yaml("{ mode: observe }", "")).unwrap().listeners[0]
+        .redis
+        .as_ref()
+        .unwrap()
+        .pool
+        .is_none());
+
+    assert_eq!(
+        errors(&yaml("{ mode: fast }", "")),
+        [r#"listeners[0].redis.mode: unknown mode "fast" (expected observe or pool)"#]
+    );
+    assert_eq!(errors(&yaml("{ pool: { connections: 2 } }", "")), ["listeners[0].redis.pool: only with mode: pool"]);
+    assert_eq!(
+        errors(&yaml("{ mode: pool, pool: { connections: 0, hash: md5 } }", "")),
+        [
+            "listeners[0].redis.pool.connections: must be between 1 and 64 (per server, per worker)",
+            r#"listeners[0].redis.pool.hash: unknown hash "md5" (expected fnv1a_64 or murmur)"#
+        ]
+    );
+}

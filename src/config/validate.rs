@@ -20,7 +20,7 @@ use sluice_filters::Protocol;
 
 use super::raw::{
     OneOrMany, RawCluster, RawClusterTls, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawPostgres,
-    RawQueryLog, RawRedis, RawRule, RawSize, RawTls,
+    RawQueryLog, RawRedis, RawRedisPool, RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
@@ -291,7 +291,7 @@ impl Validator {
             .enumerate()
             .filter_map(|(j, r)| self.rule(&format!("{path}.rules[{j}]"), r, protocol))
             .collect();
-        let faults = raw
+        let faults: Vec<FaultConfig> = raw
             .faults
             .into_iter()
             .enumerate()
@@ -322,6 +322,17 @@ impl Validator {
             (_, None) => None,
         };
         let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
+        if redis.as_ref().is_some_and(|r| r.pool.is_some()) {
+            if tls.is_some() {
+                self.error(format!("{path}.tls"), "redis mode: pool does not terminate TLS yet");
+            }
+            if !faults.is_empty() {
+                self.error(format!("{path}.faults"), "redis mode: pool does not apply faults yet");
+            }
+            if cluster_index.is_some_and(|i| clusters[i].tls.is_some()) {
+                self.error(format!("{path}.cluster"), "redis mode: pool does not originate TLS yet");
+            }
+        }
         let access_log = raw.access_log.map(|a| self.log_target(&format!("{path}.access_log.path"), &a.path));
         Some(ListenerConfig {
             name: raw.name,
@@ -527,7 +538,40 @@ impl Validator {
                 format!("at most {MAX_KEY_PREFIXES} prefixes (each is a metric series)"),
             );
         }
-        RedisConfig { max_bulk_length, max_array_length, max_depth, key_prefixes: raw.key_prefixes }
+        let pool = match raw.mode.as_deref() {
+            None | Some("observe") => {
+                if raw.pool.is_some() {
+                    self.error(format!("{path}.pool"), "only with mode: pool");
+                }
+                None
+            }
+            Some("pool") => Some(self.redis_pool(&format!("{path}.pool"), raw.pool.unwrap_or_default())),
+            Some(other) => {
+                self.error(format!("{path}.mode"), format!(r#"unknown mode "{other}" (expected observe or pool)"#));
+                None
+            }
+        };
+        RedisConfig { max_bulk_length, max_array_length, max_depth, key_prefixes: raw.key_prefixes, pool }
+    }
+
+    fn redis_pool(&mut self, path: &str, raw: RawRedisPool) -> RedisPoolConfig {
+        let connections = match raw.connections {
+            None => 1,
+            Some(n @ 1..=64) => n as usize,
+            Some(_) => {
+                self.error(format!("{path}.connections"), "must be between 1 and 64 (per server, per worker)");
+                1
+            }
+        };
+        let hash = match raw.hash.as_deref() {
+            None => KeyHash::Fnv1a64,
+            Some(name) => KeyHash::parse(name).unwrap_or_else(|| {
+                self.error(format!("{path}.hash"), format!(r#"unknown hash "{name}" (expected fnv1a_64 or murmur)"#));
+                KeyHash::Fnv1a64
+            }),
+        };
+        let timeout = self.duration(&format!("{path}.timeout"), raw.timeout.as_deref(), Duration::from_secs(5));
+        RedisPoolConfig { connections, hash, timeout }
     }
 
     fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {

@@ -7,6 +7,9 @@
 pub mod command_table;
 mod commands;
 mod filter;
+pub mod ketama;
+pub mod merge;
+pub mod routing;
 mod session;
 pub mod stats;
 

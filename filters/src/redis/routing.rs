@@ -1,0 +1,235 @@
+//! Where a command goes in `mode: pool`, where many clients share a few upstream
+//! connections per server and keys are spread over servers (twemproxy's model): to the
+//! server of its key, split over several servers and merged (MGET, MSET, DEL, UNLINK,
+//! EXISTS, TOUCH), answered by sluice itself (PING, ECHO, QUIT, SELECT 0), or refused
+//! with a RESP error saying why.
+//!
+//! Multi-key commands that cannot be split are sent only when all their keys hash to one
+//! server (use hash tags: `{user:1}:a` and `{user:1}:b` share a server), else refused with
+//! a `CROSSSLOT` error, as Redis Cluster does. Commands that need a connection of their
+//! own (MULTI, blocking pops, SUBSCRIBE) and keyless ones that would reach an arbitrary
+//! server (KEYS, FLUSHALL, INFO …) are refused in this stage.
+//!
+//! Key positions: https://redis.io/docs/latest/commands/ (each command's key arguments).
+
+use sluice_codecs::resp::Command;
+
+use super::command_table::{first_key, lookup, CommandSpec, BLOCKING, MOVABLE_KEYS, PUBSUB};
+
+/// How a split command's replies are merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// MGET: one array element per key, back in the client's key order.
+    Elements,
+    /// DEL, UNLINK, EXISTS, TOUCH: the sum of the integer replies.
+    Sum,
+    /// MSET: `+OK` when every part said `+OK`.
+    AllOk,
+}
+
+/// Where one command goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// To the server of this key (all of the command's keys share it).
+    Key(&'a [u8]),
+    /// One sub-command per server: `name` with `group`-sized runs of arguments
+    /// (`group` 1: keys; 2: key–value pairs) starting at argument 1.
+    Split { name: &'static [u8], group: usize, merge: Merge },
+    /// Several keys that must share a server; the first decides where it goes.
+    SameServer(Vec<&'a [u8]>),
+    /// Answered by sluice.
+    Local(Local<'a>),
+    /// Answered with this error (without the leading `-` and line end).
+    Refuse(String),
+}
+
+/// The commands sluice answers itself in pool mode.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Local<'a> {
+    Pong,
+    Echo(&'a [u8]),
+    Ok,
+    Quit,
+}
+
+/// Decides where `command` goes.
+pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
+    let Some(name) = command.name() else { return Route::Refuse("ERR empty command".into()) };
+    let argc = command.argc();
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if is("PING") {
+        return match (argc, command.arg(1)) {
+            (1, _) => Route::Local(Local::Pong),
+            (2, Some(message)) => Route::Local(Local::Echo(message)),
+            _ => arity(name),
+        };
+    }
+    if is("ECHO") {
+        return match (argc, command.arg(1)) {
+            (2, Some(message)) => Route::Local(Local::Echo(message)),
+            _ => arity(name),
+        };
+    }
+    if is("QUIT") {
+        return Route::Local(Local::Quit);
+    }
+    if is("SELECT") {
+        return match command.arg(1) {
+            Some(b"0") if argc == 2 => Route::Local(Local::Ok),
+            Some(_) if argc == 2 => Route::Refuse("ERR sluice: only database 0 exists in pool mode".into()),
+            _ => arity(name),
+        };
+    }
+    for (split, group, merge) in SPLIT {
+        if is(split) {
+            let keys = argc.saturating_sub(1);
+            if keys == 0 || keys % group != 0 {
+                return arity(name);
+            }
+            return Route::Split { name: split.as_bytes(), group: *group, merge: *merge };
+        }
+    }
+    let Some(spec) = lookup(command.args()) else {
+        return Route::Refuse(format!("ERR sluice: unknown command '{}' in pool mode", lossy(name)));
+    };
+    if spec.arity > 0 && argc != spec.arity as usize || spec.arity < 0 && argc < spec.arity.unsigned_abs() as usize {
+        return arity(name);
+    }
+    if let Some(reason) = needs_own_connection(spec) {
+        return Route::Refuse(format!("ERR sluice: {} {reason}, which pool mode does not support yet", spec.name));
+    }
+    if let Some(keys) = all_keys(spec, command) {
+        return match keys.as_slice() {
+            [] => keyless(spec),
+            [key] => Route::Key(key),
+            _ => Route::SameServer(keys),
+        };
+    }
+    match first_key(spec, command.args()) {
+        Some(key) => Route::Key(key),
+        None => keyless(spec),
+    }
+}
+
+/// Commands split over servers: name, arguments per key, merge.
+const SPLIT: &[(&str, usize, Merge)] = &[
+    ("MGET", 1, Merge::Elements),
+    ("DEL", 1, Merge::Sum),
+    ("UNLINK", 1, Merge::Sum),
+    ("EXISTS", 1, Merge::Sum),
+    ("TOUCH", 1, Merge::Sum),
+    ("MSET", 2, Merge::AllOk),
+];
+
+fn needs_own_connection(spec: &CommandSpec) -> Option<&'static str> {
+    match spec.name {
+        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => Some("is a transaction command"),
+        "MSETNX" => Some("is atomic across keys"),
+        _ if spec.has(PUBSUB) => Some("is a pub/sub command"),
+        _ if spec.has(BLOCKING) => Some("blocks"),
+        _ => None,
+    }
+}
+
+fn keyless(spec: &CommandSpec) -> Route<'static> {
+    Route::Refuse(format!("ERR sluice: {} has no key to route by in pool mode", spec.name))
+}
+
+fn arity(name: &[u8]) -> Route<'static> {
+    Route::Refuse(format!("ERR wrong number of arguments for '{}' command", lossy(name).to_lowercase()))
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned()
+}
+
+/// Every key of the commands that take several (beyond the split ones), or `None` when
+/// the command takes at most its first key.
+fn all_keys<'a>(spec: &CommandSpec, command: &Command<'a>) -> Option<Vec<&'a [u8]>> {
+    let args: Vec<&'a [u8]> = command.args().collect();
+    let from = |start: usize| args.get(start..).map(<[_]>::to_vec).unwrap_or_default();
+    let numkeys = |at: usize, first: usize| -> Vec<&'a [u8]> {
+        let n = args.get(at).and_then(|n| std::str::from_utf8(n).ok()).and_then(|n| n.parse::<usize>().ok());
+        match n {
+            Some(n) => args.get(first..first.saturating_add(n)).map(<[_]>::to_vec).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    };
+    Some(match spec.name {
+        "RENAME" | "RENAMENX" | "SMOVE" | "LMOVE" | "RPOPLPUSH" | "COPY" | "LCS" | "GEOSEARCHSTORE" => {
+            from(1).into_iter().take(2).collect()
+        }
+        "SDIFF" | "SINTER" | "SUNION" | "SDIFFSTORE" | "SINTERSTORE" | "SUNIONSTORE" | "PFCOUNT" | "PFMERGE" => from(1),
+        "BITOP" => from(2),
+        "ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE" => {
+            let mut keys = from(1).into_iter().take(1).collect::<Vec<_>>();
+            keys.extend(numkeys(2, 3));
+            keys
+        }
+        "ZUNION" | "ZINTER" | "ZDIFF" | "SINTERCARD" | "ZINTERCARD" | "LMPOP" | "ZMPOP" => numkeys(1, 2),
+        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => numkeys(2, 3),
+        _ if spec.has(MOVABLE_KEYS) => return Some(Vec::new()),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(line: &str) -> Vec<u8> {
+        let mut frame = format!("*{}\r\n", line.split(' ').count());
+        for arg in line.split(' ') {
+            frame.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        frame.into_bytes()
+    }
+
+    fn routed(line: &str) -> String {
+        let frame = command(line);
+        let command = Command::parse(&frame).unwrap();
+        match route(&command) {
+            Route::Key(key) => format!("key {}", String::from_utf8_lossy(key)),
+            Route::Split { name, group, merge } => format!("split {} {group} {merge:?}", String::from_utf8_lossy(name)),
+            Route::SameServer(keys) => {
+                format!("same {}", keys.iter().map(|k| String::from_utf8_lossy(k)).collect::<Vec<_>>().join(","))
+            }
+            Route::Local(local) => format!("local {local:?}"),
+            Route::Refuse(error) => format!("refuse {error}"),
+        }
+    }
+
+    #[test]
+    fn commands_go_where_their_keys_are() {
+        assert_eq!(routed("GET user:1"), "key user:1");
+        assert_eq!(routed("set k v EX 10"), "key k");
+        assert_eq!(routed("HSET h f v f2 v2"), "key h");
+        assert_eq!(routed("MGET a b c"), "split MGET 1 Elements");
+        assert_eq!(routed("MSET a 1 b 2"), "split MSET 2 AllOk");
+        assert_eq!(routed("del a"), "split DEL 1 Sum");
+        assert_eq!(routed("RENAME a b"), "same a,b");
+        assert_eq!(routed("SUNION a b c"), "same a,b,c");
+        assert_eq!(routed("ZUNIONSTORE d 2 a b WEIGHTS 1 2"), "same d,a,b");
+        assert_eq!(routed("EVAL return 2 {t}a {t}b x"), "same {t}a,{t}b");
+        assert_eq!(routed("BITOP AND d a b"), "same d,a,b");
+    }
+
+    #[test]
+    fn some_are_answered_here_and_some_refused() {
+        assert_eq!(routed("PING"), "local Pong");
+        assert_eq!(routed("PING hi"), "local Echo([104, 105])");
+        assert_eq!(routed("SELECT 0"), "local Ok");
+        assert_eq!(routed("QUIT"), "local Quit");
+        assert!(routed("SELECT 1").starts_with("refuse ERR sluice: only database 0"));
+        assert!(routed("MULTI").contains("transaction"), "{}", routed("MULTI"));
+        assert!(routed("BLPOP q 0").contains("blocks"));
+        assert!(routed("SUBSCRIBE c").contains("pub/sub"));
+        assert!(routed("KEYS *").contains("no key to route by"));
+        assert!(routed("EVAL return 0").contains("no key to route by"));
+        assert!(routed("MSETNX a 1 b 2").contains("atomic"));
+        assert_eq!(routed("MGET"), "refuse ERR wrong number of arguments for 'mget' command");
+        assert_eq!(routed("MSET a"), "refuse ERR wrong number of arguments for 'mset' command");
+        assert_eq!(routed("GET"), "refuse ERR wrong number of arguments for 'get' command");
+        assert!(routed("NOSUCH x").contains("unknown command 'NOSUCH'"));
+    }
+}

@@ -1,0 +1,79 @@
+//! `redis` listeners in `mode: pool`: sluice terminates each client connection and sends
+//! its commands over a small pool of pipelined connections per server, shared by all the
+//! clients of a worker (twemproxy's and Envoy redis_proxy's model), so thousands of
+//! clients cost each server a handful of connections. Keys are spread over the cluster's
+//! endpoints by ketama (`sluice_filters::redis::ketama`, twemproxy-compatible); multi-key
+//! commands are split and merged or refused (`sluice_filters::redis::routing`).
+//!
+//! Each worker builds its own pools on first use (`thread_local`): a client connection
+//! and the pooled connections it uses live on the same worker, so nothing here is shared
+//! across threads or locked. `client` runs one client connection; `upstream` one pooled
+//! server connection.
+
+mod client;
+mod upstream;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use sluice_filters::redis::ketama::Ketama;
+
+use crate::listener::ListenerRuntime;
+pub use client::serve;
+use upstream::Upstream;
+
+/// One worker's pools for one listener: a ring over the servers and each server's
+/// connections.
+struct Pools {
+    ring: Ketama,
+    servers: Vec<Server>,
+}
+
+struct Server {
+    connections: Vec<Rc<Upstream>>,
+    next: Cell<usize>,
+}
+
+impl Server {
+    /// The connection with the fewest commands in flight, round robin among equals.
+    fn pick(&self) -> &Rc<Upstream> {
+        let start = self.next.get();
+        self.next.set(start.wrapping_add(1));
+        let n = self.connections.len();
+        (0..n).map(|i| &self.connections[(start + i) % n]).min_by_key(|c| c.in_flight()).unwrap_or(&self.connections[0])
+    }
+}
+
+thread_local! {
+    /// Per listener (by the address of its runtime, which lives as long as the server).
+    static POOLS: RefCell<Vec<(usize, Rc<Pools>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This worker's pools for `runtime`'s listener, built on first use.
+fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
+    let pool = runtime.config.redis.as_ref()?.pool.as_ref()?;
+    let id = Arc::as_ptr(runtime) as usize;
+    POOLS.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        if let Some((_, found)) = pools.iter().find(|(key, _)| *key == id) {
+            return Some(found.clone());
+        }
+        let cluster = &runtime.cluster.config;
+        let names: Vec<(String, u32)> = cluster.endpoints.iter().map(|e| (Ketama::server_name(&e.name), 1)).collect();
+        let limits = runtime.config.redis.as_ref()?.limits(false);
+        let servers = cluster
+            .endpoints
+            .iter()
+            .map(|endpoint| Server {
+                connections: (0..pool.connections)
+                    .map(|_| Upstream::new(endpoint.address, cluster.connect_timeout, pool.timeout, limits))
+                    .collect(),
+                next: Cell::new(0),
+            })
+            .collect();
+        let built = Rc::new(Pools { ring: Ketama::new(&names, pool.hash), servers });
+        pools.push((id, built.clone()));
+        Some(built)
+    })
+}

@@ -1,0 +1,220 @@
+//! One pooled connection to a Redis server, shared by the clients of a worker: commands
+//! from any of them are queued, written together on the next turn of the connection's
+//! task (one write carries every command queued since the last), and replies are matched
+//! back in order, each to the [`Slot`] its command left.
+//!
+//! The connection is opened on first use. When it fails (refused, reset, a reply that does
+//! not parse, a reply that does not come within the pool's timeout), every command waiting
+//! on it is answered with an error, and the next command opens it again — not before a
+//! short backoff, during which commands are refused at once instead of piling up.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use sluice_codecs::resp::{FrameScanner, RespLimits};
+use sluice_filters::WriteQueue;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::socket_io::{read_once, write_once};
+
+/// How long a server that failed is left alone before it is tried again.
+const BACKOFF: Duration = Duration::from_millis(500);
+const READ_CHUNK: usize = 64 * 1024;
+const MAX_IOV: usize = 64;
+
+/// Where the reply to one command lands, and whom to wake when it does.
+pub struct Slot {
+    reply: RefCell<Option<Bytes>>,
+    client: Rc<Notify>,
+}
+
+impl Slot {
+    pub fn new(client: Rc<Notify>) -> Rc<Slot> {
+        Rc::new(Slot { reply: RefCell::new(None), client })
+    }
+
+    pub fn is_filled(&self) -> bool {
+        self.reply.borrow().is_some()
+    }
+
+    pub fn take(&self) -> Option<Bytes> {
+        self.reply.borrow_mut().take()
+    }
+
+    pub fn fill(&self, reply: Bytes) {
+        *self.reply.borrow_mut() = Some(reply);
+        self.client.notify_one();
+    }
+}
+
+/// One connection of a server's pool.
+pub struct Upstream {
+    address: SocketAddr,
+    connect_timeout: Duration,
+    reply_timeout: Duration,
+    limits: RespLimits,
+    queue: RefCell<Queue>,
+    wake: Notify,
+    running: Cell<bool>,
+    /// Until when commands are refused after a failure.
+    down_until: Cell<Option<Instant>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Commands not yet written.
+    out: WriteQueue,
+    /// Commands written or queued, oldest first, awaiting their replies.
+    waiting: VecDeque<Rc<Slot>>,
+}
+
+impl Upstream {
+    pub fn new(
+        address: SocketAddr,
+        connect_timeout: Duration,
+        reply_timeout: Duration,
+        limits: RespLimits,
+    ) -> Rc<Self> {
+        Rc::new(Upstream {
+            address,
+            connect_timeout,
+            reply_timeout,
+            limits,
+            queue: RefCell::default(),
+            wake: Notify::new(),
+            running: Cell::new(false),
+            down_until: Cell::new(None),
+        })
+    }
+
+    /// Commands waiting for replies on this connection.
+    pub fn in_flight(&self) -> usize {
+        self.queue.borrow().waiting.len()
+    }
+
+    /// Queues a command; its reply (or an error) goes to `slot`.
+    pub fn send(self: &Rc<Self>, command: Bytes, slot: Rc<Slot>) {
+        if self.down_until.get().is_some_and(|until| Instant::now() < until) {
+            slot.fill(Bytes::from_static(b"-ERR sluice: upstream server unavailable\r\n"));
+            return;
+        }
+        {
+            let mut queue = self.queue.borrow_mut();
+            queue.out.push(command);
+            queue.waiting.push_back(slot);
+        }
+        if self.running.replace(true) {
+            self.wake.notify_one();
+        } else {
+            tokio::task::spawn_local(Rc::clone(self).run());
+        }
+    }
+
+    async fn run(self: Rc<Self>) {
+        let failure = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.address)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                self.pump(&stream).await
+            }
+            Ok(Err(_)) | Err(_) => "-ERR sluice: upstream server unavailable\r\n",
+        };
+        self.down_until.set(Some(Instant::now() + BACKOFF));
+        self.running.set(false);
+        self.fail_all(failure);
+    }
+
+    /// Answers every queued command with `error`.
+    fn fail_all(&self, error: &'static str) {
+        let mut queue = self.queue.borrow_mut();
+        queue.out = WriteQueue::default();
+        for slot in queue.waiting.drain(..) {
+            slot.fill(Bytes::from_static(error.as_bytes()));
+        }
+    }
+
+    /// Moves commands and replies until the connection fails; returns the error the
+    /// commands still waiting get.
+    async fn pump(&self, stream: &TcpStream) -> &'static str {
+        let mut input = BytesMut::with_capacity(READ_CHUNK);
+        let mut scanner = FrameScanner::new(self.limits);
+        let lost = "-ERR sluice: upstream connection lost\r\n";
+        loop {
+            let (has_out, waiting) = {
+                let queue = self.queue.borrow();
+                (!queue.out.is_empty(), !queue.waiting.is_empty())
+            };
+            // A reply owed for longer than the timeout ends the connection: the ones
+            // behind it cannot arrive before it.
+            let deadline = Instant::now() + self.reply_timeout;
+            tokio::select! {
+                ready = stream.readable() => {
+                    if ready.is_err() {
+                        return lost;
+                    }
+                    if input.capacity() - input.len() < READ_CHUNK / 4 {
+                        input.reserve(READ_CHUNK);
+                    }
+                    match read_once(stream, &mut input) {
+                        Ok(Some(0)) | Err(_) => return lost,
+                        Ok(Some(_)) => {
+                            if let Err(error) = self.dispatch(&mut input, &mut scanner) {
+                                return error;
+                            }
+                        }
+                        Ok(None) => {}
+                    }
+                }
+                ready = stream.writable(), if has_out => {
+                    if ready.is_err() || self.write(stream).is_err() {
+                        return lost;
+                    }
+                }
+                () = self.wake.notified(), if !has_out => {}
+                () = tokio::time::sleep_until(deadline), if waiting => {
+                    return "-ERR sluice: upstream server timed out\r\n";
+                }
+            }
+        }
+    }
+
+    /// Hands every complete reply in `input` to its slot.
+    fn dispatch(&self, input: &mut BytesMut, scanner: &mut FrameScanner) -> Result<(), &'static str> {
+        loop {
+            let n = match scanner.scan(input) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(()),
+                Err(_) => return Err("-ERR sluice: unreadable reply from the upstream server\r\n"),
+            };
+            let reply = input.split_to(n).freeze();
+            let slot = self.queue.borrow_mut().waiting.pop_front();
+            match slot {
+                Some(slot) => slot.fill(reply),
+                None => return Err("-ERR sluice: unexpected reply from the upstream server\r\n"),
+            }
+        }
+    }
+
+    fn write(&self, stream: &TcpStream) -> std::io::Result<()> {
+        let mut queue = self.queue.borrow_mut();
+        while !queue.out.is_empty() {
+            let (written, wanted) = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let count = queue.out.io_slices(&mut slices);
+                let slices = &slices[..count];
+                (write_once(stream, slices)?, slices.iter().map(|s| s.len()).sum::<usize>())
+            };
+            queue.out.advance(written);
+            if written < wanted {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

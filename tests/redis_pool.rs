@@ -1,0 +1,188 @@
+//! `redis` listeners in `mode: pool` against three real redis-servers: keys land where
+//! twemproxy (nutcracker, same servers, ketama + fnv1a_64) puts them, multi-key commands
+//! are split and merged, cross-server ones refused, many clients share the pool's few
+//! upstream connections, and a server that dies fails only its own keys.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+fn pool_proxy(servers: &[&Redis], hash: &str) -> Proxy {
+    let endpoints: Vec<String> = servers.iter().map(|r| format!("\"{}\"", r.addr())).collect();
+    Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: shards, endpoints: [{}] }}\n\
+         listeners:\n  - {{ name: pool, address: 127.0.0.1:0, protocol: redis, cluster: shards, \
+         redis: {{ mode: pool, pool: {{ connections: 2, hash: {hash} }} }} }}\n",
+        endpoints.join(", ")
+    ))
+}
+
+/// Which of `servers` holds `key`, and with which value.
+fn holders(servers: &[&Redis], key: &str) -> Vec<(usize, String)> {
+    servers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.cli(&["GET", key]).filter(|v| !v.is_empty()).map(|v| (i, v)))
+        .collect()
+}
+
+struct Nutcracker {
+    child: Child,
+    port: u16,
+    _dir: Scratch,
+}
+
+impl Nutcracker {
+    fn start(servers: &[&Redis]) -> Nutcracker {
+        let bin = require("nutcracker", "nutcracker");
+        let dir = Scratch::new("nutcracker");
+        let port = free_port();
+        let list: String = servers.iter().map(|r| format!("   - {}:1\n", r.addr())).collect();
+        let conf = dir.path("nutcracker.yml");
+        std::fs::write(
+            &conf,
+            format!(
+                "alpha:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  servers:\n{list}"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-s")
+            .arg(free_port().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nutcracker");
+        assert!(
+            wait_until(Duration::from_secs(10), || redis_cli(port, &["SET", "probe", "1"]).as_deref() == Some("OK"))
+        );
+        Nutcracker { child, port, _dir: dir }
+    }
+}
+
+impl Drop for Nutcracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn keys_land_where_twemproxy_puts_them_and_multi_key_commands_are_split() {
+    let (a, b, c) = (Redis::start(), Redis::start(), Redis::start());
+    let servers = [&a, &b, &c];
+    let proxy = pool_proxy(&servers, "fnv1a_64");
+    let port = proxy.addr("pool").port();
+    let twemproxy = Nutcracker::start(&servers);
+
+    // The same key written through both proxies ends on one server with nutcracker's
+    // value: both put it on the same server.
+    let mut per_server = [0; 3];
+    for i in 0..200 {
+        let key = format!("user:{i}");
+        assert_eq!(redis_cli(port, &["SET", &key, "sluice"]).as_deref(), Some("OK"));
+        assert_eq!(redis_cli(twemproxy.port, &["SET", &key, "twemproxy"]).as_deref(), Some("OK"));
+        let held = holders(&servers, &key);
+        assert_eq!(held.len(), 1, "{key} on {held:?}");
+        assert_eq!(held[0].1, "twemproxy");
+        per_server[held[0].0] += 1;
+    }
+    // twemproxy's fnv1a_64 multiplies by a 9-bit prime (the 64-bit one truncated), so
+    // short similar keys crowd a few arcs of the ring: spread, not evenly.
+    assert!(per_server.iter().filter(|&&n| n > 0).count() >= 2, "{per_server:?}");
+
+    // Split and merged, in the client's order, across servers.
+    let keys: Vec<String> = (0..12).map(|i| format!("user:{i}")).collect();
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().map(String::as_str));
+    mget.insert(3, "missing");
+    let got = redis_cli(port, &mget).unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 13, "{got}");
+    assert_eq!(lines[2], "", "the missing key's nil, in its place");
+    assert!(lines.iter().enumerate().all(|(i, l)| i == 2 || *l == "twemproxy"), "{got}");
+    assert_eq!(redis_cli(port, &["MSET", "m:1", "1", "m:2", "2", "m:3", "3", "m:4", "4"]).as_deref(), Some("OK"));
+    assert_eq!(redis_cli(port, &["MGET", "m:4", "m:1"]).as_deref(), Some("4\n1"));
+    assert_eq!(redis_cli(port, &["EXISTS", "m:1", "m:2", "m:3", "nope"]).as_deref(), Some("3"));
+    assert_eq!(redis_cli(port, &["DEL", "m:1", "m:2", "m:3", "m:4", "nope"]).as_deref(), Some("4"));
+
+    // Several keys that must share a server: refused unless hash-tagged.
+    let (mut first, mut second) = (String::new(), String::new());
+    for i in 0..50 {
+        let (x, y) = (format!("x:{i}"), format!("y:{i}"));
+        redis_cli(port, &["SET", &x, "1"]);
+        redis_cli(port, &["SET", &y, "1"]);
+        if holders(&servers, &x)[0].0 != holders(&servers, &y)[0].0 {
+            (first, second) = (x, y);
+            break;
+        }
+    }
+    assert!(redis_cli(port, &["RENAME", &first, &second]).unwrap().starts_with("CROSSSLOT"));
+    assert_eq!(redis_cli(port, &["SET", "{acct:7}:a", "v"]).as_deref(), Some("OK"));
+    assert_eq!(redis_cli(port, &["RENAME", "{acct:7}:a", "{acct:7}:b"]).as_deref(), Some("OK"));
+    assert_eq!(redis_cli(port, &["GET", "{acct:7}:b"]).as_deref(), Some("v"));
+
+    // Answered by sluice, and refused with a reason.
+    assert_eq!(redis_cli(port, &["PING"]).as_deref(), Some("PONG"));
+    assert_eq!(redis_cli(port, &["ECHO", "hi"]).as_deref(), Some("hi"));
+    assert!(redis_cli(port, &["MULTI"]).unwrap().contains("transaction"));
+    assert!(redis_cli(port, &["KEYS", "*"]).unwrap().contains("no key to route by"));
+
+    let m = proxy.metrics();
+    let ops = |op: &str, outcome: &str| {
+        m.get("sluice_ops_total", &[("listener", "pool"), ("protocol", "redis"), ("op", op), ("outcome", outcome)])
+    };
+    assert!(ops("SET", "ok") >= 200.0);
+    assert_eq!(ops("MGET", "ok"), 2.0);
+    assert_eq!(ops("RENAME", "error"), 1.0);
+}
+
+#[test]
+fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_its_keys() {
+    require("redis-benchmark", "redis-tools");
+    let (a, b) = (Redis::start(), Redis::start());
+    let proxy = pool_proxy(&[&a, &b], "murmur");
+    let port = proxy.addr("pool").port().to_string();
+    let before = [a.info_field("total_connections_received"), b.info_field("total_connections_received")];
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port, "-c", "300", "-n", "30000", "-t", "set,get", "-r", "10000", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("SET") && text.contains("GET"), "{text}");
+    // Two workers × two connections per server, however many clients (plus the INFO
+    // connection that reads the count).
+    for (server, before) in [&a, &b].iter().zip(before) {
+        let opened = server.info_field("total_connections_received") - before - 1;
+        assert!((1..=4).contains(&opened), "{opened} connections to one server for 300 clients");
+    }
+    let m = proxy.metrics();
+    let gets =
+        m.get("sluice_ops_total", &[("listener", "pool"), ("protocol", "redis"), ("op", "GET"), ("outcome", "ok")]);
+    assert_eq!(gets, 30_000.0);
+
+    // One server goes away: its keys get errors, the other's keep working.
+    let port: u16 = port.parse().unwrap();
+    let keys: Vec<String> = (0..40).map(|i| format!("k:{i}")).collect();
+    for key in &keys {
+        assert_eq!(redis_cli(port, &["SET", key, "v"]).as_deref(), Some("OK"));
+    }
+    let on_b: Vec<&String> = keys.iter().filter(|k| b.cli(&["EXISTS", k]).as_deref() == Some("1")).collect();
+    assert!(!on_b.is_empty() && on_b.len() < keys.len());
+    drop(b);
+    for key in &keys {
+        let reply = redis_cli(port, &["GET", key]).unwrap_or_default();
+        if on_b.contains(&key) {
+            assert!(reply.starts_with("ERR sluice: upstream"), "{key}: {reply}");
+        } else {
+            assert_eq!(reply, "v", "{key}");
+        }
+    }
+}
