@@ -1,7 +1,8 @@
 //! `redis` listeners in `mode: pool` against three real redis-servers: keys land where
 //! twemproxy (nutcracker, same servers, ketama + fnv1a_64) puts them, multi-key commands
 //! are split and merged, cross-server ones refused, many clients share the pool's few
-//! upstream connections, and a server that dies fails only its own keys.
+//! upstream connections, a server that dies fails only its own keys, and transactions,
+//! blocking commands and subscriptions work on connections of the client's own.
 
 mod support;
 
@@ -131,7 +132,7 @@ fn keys_land_where_twemproxy_puts_them_and_multi_key_commands_are_split() {
     // Answered by sluice, and refused with a reason.
     assert_eq!(redis_cli(port, &["PING"]).as_deref(), Some("PONG"));
     assert_eq!(redis_cli(port, &["ECHO", "hi"]).as_deref(), Some("hi"));
-    assert!(redis_cli(port, &["MULTI"]).unwrap().contains("transaction"));
+    assert!(redis_cli(port, &["PUBSUB", "CHANNELS"]).unwrap().contains("outside a subscription"));
     assert!(redis_cli(port, &["KEYS", "*"]).unwrap().contains("no key to route by"));
 
     let m = proxy.metrics();
@@ -185,4 +186,89 @@ fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_it
             assert_eq!(reply, "v", "{key}");
         }
     }
+}
+
+/// Sends `command` and reads until the reply is complete enough to compare (a short wait
+/// for the rest of a multi-line reply).
+fn roundtrip(stream: &mut std::net::TcpStream, command: &[&str]) -> String {
+    use std::io::{Read, Write};
+    let mut request = format!("*{}\r\n", command.len());
+    for arg in command {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    reply.extend_from_slice(&buf[..n]);
+    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&reply).trim_end().replace("\r\n", " ")
+}
+
+#[test]
+fn transactions_blocking_commands_and_subscriptions_get_a_connection_of_their_own() {
+    let (a, b) = (Redis::start(), Redis::start());
+    let servers = [&a, &b];
+    let proxy = pool_proxy(&servers, "murmur");
+    let addr = proxy.addr("pool");
+    let port = addr.port();
+    let connect = move || std::net::TcpStream::connect(addr).unwrap();
+    let mut s = connect();
+
+    // A transaction on one server (hash tags keep its keys together).
+    assert_eq!(roundtrip(&mut s, &["MULTI"]), "+OK");
+    assert_eq!(roundtrip(&mut s, &["SET", "{t}a", "1"]), "+QUEUED");
+    assert_eq!(roundtrip(&mut s, &["INCR", "{t}a"]), "+QUEUED");
+    assert_eq!(roundtrip(&mut s, &["EXEC"]), "*2 +OK :2");
+    // WATCH sees another client's write and EXEC answers nil.
+    assert_eq!(roundtrip(&mut s, &["WATCH", "{w}k"]), "+OK");
+    assert_eq!(redis_cli(port, &["SET", "{w}k", "other"]).as_deref(), Some("OK"));
+    assert_eq!(roundtrip(&mut s, &["MULTI"]), "+OK");
+    assert_eq!(roundtrip(&mut s, &["SET", "{w}k", "mine"]), "+QUEUED");
+    assert_eq!(roundtrip(&mut s, &["EXEC"]), "*-1");
+    assert_eq!(redis_cli(port, &["GET", "{w}k"]).as_deref(), Some("other"));
+    // Keys on two servers cannot share a transaction: refused, and EXEC aborts it.
+    let (x, y) = (0..100)
+        .map(|i| (format!("x{i}"), format!("y{i}")))
+        .find(|(x, y)| {
+            redis_cli(port, &["SET", x, "0"]);
+            redis_cli(port, &["SET", y, "0"]);
+            holders(&servers, x)[0].0 != holders(&servers, y)[0].0
+        })
+        .unwrap();
+    assert_eq!(roundtrip(&mut s, &["MULTI"]), "+OK");
+    assert_eq!(roundtrip(&mut s, &["SET", &x, "1"]), "+QUEUED");
+    assert!(roundtrip(&mut s, &["SET", &y, "1"]).starts_with("-CROSSSLOT"));
+    assert!(roundtrip(&mut s, &["EXEC"]).starts_with("-EXECABORT"));
+    assert_eq!(redis_cli(port, &["GET", &x]).as_deref(), Some("0"), "nothing ran");
+    assert_eq!(roundtrip(&mut s, &["MULTI"]), "+OK");
+    assert_eq!(roundtrip(&mut s, &["DISCARD"]), "+OK");
+    assert_eq!(roundtrip(&mut s, &["PING"]), "+PONG", "out of the transaction");
+
+    // A blocking pop waits on the client's own connection; the pool keeps serving others.
+    let waiter = std::thread::spawn(move || {
+        let mut w = connect();
+        roundtrip(&mut w, &["BLPOP", "queue", "10"])
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(redis_cli(port, &["GET", &x]).as_deref(), Some("0"));
+    assert_eq!(redis_cli(port, &["RPUSH", "queue", "job"]).as_deref(), Some("1"));
+    assert_eq!(waiter.join().unwrap(), "*2 $5 queue $3 job");
+
+    // A subscription on the channel's server; PUBLISH through the pool reaches it.
+    let mut sub = connect();
+    assert_eq!(roundtrip(&mut sub, &["SUBSCRIBE", "news"]), "*3 $9 subscribe $4 news :1");
+    assert_eq!(redis_cli(port, &["PUBLISH", "news", "hello"]).as_deref(), Some("1"));
+    let mut buf = [0u8; 256];
+    use std::io::Read;
+    sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = sub.read(&mut buf).unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
 }

@@ -29,10 +29,13 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
-use super::upstream::Slot;
+use super::upstream::{Slot, Upstream};
 use super::{pools, Pools};
 use crate::listener::ListenerRuntime;
 use crate::socket_io::{read_once, write_once, IDLE_TICKS};
+use transaction::Transaction;
+
+mod transaction;
 
 /// Commands a client may have unanswered before it is no longer read.
 const MAX_PENDING: usize = 4096;
@@ -89,6 +92,10 @@ pub async fn serve(
         quit: false,
         eof: false,
         hold: None,
+        own: Vec::new(),
+        pinned: None,
+        tx: None,
+        subscribe: None,
     };
     client.run(summary).await
 }
@@ -108,6 +115,22 @@ struct Client {
     quit: bool,
     eof: bool,
     hold: Option<Instant>,
+    /// The client's own connections, by server: blocking commands and transactions.
+    own: Vec<Option<Rc<Upstream>>>,
+    /// The server WATCH tied the client to, until EXEC, DISCARD or UNWATCH.
+    pinned: Option<usize>,
+    tx: Option<Transaction>,
+    /// A subscription asked for (server, command): the connection becomes a tunnel to
+    /// that server once the replies before it are written.
+    subscribe: Option<(usize, Bytes)>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        for own in self.own.iter().flatten() {
+            own.close();
+        }
+    }
 }
 
 impl Client {
@@ -123,8 +146,12 @@ impl Client {
             if (self.quit || self.eof) && self.queue.is_empty() && self.out.is_empty() {
                 return CloseReason::Done;
             }
+            if self.subscribe.is_some() && self.queue.is_empty() && self.out.is_empty() {
+                return self.tunnel(summary).await;
+            }
             let can_read = !self.quit
                 && !self.eof
+                && self.subscribe.is_none()
                 && self.hold.is_none()
                 && self.queue.len() < MAX_PENDING
                 && self.out.len() < QUEUE_LIMIT;
@@ -184,7 +211,7 @@ impl Client {
 
     /// Cuts every complete command off the read buffer and dispatches it.
     fn take_commands(&mut self) -> Result<(), CloseReason> {
-        while self.hold.is_none() && self.queue.len() < MAX_PENDING {
+        while self.hold.is_none() && self.subscribe.is_none() && self.queue.len() < MAX_PENDING {
             let n = match self.scanner.scan(&self.input) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(()),
@@ -252,6 +279,11 @@ impl Client {
                 return true;
             }
         }
+        if self.tx.is_some() && !matches!(routed, Route::Transaction(_) | Route::Local(Local::Quit)) {
+            let pending = self.in_transaction(command, frame, routed);
+            self.push(id, pending);
+            return true;
+        }
         let pending = match routed {
             Route::Local(Local::Pong) => Pending::Ready(Bytes::from_static(b"+PONG\r\n"), Outcome::Ok),
             Route::Local(Local::Ok) => Pending::Ready(Bytes::from_static(b"+OK\r\n"), Outcome::Ok),
@@ -271,16 +303,80 @@ impl Client {
             Route::SameServer(keys) => {
                 let servers: Vec<Option<usize>> = keys.iter().map(|k| self.pools.ring.server_for(k)).collect();
                 if servers.windows(2).any(|w| w[0] != w[1]) {
-                    let message = "CROSSSLOT Keys in request don't hash to the same server (use hash tags: {…})";
-                    Pending::Ready(error(message), Outcome::Error)
+                    crossslot()
                 } else {
                     self.send(keys[0], frame.clone())
                 }
             }
             Route::Split { name, group, merge } => self.split(command, name, group, merge),
+            Route::Blocking(keys) => match self.server_of_all(&keys) {
+                Ok(server) => self.send_own(server, frame.clone()),
+                Err(refusal) => refusal,
+            },
+            Route::Transaction(tx) => self.transaction(tx, frame),
+            Route::Subscribe(channel) => match self.pools.ring.server_for(channel) {
+                Some(server) => {
+                    self.subscribe = Some((server, frame.clone()));
+                    return true;
+                }
+                None => Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error),
+            },
         };
         self.push(id, pending);
         true
+    }
+
+    /// The one server all `keys` live on, or the CROSSSLOT refusal.
+    fn server_of_all(&self, keys: &[&[u8]]) -> Result<usize, Pending> {
+        let mut servers = keys.iter().map(|k| self.pools.ring.server_for(k));
+        let first = servers.next().flatten();
+        match first {
+            Some(server) if servers.all(|s| s == Some(server)) => Ok(server),
+            Some(_) => Err(crossslot()),
+            None => Err(Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error)),
+        }
+    }
+
+    /// The client's own connection to `server`, opened on first use.
+    fn own(&mut self, server: usize) -> Rc<Upstream> {
+        if self.own.len() <= server {
+            self.own.resize(server + 1, None);
+        }
+        self.own[server].get_or_insert_with(|| self.pools.own_connection(server)).clone()
+    }
+
+    fn send_own(&mut self, server: usize, command: Bytes) -> Pending {
+        let slot = Slot::new(self.notify.clone());
+        self.own(server).send(command, slot.clone());
+        Pending::One(slot)
+    }
+
+    /// Turns the connection into a subscription: the subscribing command and whatever the
+    /// client sent after it go to the channel's server, then bytes flow both ways as they
+    /// come until either side closes. The connection stays on that server from then on.
+    async fn tunnel(&mut self, summary: &mut CloseSummary) -> CloseReason {
+        use tokio::io::AsyncWriteExt;
+        let Some((server, frame)) = self.subscribe.take() else { return CloseReason::Done };
+        let address = self.pools.servers[server].address;
+        let connected = tokio::time::timeout(self.pools.connect_timeout, TcpStream::connect(address)).await;
+        let Ok(Ok(mut upstream)) = connected else {
+            let _ = self.socket.write_all(b"-ERR sluice: upstream server unavailable\r\n").await;
+            return CloseReason::UpstreamConnectFailed;
+        };
+        if upstream.write_all(&frame).await.is_err() || upstream.write_all(&self.input).await.is_err() {
+            return CloseReason::UpstreamError;
+        }
+        self.input.clear();
+        match tokio::io::copy_bidirectional(&mut self.socket, &mut upstream).await {
+            Ok((up, down)) => {
+                summary.bytes_from_downstream += up;
+                summary.bytes_from_upstream += down;
+                self.runtime.stats.bytes_rx.increment(up);
+                self.runtime.stats.bytes_tx.increment(down);
+                CloseReason::Done
+            }
+            Err(_) => CloseReason::DownstreamError,
+        }
     }
 
     /// Sends `command` to the server of `key`.
@@ -376,6 +472,15 @@ impl Client {
         Ok(total)
     }
 }
+
+fn crossslot() -> Pending {
+    let message = "CROSSSLOT Keys in request don't hash to the same server (use hash tags: {…})";
+    Pending::Ready(error(message), Outcome::Error)
+}
+
+/// Sent in place of the EXEC of a transaction that lost a command.
+const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
+const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
 
 fn error(message: &str) -> Bytes {
     Bytes::from(format!("-{message}\r\n"))

@@ -14,9 +14,12 @@ mod client;
 mod upstream;
 
 use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
+use sluice_codecs::resp::RespLimits;
 use sluice_filters::redis::ketama::Ketama;
 
 use crate::listener::ListenerRuntime;
@@ -28,11 +31,22 @@ use upstream::Upstream;
 struct Pools {
     ring: Ketama,
     servers: Vec<Server>,
+    connect_timeout: Duration,
+    limits: RespLimits,
 }
 
 struct Server {
+    address: SocketAddr,
     connections: Vec<Rc<Upstream>>,
     next: Cell<usize>,
+}
+
+impl Pools {
+    /// A connection to server `index` for one client alone (blocking commands,
+    /// transactions): no reply timeout, closed when the client leaves.
+    fn own_connection(&self, index: usize) -> Rc<Upstream> {
+        Upstream::new(self.servers[index].address, self.connect_timeout, None, self.limits)
+    }
 }
 
 impl Server {
@@ -66,13 +80,19 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
             .endpoints
             .iter()
             .map(|endpoint| Server {
+                address: endpoint.address,
                 connections: (0..pool.connections)
-                    .map(|_| Upstream::new(endpoint.address, cluster.connect_timeout, pool.timeout, limits))
+                    .map(|_| Upstream::new(endpoint.address, cluster.connect_timeout, Some(pool.timeout), limits))
                     .collect(),
                 next: Cell::new(0),
             })
             .collect();
-        let built = Rc::new(Pools { ring: Ketama::new(&names, pool.hash), servers });
+        let built = Rc::new(Pools {
+            ring: Ketama::new(&names, pool.hash),
+            servers,
+            connect_timeout: cluster.connect_timeout,
+            limits,
+        });
         pools.push((id, built.clone()));
         Some(built)
     })

@@ -58,13 +58,16 @@ impl Slot {
 pub struct Upstream {
     address: SocketAddr,
     connect_timeout: Duration,
-    reply_timeout: Duration,
+    /// `None` for a client's own connection, where a blocking command may wait forever.
+    reply_timeout: Option<Duration>,
     limits: RespLimits,
     queue: RefCell<Queue>,
     wake: Notify,
     running: Cell<bool>,
     /// Until when commands are refused after a failure.
     down_until: Cell<Option<Instant>>,
+    /// Its owner is gone: the connection closes.
+    closed: Cell<bool>,
 }
 
 #[derive(Default)]
@@ -79,7 +82,7 @@ impl Upstream {
     pub fn new(
         address: SocketAddr,
         connect_timeout: Duration,
-        reply_timeout: Duration,
+        reply_timeout: Option<Duration>,
         limits: RespLimits,
     ) -> Rc<Self> {
         Rc::new(Upstream {
@@ -91,7 +94,15 @@ impl Upstream {
             wake: Notify::new(),
             running: Cell::new(false),
             down_until: Cell::new(None),
+            closed: Cell::new(false),
         })
+    }
+
+    /// Closes the connection (a client's own, when the client leaves); what waits on it is
+    /// answered with an error nobody reads.
+    pub fn close(&self) {
+        self.closed.set(true);
+        self.wake.notify_one();
     }
 
     /// Commands waiting for replies on this connection.
@@ -146,13 +157,16 @@ impl Upstream {
         let mut scanner = FrameScanner::new(self.limits);
         let lost = "-ERR sluice: upstream connection lost\r\n";
         loop {
+            if self.closed.get() {
+                return lost;
+            }
             let (has_out, waiting) = {
                 let queue = self.queue.borrow();
                 (!queue.out.is_empty(), !queue.waiting.is_empty())
             };
-            // A reply owed for longer than the timeout ends the connection: the ones
-            // behind it cannot arrive before it.
-            let deadline = Instant::now() + self.reply_timeout;
+            // A server silent for the timeout while replies are owed ends the connection:
+            // the replies behind the late one cannot arrive before it.
+            let deadline = self.reply_timeout.map(|timeout| Instant::now() + timeout);
             tokio::select! {
                 ready = stream.readable() => {
                     if ready.is_err() {
@@ -177,7 +191,7 @@ impl Upstream {
                     }
                 }
                 () = self.wake.notified(), if !has_out => {}
-                () = tokio::time::sleep_until(deadline), if waiting => {
+                () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if waiting && deadline.is_some() => {
                     return "-ERR sluice: upstream server timed out\r\n";
                 }
             }

@@ -6,9 +6,11 @@
 //!
 //! Multi-key commands that cannot be split are sent only when all their keys hash to one
 //! server (use hash tags: `{user:1}:a` and `{user:1}:b` share a server), else refused with
-//! a `CROSSSLOT` error, as Redis Cluster does. Commands that need a connection of their
-//! own (MULTI, blocking pops, SUBSCRIBE) and keyless ones that would reach an arbitrary
-//! server (KEYS, FLUSHALL, INFO …) are refused in this stage.
+//! a `CROSSSLOT` error, as Redis Cluster does. Commands that hold a connection (blocking
+//! pops, transactions, pub/sub) are marked for a connection of the client's own
+//! ([`Route::Blocking`], [`Route::Transaction`], [`Route::Subscribe`]); pub/sub channels
+//! hash like keys, so PUBLISH and SUBSCRIBE of one channel meet on one server. Keyless
+//! commands that would reach an arbitrary server (KEYS, FLUSHALL, INFO …) are refused.
 //!
 //! Key positions: https://redis.io/docs/latest/commands/ (each command's key arguments).
 
@@ -39,8 +41,26 @@ pub enum Route<'a> {
     SameServer(Vec<&'a [u8]>),
     /// Answered by sluice.
     Local(Local<'a>),
+    /// A blocking command: on a connection of the client's own to the server of its keys
+    /// (all of which must share it; the first decides).
+    Blocking(Vec<&'a [u8]>),
+    /// A transaction command: MULTI, EXEC, DISCARD, WATCH (with its keys), UNWATCH.
+    Transaction(Tx<'a>),
+    /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: the connection turns into a subscription on the
+    /// server of the first channel (or pattern).
+    Subscribe(&'a [u8]),
     /// Answered with this error (without the leading `-` and line end).
     Refuse(String),
+}
+
+/// The transaction commands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tx<'a> {
+    Multi,
+    Exec,
+    Discard,
+    Watch(Vec<&'a [u8]>),
+    Unwatch,
 }
 
 /// The commands sluice answers itself in pool mode.
@@ -95,8 +115,32 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
     if spec.arity > 0 && argc != spec.arity as usize || spec.arity < 0 && argc < spec.arity.unsigned_abs() as usize {
         return arity(name);
     }
-    if let Some(reason) = needs_own_connection(spec) {
-        return Route::Refuse(format!("ERR sluice: {} {reason}, which pool mode does not support yet", spec.name));
+    match spec.name {
+        "MULTI" => return Route::Transaction(Tx::Multi),
+        "EXEC" => return Route::Transaction(Tx::Exec),
+        "DISCARD" => return Route::Transaction(Tx::Discard),
+        "UNWATCH" => return Route::Transaction(Tx::Unwatch),
+        "WATCH" => return Route::Transaction(Tx::Watch(command.args().skip(1).collect())),
+        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => {
+            return command.arg(1).map_or_else(|| arity(name), Route::Subscribe);
+        }
+        "PUBLISH" | "SPUBLISH" => return command.arg(1).map_or_else(|| arity(name), Route::Key),
+        "MSETNX" => {
+            return Route::Refuse("ERR sluice: MSETNX is atomic across keys, which pool mode cannot split".into())
+        }
+        _ => {}
+    }
+    if spec.has(PUBSUB) {
+        return Route::Refuse(format!(
+            "ERR sluice: {} outside a subscription is not supported in pool mode",
+            spec.name
+        ));
+    }
+    if spec.has(BLOCKING) {
+        return match blocking_keys(spec.name, command) {
+            Some(keys) if !keys.is_empty() => Route::Blocking(keys),
+            _ => keyless(spec),
+        };
     }
     if let Some(keys) = all_keys(spec, command) {
         return match keys.as_slice() {
@@ -121,12 +165,24 @@ const SPLIT: &[(&str, usize, Merge)] = &[
     ("MSET", 2, Merge::AllOk),
 ];
 
-fn needs_own_connection(spec: &CommandSpec) -> Option<&'static str> {
-    match spec.name {
-        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => Some("is a transaction command"),
-        "MSETNX" => Some("is atomic across keys"),
-        _ if spec.has(PUBSUB) => Some("is a pub/sub command"),
-        _ if spec.has(BLOCKING) => Some("blocks"),
+/// The keys of a blocking command (every one must share a server).
+fn blocking_keys<'a>(name: &str, command: &Command<'a>) -> Option<Vec<&'a [u8]>> {
+    let args: Vec<&'a [u8]> = command.args().collect();
+    let numkeys = |at: usize| -> Option<Vec<&'a [u8]>> {
+        let n: usize = std::str::from_utf8(args.get(at)?).ok()?.parse().ok()?;
+        args.get(at + 1..at + 1 + n).map(<[_]>::to_vec)
+    };
+    match name {
+        // Keys, then the timeout.
+        "BLPOP" | "BRPOP" | "BZPOPMIN" | "BZPOPMAX" => args.get(1..args.len().saturating_sub(1)).map(<[_]>::to_vec),
+        "BLMOVE" | "BRPOPLPUSH" => args.get(1..3).map(<[_]>::to_vec),
+        "BLMPOP" | "BZMPOP" => numkeys(2),
+        // Keys follow STREAMS, then as many ids.
+        "XREAD" | "XREADGROUP" => {
+            let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"STREAMS"))? + 1;
+            let rest = args.get(at..)?;
+            Some(rest[..rest.len() / 2].to_vec())
+        }
         _ => None,
     }
 }
@@ -195,6 +251,11 @@ mod tests {
                 format!("same {}", keys.iter().map(|k| String::from_utf8_lossy(k)).collect::<Vec<_>>().join(","))
             }
             Route::Local(local) => format!("local {local:?}"),
+            Route::Blocking(keys) => {
+                format!("blocking {}", keys.iter().map(|k| String::from_utf8_lossy(k)).collect::<Vec<_>>().join(","))
+            }
+            Route::Transaction(tx) => format!("tx {tx:?}"),
+            Route::Subscribe(channel) => format!("subscribe {}", String::from_utf8_lossy(channel)),
             Route::Refuse(error) => format!("refuse {error}"),
         }
     }
@@ -221,9 +282,16 @@ mod tests {
         assert_eq!(routed("SELECT 0"), "local Ok");
         assert_eq!(routed("QUIT"), "local Quit");
         assert!(routed("SELECT 1").starts_with("refuse ERR sluice: only database 0"));
-        assert!(routed("MULTI").contains("transaction"), "{}", routed("MULTI"));
-        assert!(routed("BLPOP q 0").contains("blocks"));
-        assert!(routed("SUBSCRIBE c").contains("pub/sub"));
+        assert_eq!(routed("MULTI"), "tx Multi");
+        assert_eq!(routed("exec"), "tx Exec");
+        assert_eq!(routed("WATCH a b"), "tx Watch([[97], [98]])");
+        assert_eq!(routed("BLPOP q1 q2 0"), "blocking q1,q2");
+        assert_eq!(routed("BLMOVE a b LEFT RIGHT 0"), "blocking a,b");
+        assert_eq!(routed("BZMPOP 1 2 z1 z2 MIN"), "blocking z1,z2");
+        assert_eq!(routed("XREAD BLOCK 0 STREAMS s1 s2 $ $"), "blocking s1,s2");
+        assert_eq!(routed("SUBSCRIBE news sport"), "subscribe news");
+        assert_eq!(routed("PUBLISH news hi"), "key news");
+        assert!(routed("PUBSUB CHANNELS").contains("outside a subscription"));
         assert!(routed("KEYS *").contains("no key to route by"));
         assert!(routed("EVAL return 0").contains("no key to route by"));
         assert!(routed("MSETNX a 1 b 2").contains("atomic"));
