@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use support::*;
 
-fn pool_proxy(servers: &[&Redis], hash: &str) -> Proxy {
+/// A proxy with one pool-mode listener named `name` (names differ per test: the tests of
+/// this file share one metrics registry).
+fn pool_proxy(name: &str, servers: &[&Redis], hash: &str) -> Proxy {
     let endpoints: Vec<String> = servers.iter().map(|r| format!("\"{}\"", r.addr())).collect();
     Proxy::start(&format!(
         "admin: {{ address: 127.0.0.1:0 }}\n\
          clusters:\n  - {{ name: shards, endpoints: [{}] }}\n\
-         listeners:\n  - {{ name: pool, address: 127.0.0.1:0, protocol: redis, cluster: shards, \
+         listeners:\n  - {{ name: {name}, address: 127.0.0.1:0, protocol: redis, cluster: shards, \
          redis: {{ mode: pool, pool: {{ connections: 2, hash: {hash} }} }} }}\n",
         endpoints.join(", ")
     ))
@@ -38,7 +40,7 @@ struct Nutcracker {
 }
 
 impl Nutcracker {
-    fn start(servers: &[&Redis]) -> Nutcracker {
+    fn start(servers: &[&Redis], hash: &str) -> Nutcracker {
         let bin = require("nutcracker", "nutcracker");
         let dir = Scratch::new("nutcracker");
         let port = free_port();
@@ -47,7 +49,7 @@ impl Nutcracker {
         std::fs::write(
             &conf,
             format!(
-                "alpha:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  servers:\n{list}"
+                "alpha:\n  listen: 127.0.0.1:{port}\n  hash: {hash}\n  distribution: ketama\n  redis: true\n  servers:\n{list}"
             ),
         )
         .unwrap();
@@ -74,29 +76,39 @@ impl Drop for Nutcracker {
     }
 }
 
+/// Writes `count` keys through sluice, then through nutcracker with other values: each
+/// key must end on one server, with nutcracker's value. Returns the keys per server.
+fn same_placement_as_twemproxy(servers: &[&Redis], hash: &str, count: usize) -> Vec<usize> {
+    let proxy = pool_proxy(&format!("placement_{hash}"), servers, hash);
+    let port = proxy.addr(&format!("placement_{hash}")).port();
+    let twemproxy = Nutcracker::start(servers, hash);
+    for server in servers {
+        assert_eq!(server.cli(&["FLUSHALL"]).as_deref(), Some("OK"));
+    }
+    let mut per_server = vec![0; servers.len()];
+    for i in 0..count {
+        let key = format!("user:{i}");
+        assert_eq!(redis_cli(port, &["SET", &key, "sluice"]).as_deref(), Some("OK"));
+        assert_eq!(redis_cli(twemproxy.port, &["SET", &key, "twemproxy"]).as_deref(), Some("OK"));
+        let held = holders(servers, &key);
+        assert_eq!(held.len(), 1, "{hash}: {key} on {held:?}");
+        assert_eq!(held[0].1, "twemproxy", "{hash}: {key}");
+        per_server[held[0].0] += 1;
+    }
+    per_server
+}
+
 #[test]
 fn keys_land_where_twemproxy_puts_them_and_multi_key_commands_are_split() {
     let (a, b, c) = (Redis::start(), Redis::start(), Redis::start());
     let servers = [&a, &b, &c];
-    let proxy = pool_proxy(&servers, "fnv1a_64");
-    let port = proxy.addr("pool").port();
-    let twemproxy = Nutcracker::start(&servers);
-
-    // The same key written through both proxies ends on one server with nutcracker's
-    // value: both put it on the same server.
-    let mut per_server = [0; 3];
-    for i in 0..200 {
-        let key = format!("user:{i}");
-        assert_eq!(redis_cli(port, &["SET", &key, "sluice"]).as_deref(), Some("OK"));
-        assert_eq!(redis_cli(twemproxy.port, &["SET", &key, "twemproxy"]).as_deref(), Some("OK"));
-        let held = holders(&servers, &key);
-        assert_eq!(held.len(), 1, "{key} on {held:?}");
-        assert_eq!(held[0].1, "twemproxy");
-        per_server[held[0].0] += 1;
-    }
-    // twemproxy's fnv1a_64 multiplies by a 9-bit prime (the 64-bit one truncated), so
-    // short similar keys crowd a few arcs of the ring: spread, not evenly.
-    assert!(per_server.iter().filter(|&&n| n > 0).count() >= 2, "{per_server:?}");
+    // twemproxy's fnv1a_64 multiplies by a 9-bit prime (the 64-bit one truncated), so short
+    // similar keys crowd a few arcs of the ring: same placement, no spread to check.
+    same_placement_as_twemproxy(&servers, "fnv1a_64", 100);
+    let per_server = same_placement_as_twemproxy(&servers, "murmur", 200);
+    assert!(per_server.iter().all(|&n| n > 30), "{per_server:?}");
+    let proxy = pool_proxy("split", &servers, "murmur");
+    let port = proxy.addr("split").port();
 
     // Split and merged, in the client's order, across servers.
     let keys: Vec<String> = (0..12).map(|i| format!("user:{i}")).collect();
@@ -137,9 +149,9 @@ fn keys_land_where_twemproxy_puts_them_and_multi_key_commands_are_split() {
 
     let m = proxy.metrics();
     let ops = |op: &str, outcome: &str| {
-        m.get("sluice_ops_total", &[("listener", "pool"), ("protocol", "redis"), ("op", op), ("outcome", outcome)])
+        m.get("sluice_ops_total", &[("listener", "split"), ("protocol", "redis"), ("op", op), ("outcome", outcome)])
     };
-    assert!(ops("SET", "ok") >= 200.0);
+    assert!(ops("SET", "ok") >= 2.0);
     assert_eq!(ops("MGET", "ok"), 2.0);
     assert_eq!(ops("RENAME", "error"), 1.0);
 }
@@ -148,8 +160,8 @@ fn keys_land_where_twemproxy_puts_them_and_multi_key_commands_are_split() {
 fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_its_keys() {
     require("redis-benchmark", "redis-tools");
     let (a, b) = (Redis::start(), Redis::start());
-    let proxy = pool_proxy(&[&a, &b], "murmur");
-    let port = proxy.addr("pool").port().to_string();
+    let proxy = pool_proxy("shared", &[&a, &b], "murmur");
+    let port = proxy.addr("shared").port().to_string();
     let before = [a.info_field("total_connections_received"), b.info_field("total_connections_received")];
     let out = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &port, "-c", "300", "-n", "30000", "-t", "set,get", "-r", "10000", "-q"])
@@ -166,7 +178,7 @@ fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_it
     }
     let m = proxy.metrics();
     let gets =
-        m.get("sluice_ops_total", &[("listener", "pool"), ("protocol", "redis"), ("op", "GET"), ("outcome", "ok")]);
+        m.get("sluice_ops_total", &[("listener", "shared"), ("protocol", "redis"), ("op", "GET"), ("outcome", "ok")]);
     assert_eq!(gets, 30_000.0);
 
     // One server goes away: its keys get errors, the other's keep working.
@@ -216,8 +228,8 @@ fn roundtrip(stream: &mut std::net::TcpStream, command: &[&str]) -> String {
 fn transactions_blocking_commands_and_subscriptions_get_a_connection_of_their_own() {
     let (a, b) = (Redis::start(), Redis::start());
     let servers = [&a, &b];
-    let proxy = pool_proxy(&servers, "murmur");
-    let addr = proxy.addr("pool");
+    let proxy = pool_proxy("own", &servers, "murmur");
+    let addr = proxy.addr("own");
     let port = addr.port();
     let connect = move || std::net::TcpStream::connect(addr).unwrap();
     let mut s = connect();
@@ -271,4 +283,32 @@ fn transactions_blocking_commands_and_subscriptions_get_a_connection_of_their_ow
     sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let n = sub.read(&mut buf).unwrap();
     assert_eq!(String::from_utf8_lossy(&buf[..n]), "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
+}
+
+#[test]
+fn clients_auth_against_the_pools_users_and_the_pool_logs_in_to_servers() {
+    let server = Redis::start_requiring_password("server-secret");
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: locked, endpoints: [\"{}\"] }}\n\
+         listeners:\n  - {{ name: locked, address: 127.0.0.1:0, protocol: redis, cluster: locked, \
+         redis: {{ mode: pool, pool: {{ users: [ {{ password: client-secret }}, {{ user: app, password: app-secret }} ], \
+         upstream_auth: {{ password: server-secret }} }} }}, \
+         rules: [ {{ match: {{ op: DEL, user: app }}, action: deny }} ] }}\n",
+        server.addr()
+    ));
+    let addr = proxy.addr("locked");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    assert_eq!(roundtrip(&mut s, &["GET", "k"]), "-NOAUTH Authentication required.");
+    assert!(roundtrip(&mut s, &["AUTH", "wrong"]).starts_with("-WRONGPASS"));
+    assert_eq!(roundtrip(&mut s, &["AUTH", "client-secret"]), "+OK");
+    assert_eq!(roundtrip(&mut s, &["SET", "k", "v"]), "+OK", "sluice logged in to the server");
+    assert_eq!(server.cli(&["GET", "k"]).as_deref(), Some("v"));
+    assert!(roundtrip(&mut s, &["HELLO", "3"]).starts_with("-NOPROTO"));
+    // HELLO with AUTH, as a named user the rules see.
+    let mut app = std::net::TcpStream::connect(addr).unwrap();
+    assert!(roundtrip(&mut app, &["HELLO", "2", "AUTH", "app", "app-secret"]).starts_with("*14 $6 server $6 sluice"));
+    assert_eq!(roundtrip(&mut app, &["GET", "k"]), "$1 v");
+    assert!(roundtrip(&mut app, &["DEL", "k"]).contains("denied"));
+    assert_eq!(roundtrip(&mut s, &["DEL", "k"]), ":1", "the default user may");
 }

@@ -215,6 +215,26 @@ pub struct RedisPoolConfig {
     /// How long a command may wait for its reply before the client gets an error.
     #[serde(serialize_with = "ser_duration")]
     pub timeout: Duration,
+    /// Who clients may AUTH as; empty: no AUTH needed. Passwords are never dumped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<RedisUser>,
+    /// What sluice logs in to the servers with, on every connection it opens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_auth: Option<RedisUser>,
+}
+
+/// A Redis user and its password (`default` when written without a user).
+#[derive(Clone, Serialize)]
+pub struct RedisUser {
+    pub user: String,
+    #[serde(skip)]
+    pub password: String,
+}
+
+impl fmt::Debug for RedisUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisUser").field("user", &self.user).finish_non_exhaustive()
+    }
 }
 
 fn ser_key_hash<S: serde::Serializer>(hash: &KeyHash, s: S) -> Result<S::Ok, S::Error> {

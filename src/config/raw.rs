@@ -106,6 +106,17 @@ pub struct RawRedisPool {
     pub connections: Option<u64>,
     pub hash: Option<String>,
     pub timeout: Option<String>,
+    #[serde(default)]
+    pub users: Vec<RawRedisUser>,
+    pub upstream_auth: Option<RawRedisUser>,
+}
+
+/// A user and password: one clients may AUTH as, or the one sluice logs in to servers with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisUser {
+    pub user: Option<String>,
+    pub password: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

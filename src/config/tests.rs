@@ -589,6 +589,20 @@ fn redis_pool_mode_takes_its_settings_and_refuses_what_it_cannot_do() {
         .pool
         .is_none());
 
+    let auth = "{ mode: pool, pool: { users: [ { password: pw-a }, { user: app, password: pw-b } ], upstream_auth: { password: pw-c } } }";
+    let c = Config::from_yaml(&yaml(auth, "")).unwrap();
+    let pool = c.listeners[0].redis.as_ref().unwrap().pool.clone().unwrap();
+    assert_eq!(
+        pool.users.iter().map(|u| (u.user.as_str(), u.password.as_str())).collect::<Vec<_>>(),
+        [("default", "pw-a"), ("app", "pw-b")]
+    );
+    assert_eq!(pool.upstream_auth.as_ref().map(|u| u.password.as_str()), Some("pw-c"));
+    let dump = serde_json::to_string(&c.listeners[0]).unwrap();
+    assert!(dump.contains("\"app\"") && !dump.contains("pw-"), "passwords stay out of dumps: {dump}");
+    assert_eq!(
+        errors(&yaml("{ mode: pool, pool: { users: [ { user: u, password: \"\" } ] } }", "")),
+        ["listeners[0].redis.pool.users[0].password: must not be empty"]
+    );
     assert_eq!(
         errors(&yaml("{ mode: fast }", "")),
         [r#"listeners[0].redis.mode: unknown mode "fast" (expected observe or pool)"#]

@@ -20,7 +20,7 @@ use sluice_filters::Protocol;
 
 use super::raw::{
     OneOrMany, RawCluster, RawClusterTls, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawPostgres,
-    RawQueryLog, RawRedis, RawRedisPool, RawRule, RawSize, RawTls,
+    RawQueryLog, RawRedis, RawRedisPool, RawRedisUser, RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
@@ -571,7 +571,15 @@ impl Validator {
             }),
         };
         let timeout = self.duration(&format!("{path}.timeout"), raw.timeout.as_deref(), Duration::from_secs(5));
-        RedisPoolConfig { connections, hash, timeout }
+        let mut user = |field: String, raw: RawRedisUser| {
+            if raw.password.is_empty() {
+                self.error(format!("{field}.password"), "must not be empty");
+            }
+            RedisUser { user: raw.user.unwrap_or_else(|| "default".into()), password: raw.password }
+        };
+        let users = raw.users.into_iter().enumerate().map(|(i, u)| user(format!("{path}.users[{i}]"), u)).collect();
+        let upstream_auth = raw.upstream_auth.map(|u| user(format!("{path}.upstream_auth"), u));
+        RedisPoolConfig { connections, hash, timeout, users, upstream_auth }
     }
 
     fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {

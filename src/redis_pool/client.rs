@@ -29,8 +29,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
-use super::upstream::{Slot, Upstream};
+use super::upstream::{login, Slot, Upstream};
 use super::{pools, Pools};
+use crate::config::RedisUser;
 use crate::listener::ListenerRuntime;
 use crate::socket_io::{read_once, write_once, IDLE_TICKS};
 use transaction::Transaction;
@@ -92,6 +93,8 @@ pub async fn serve(
         quit: false,
         eof: false,
         hold: None,
+        authenticated: pool_users(runtime).is_empty(),
+        user: None,
         own: Vec::new(),
         pinned: None,
         tx: None,
@@ -115,6 +118,9 @@ struct Client {
     quit: bool,
     eof: bool,
     hold: Option<Instant>,
+    /// AUTH is not needed, or the client has passed it (as `user`).
+    authenticated: bool,
+    user: Option<String>,
     /// The client's own connections, by server: blocking commands and transactions.
     own: Vec<Option<Rc<Upstream>>>,
     /// The server WATCH tied the client to, until EXEC, DISCARD or UNWATCH.
@@ -252,12 +258,18 @@ impl Client {
             _ => None,
         };
         let name = spec.map_or("other", |s| s.name);
+        if !self.authenticated
+            && !matches!(routed, Route::Local(Local::Auth { .. } | Local::Hello { .. } | Local::Quit))
+        {
+            self.push(id, Pending::Ready(error("NOAUTH Authentication required."), Outcome::Denied));
+            return true;
+        }
         let verdict = self.redis.rules.evaluate(&Op {
             protocol: Protocol::Redis,
             listener: &self.redis.name,
             op: name,
             target,
-            user: None,
+            user: self.user.as_deref(),
             database: None,
             statement: None,
             client: self.client_ip,
@@ -292,6 +304,8 @@ impl Client {
                 self.input.clear();
                 Pending::Ready(Bytes::from_static(b"+OK\r\n"), Outcome::Ok)
             }
+            Route::Local(Local::Auth { user, password }) => self.auth(user.unwrap_or(b"default"), password),
+            Route::Local(Local::Hello { protover, auth }) => self.hello(protover, auth),
             Route::Local(Local::Echo(message)) => {
                 let mut reply = format!("${}\r\n", message.len()).into_bytes();
                 reply.extend_from_slice(message);
@@ -324,6 +338,51 @@ impl Client {
         };
         self.push(id, pending);
         true
+    }
+
+    /// AUTH against the pool's users.
+    fn auth(&mut self, user: &[u8], password: &[u8]) -> Pending {
+        let users = pool_users(&self.runtime);
+        if users.is_empty() {
+            let message = "ERR AUTH <password> called without any password configured for the default user. \
+                           Are you sure your configuration is correct?";
+            return Pending::Ready(error(message), Outcome::Error);
+        }
+        match users.iter().find(|u| u.user.as_bytes() == user && u.password.as_bytes() == password) {
+            Some(found) => {
+                self.authenticated = true;
+                self.user = Some(found.user.clone());
+                Pending::Ready(Bytes::from_static(b"+OK\r\n"), Outcome::Ok)
+            }
+            None => {
+                Pending::Ready(error("WRONGPASS invalid username-password pair or user is disabled."), Outcome::Denied)
+            }
+        }
+    }
+
+    /// HELLO: RESP2 only (the pooled connections are shared, so their protocol is fixed),
+    /// with its optional AUTH; answered as a RESP2 server does, as a flat array.
+    fn hello(&mut self, protover: Option<&[u8]>, auth: Option<(&[u8], &[u8])>) -> Pending {
+        match protover {
+            None | Some(b"2") => {}
+            Some(b"3") => return Pending::Ready(error("NOPROTO sluice pool mode speaks RESP2 only"), Outcome::Error),
+            Some(_) => return Pending::Ready(error("NOPROTO unsupported protocol version"), Outcome::Error),
+        }
+        if let Some((user, password)) = auth {
+            if let refused @ Pending::Ready(_, Outcome::Error | Outcome::Denied) = self.auth(user, password) {
+                return refused;
+            }
+        }
+        if !self.authenticated {
+            let message = "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+                           HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+                           select the RESP protocol version at the same time";
+            return Pending::Ready(error(message), Outcome::Denied);
+        }
+        let reply = "*14\r\n$6\r\nserver\r\n$6\r\nsluice\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n$5\r\nproto\r\n:2\r\n\
+                     $2\r\nid\r\n:0\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n\
+                     $7\r\nmodules\r\n*0\r\n";
+        Pending::Ready(Bytes::from_static(reply.as_bytes()), Outcome::Ok)
     }
 
     /// The one server all `keys` live on, or the CROSSSLOT refusal.
@@ -363,6 +422,12 @@ impl Client {
             let _ = self.socket.write_all(b"-ERR sluice: upstream server unavailable\r\n").await;
             return CloseReason::UpstreamConnectFailed;
         };
+        if let Some(auth) = &self.pools.auth {
+            if let Err(refused) = login(&mut upstream, auth, self.pools.limits, self.pools.connect_timeout).await {
+                let _ = self.socket.write_all(refused.as_bytes()).await;
+                return CloseReason::UpstreamError;
+            }
+        }
         if upstream.write_all(&frame).await.is_err() || upstream.write_all(&self.input).await.is_err() {
             return CloseReason::UpstreamError;
         }
@@ -471,6 +536,11 @@ impl Client {
         }
         Ok(total)
     }
+}
+
+/// The users clients may AUTH as (none: no AUTH needed).
+fn pool_users(runtime: &ListenerRuntime) -> &[RedisUser] {
+    runtime.config.redis.as_ref().and_then(|r| r.pool.as_ref()).map_or(&[], |p| &p.users)
 }
 
 fn crossslot() -> Pending {

@@ -19,8 +19,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sluice_codecs::resp::RespLimits;
 use sluice_filters::redis::ketama::Ketama;
+use sluice_filters::redis::merge::encode_command;
 
 use crate::listener::ListenerRuntime;
 pub use client::serve;
@@ -33,6 +35,8 @@ struct Pools {
     servers: Vec<Server>,
     connect_timeout: Duration,
     limits: RespLimits,
+    /// The AUTH command every connection starts with, when the pool logs in to servers.
+    auth: Option<Bytes>,
 }
 
 struct Server {
@@ -45,7 +49,7 @@ impl Pools {
     /// A connection to server `index` for one client alone (blocking commands,
     /// transactions): no reply timeout, closed when the client leaves.
     fn own_connection(&self, index: usize) -> Rc<Upstream> {
-        Upstream::new(self.servers[index].address, self.connect_timeout, None, self.limits)
+        Upstream::new(self.servers[index].address, self.connect_timeout, None, self.limits, self.auth.clone())
     }
 }
 
@@ -76,13 +80,25 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
         let cluster = &runtime.cluster.config;
         let names: Vec<(String, u32)> = cluster.endpoints.iter().map(|e| (Ketama::server_name(&e.name), 1)).collect();
         let limits = runtime.config.redis.as_ref()?.limits(false);
+        let auth = pool.upstream_auth.as_ref().map(|login| {
+            let args: [&[u8]; 2] = [login.user.as_bytes(), login.password.as_bytes()];
+            encode_command(b"AUTH", args.into_iter())
+        });
         let servers = cluster
             .endpoints
             .iter()
             .map(|endpoint| Server {
                 address: endpoint.address,
                 connections: (0..pool.connections)
-                    .map(|_| Upstream::new(endpoint.address, cluster.connect_timeout, Some(pool.timeout), limits))
+                    .map(|_| {
+                        Upstream::new(
+                            endpoint.address,
+                            cluster.connect_timeout,
+                            Some(pool.timeout),
+                            limits,
+                            auth.clone(),
+                        )
+                    })
                     .collect(),
                 next: Cell::new(0),
             })
@@ -92,6 +108,7 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
             servers,
             connect_timeout: cluster.connect_timeout,
             limits,
+            auth,
         });
         pools.push((id, built.clone()));
         Some(built)

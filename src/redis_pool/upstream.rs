@@ -56,6 +56,8 @@ impl Slot {
 
 /// One connection of a server's pool.
 pub struct Upstream {
+    /// The AUTH command sent first on every connection, when the pool logs in.
+    auth: Option<Bytes>,
     address: SocketAddr,
     connect_timeout: Duration,
     /// `None` for a client's own connection, where a blocking command may wait forever.
@@ -84,8 +86,10 @@ impl Upstream {
         connect_timeout: Duration,
         reply_timeout: Option<Duration>,
         limits: RespLimits,
+        auth: Option<Bytes>,
     ) -> Rc<Self> {
         Rc::new(Upstream {
+            auth,
             address,
             connect_timeout,
             reply_timeout,
@@ -130,9 +134,16 @@ impl Upstream {
 
     async fn run(self: Rc<Self>) {
         let failure = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.address)).await {
-            Ok(Ok(stream)) => {
+            Ok(Ok(mut stream)) => {
                 let _ = stream.set_nodelay(true);
-                self.pump(&stream).await
+                let logged_in = match &self.auth {
+                    Some(auth) => login(&mut stream, auth, self.limits, self.connect_timeout).await,
+                    None => Ok(()),
+                };
+                match logged_in {
+                    Ok(()) => self.pump(&stream).await,
+                    Err(error) => error,
+                }
             }
             Ok(Err(_)) | Err(_) => "-ERR sluice: upstream server unavailable\r\n",
         };
@@ -231,4 +242,32 @@ impl Upstream {
         }
         Ok(())
     }
+}
+
+/// Sends the pool's AUTH command on a new connection and reads its answer, before
+/// anything else goes on it.
+pub async fn login(
+    stream: &mut TcpStream,
+    auth: &Bytes,
+    limits: RespLimits,
+    timeout: Duration,
+) -> Result<(), &'static str> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let refused = "-ERR sluice: the upstream server refused sluice's AUTH\r\n";
+    let exchange = async {
+        stream.write_all(auth).await.map_err(|_| refused)?;
+        let mut reply = BytesMut::with_capacity(256);
+        let mut scanner = FrameScanner::new(limits);
+        loop {
+            if stream.read_buf(&mut reply).await.map_err(|_| refused)? == 0 {
+                return Err(refused);
+            }
+            match scanner.scan(&reply) {
+                Ok(Some(n)) if n == reply.len() && reply.starts_with(b"+OK") => return Ok(()),
+                Ok(Some(_)) | Err(_) => return Err(refused),
+                Ok(None) => {}
+            }
+        }
+    };
+    tokio::time::timeout(timeout, exchange).await.unwrap_or(Err(refused))
 }

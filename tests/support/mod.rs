@@ -106,21 +106,28 @@ pub struct Redis {
     child: Child,
     /// The certificate of a server that takes TLS connections only.
     tls_cert: Option<PathBuf>,
+    /// The password of a server that requires one (`requirepass`).
+    password: Option<String>,
     _dir: Scratch,
 }
 
 impl Redis {
     pub fn start() -> Redis {
-        Redis::start_with(false)
+        Redis::start_with(false, None)
     }
 
     /// A server that takes TLS connections only, with a self-signed certificate for
     /// 127.0.0.1 ([`Redis::certificate`]).
     pub fn start_tls_only() -> Redis {
-        Redis::start_with(true)
+        Redis::start_with(true, None)
     }
 
-    fn start_with(tls: bool) -> Redis {
+    /// A server that wants `AUTH password` (`requirepass`) before any command.
+    pub fn start_requiring_password(password: &str) -> Redis {
+        Redis::start_with(false, Some(password))
+    }
+
+    fn start_with(tls: bool, password: Option<&str>) -> Redis {
         let bin = require("redis-server", "redis-server");
         require("redis-cli", "redis-tools");
         let dir = Scratch::new("redis");
@@ -137,8 +144,11 @@ impl Redis {
             command.args(["--port", &port.to_string()]);
             None
         };
+        if let Some(password) = password {
+            command.args(["--requirepass", password]);
+        }
         let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start redis-server");
-        let redis = Redis { port, child, tls_cert, _dir: dir };
+        let redis = Redis { port, child, tls_cert, password: password.map(str::to_owned), _dir: dir };
         assert!(
             wait_until(Duration::from_secs(10), || redis.cli(&["PING"]).map(|o| o == "PONG").unwrap_or(false)),
             "redis-server did not come up on port {port}"
@@ -152,6 +162,9 @@ impl Redis {
 
     /// Runs redis-cli against redis directly.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
+        if let Some(password) = &self.password {
+            return redis_cli(self.port, &[&["-a", password, "--no-auth-warning"], args].concat());
+        }
         match &self.tls_cert {
             Some(cert) => {
                 let cert = cert.to_str().unwrap();

@@ -70,6 +70,16 @@ pub enum Local<'a> {
     Echo(&'a [u8]),
     Ok,
     Quit,
+    /// AUTH [user] password (user `default` when left out).
+    Auth {
+        user: Option<&'a [u8]>,
+        password: &'a [u8],
+    },
+    /// HELLO [protover [AUTH user password] [SETNAME name]].
+    Hello {
+        protover: Option<&'a [u8]>,
+        auth: Option<(&'a [u8], &'a [u8])>,
+    },
 }
 
 /// Decides where `command` goes.
@@ -92,6 +102,29 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
     }
     if is("QUIT") {
         return Route::Local(Local::Quit);
+    }
+    if is("AUTH") {
+        return match (argc, command.arg(1), command.arg(2)) {
+            (2, Some(password), _) => Route::Local(Local::Auth { user: None, password }),
+            (3, Some(user), Some(password)) => Route::Local(Local::Auth { user: Some(user), password }),
+            _ => arity(name),
+        };
+    }
+    if is("HELLO") {
+        let args: Vec<&'a [u8]> = command.args().skip(1).collect();
+        let mut auth = None;
+        let mut i = 1;
+        while i < args.len() {
+            if args[i].eq_ignore_ascii_case(b"AUTH") && args.len() > i + 2 {
+                auth = Some((args[i + 1], args[i + 2]));
+                i += 3;
+            } else if args[i].eq_ignore_ascii_case(b"SETNAME") && args.len() > i + 1 {
+                i += 2;
+            } else {
+                return Route::Refuse("ERR Syntax error in HELLO option".into());
+            }
+        }
+        return Route::Local(Local::Hello { protover: args.first().copied(), auth });
     }
     if is("SELECT") {
         return match command.arg(1) {
@@ -281,6 +314,13 @@ mod tests {
         assert_eq!(routed("PING hi"), "local Echo([104, 105])");
         assert_eq!(routed("SELECT 0"), "local Ok");
         assert_eq!(routed("QUIT"), "local Quit");
+        assert_eq!(routed("AUTH pw"), "local Auth { user: None, password: [112, 119] }");
+        assert_eq!(routed("AUTH u pw"), "local Auth { user: Some([117]), password: [112, 119] }");
+        assert_eq!(
+            routed("HELLO 2 AUTH u pw SETNAME x"),
+            "local Hello { protover: Some([50]), auth: Some(([117], [112, 119])) }"
+        );
+        assert_eq!(routed("HELLO 3 SETNAME"), "refuse ERR Syntax error in HELLO option");
         assert!(routed("SELECT 1").starts_with("refuse ERR sluice: only database 0"));
         assert_eq!(routed("MULTI"), "tx Multi");
         assert_eq!(routed("exec"), "tx Exec");
