@@ -180,6 +180,22 @@ fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_it
     let gets =
         m.get("sluice_ops_total", &[("listener", "shared"), ("protocol", "redis"), ("op", "GET"), ("outcome", "ok")]);
     assert_eq!(gets, 30_000.0);
+    // Pool stats: at most 2 workers x 2 connections per server, commands of many clients
+    // per write, no ejections yet.
+    let per_server = |metric: &str, server: &Redis| {
+        m.get(metric, &[("listener", "shared"), ("server", &server.addr()), ("kind", "pooled")])
+    };
+    let counter = |metric: &str, server: &Redis| m.get(metric, &[("listener", "shared"), ("server", &server.addr())]);
+    let (commands, writes) = (
+        counter("sluice_redis_pool_commands_total", &a) + counter("sluice_redis_pool_commands_total", &b),
+        counter("sluice_redis_pool_writes_total", &a) + counter("sluice_redis_pool_writes_total", &b),
+    );
+    assert_eq!(commands, 60_000.0);
+    assert!(writes < commands, "{writes} writes for {commands} commands");
+    for server in [&a, &b] {
+        assert!((1.0..=4.0).contains(&per_server("sluice_redis_pool_connections", server)));
+        assert_eq!(counter("sluice_redis_pool_ejections_total", server), 0.0);
+    }
 
     // One server goes away: its keys get errors, the other's keep working.
     let port: u16 = port.parse().unwrap();
@@ -189,6 +205,7 @@ fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_it
     }
     let on_b: Vec<&String> = keys.iter().filter(|k| b.cli(&["EXISTS", k]).as_deref() == Some("1")).collect();
     assert!(!on_b.is_empty() && on_b.len() < keys.len());
+    let b_addr = b.addr();
     drop(b);
     for key in &keys {
         let reply = redis_cli(port, &["GET", key]).unwrap_or_default();
@@ -198,6 +215,9 @@ fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_it
             assert_eq!(reply, "v", "{key}");
         }
     }
+    let ejections =
+        proxy.metrics().get("sluice_redis_pool_ejections_total", &[("listener", "shared"), ("server", &b_addr)]);
+    assert!(ejections >= 1.0, "{ejections}");
 }
 
 /// Sends `command` and reads until the reply is complete enough to compare (a short wait

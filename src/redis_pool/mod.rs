@@ -11,6 +11,7 @@
 //! server connection.
 
 mod client;
+pub mod stats;
 mod upstream;
 
 use std::cell::{Cell, RefCell};
@@ -26,6 +27,7 @@ use sluice_filters::redis::merge::encode_command;
 
 use crate::listener::ListenerRuntime;
 pub use client::serve;
+use stats::ServerStats;
 use upstream::Upstream;
 
 /// One worker's pools for one listener: a ring over the servers and each server's
@@ -41,6 +43,8 @@ struct Pools {
 
 struct Server {
     address: SocketAddr,
+    /// The handles for clients' own connections to it.
+    own_stats: ServerStats,
     connections: Vec<Rc<Upstream>>,
     next: Cell<usize>,
 }
@@ -49,7 +53,9 @@ impl Pools {
     /// A connection to server `index` for one client alone (blocking commands,
     /// transactions): no reply timeout, closed when the client leaves.
     fn own_connection(&self, index: usize) -> Rc<Upstream> {
-        Upstream::new(self.servers[index].address, self.connect_timeout, None, self.limits, self.auth.clone())
+        let server = &self.servers[index];
+        let stats = server.own_stats.clone();
+        Upstream::new(server.address, self.connect_timeout, None, self.limits, self.auth.clone(), stats)
     }
 }
 
@@ -87,20 +93,26 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
         let servers = cluster
             .endpoints
             .iter()
-            .map(|endpoint| Server {
-                address: endpoint.address,
-                connections: (0..pool.connections)
-                    .map(|_| {
-                        Upstream::new(
-                            endpoint.address,
-                            cluster.connect_timeout,
-                            Some(pool.timeout),
-                            limits,
-                            auth.clone(),
-                        )
-                    })
-                    .collect(),
-                next: Cell::new(0),
+            .map(|endpoint| {
+                let pooled = ServerStats::new(&runtime.name, &endpoint.name, false);
+                Server {
+                    address: endpoint.address,
+                    own_stats: ServerStats::new(&runtime.name, &endpoint.name, true),
+                    connections: (0..pool.connections)
+                        .map(|_| {
+                            let (timeout, auth) = (Some(pool.timeout), auth.clone());
+                            Upstream::new(
+                                endpoint.address,
+                                cluster.connect_timeout,
+                                timeout,
+                                limits,
+                                auth,
+                                pooled.clone(),
+                            )
+                        })
+                        .collect(),
+                    next: Cell::new(0),
+                }
             })
             .collect();
         let built = Rc::new(Pools {

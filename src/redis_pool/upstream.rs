@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::stats::ServerStats;
 use crate::socket_io::{read_once, write_once};
 
 /// How long a server that failed is left alone before it is tried again.
@@ -56,6 +57,7 @@ impl Slot {
 
 /// One connection of a server's pool.
 pub struct Upstream {
+    stats: ServerStats,
     /// The AUTH command sent first on every connection, when the pool logs in.
     auth: Option<Bytes>,
     address: SocketAddr,
@@ -87,8 +89,10 @@ impl Upstream {
         reply_timeout: Option<Duration>,
         limits: RespLimits,
         auth: Option<Bytes>,
+        stats: ServerStats,
     ) -> Rc<Self> {
         Rc::new(Upstream {
+            stats,
             auth,
             address,
             connect_timeout,
@@ -125,6 +129,9 @@ impl Upstream {
             queue.out.push(command);
             queue.waiting.push_back(slot);
         }
+        if self.stats.pooled {
+            self.stats.commands.increment(1);
+        }
         if self.running.replace(true) {
             self.wake.notify_one();
         } else {
@@ -136,18 +143,24 @@ impl Upstream {
         let failure = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.address)).await {
             Ok(Ok(mut stream)) => {
                 let _ = stream.set_nodelay(true);
+                self.stats.connections.increment(1);
                 let logged_in = match &self.auth {
                     Some(auth) => login(&mut stream, auth, self.limits, self.connect_timeout).await,
                     None => Ok(()),
                 };
-                match logged_in {
+                let failure = match logged_in {
                     Ok(()) => self.pump(&stream).await,
                     Err(error) => error,
-                }
+                };
+                self.stats.connections.decrement(1);
+                failure
             }
             Ok(Err(_)) | Err(_) => "-ERR sluice: upstream server unavailable\r\n",
         };
-        self.down_until.set(Some(Instant::now() + BACKOFF));
+        if !self.closed.get() {
+            self.stats.ejections.increment(1);
+            self.down_until.set(Some(Instant::now() + BACKOFF));
+        }
         self.running.set(false);
         self.fail_all(failure);
     }
@@ -236,6 +249,9 @@ impl Upstream {
                 (write_once(stream, slices)?, slices.iter().map(|s| s.len()).sum::<usize>())
             };
             queue.out.advance(written);
+            if self.stats.pooled {
+                self.stats.writes.increment(1);
+            }
             if written < wanted {
                 break;
             }

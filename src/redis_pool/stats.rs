@@ -1,0 +1,58 @@
+//! Pool stats of a `redis` listener in `mode: pool`, per server (`server` = the endpoint as
+//! written in the cluster):
+//!
+//! - `sluice_redis_pool_connections{listener,server,kind}`: connections open now, `pooled`
+//!   (shared by the worker's clients) or `own` (a client's, for blocking commands and
+//!   transactions);
+//! - `sluice_redis_pool_commands_total{listener,server}` and
+//!   `sluice_redis_pool_writes_total{listener,server}`: commands sent on pooled connections
+//!   and the writes that carried them (their ratio is the batch size: commands of many
+//!   clients per write);
+//! - `sluice_redis_pool_ejections_total{listener,server}`: connections that failed (refused,
+//!   lost, timed out, AUTH refused), each followed by the backoff during which the server's
+//!   keys fail at once.
+//!
+//! The handles are registered once per worker and server and shared by its connections.
+
+use metrics::{Counter, Gauge, Unit};
+
+pub const CONNECTIONS: &str = "sluice_redis_pool_connections";
+pub const COMMANDS_TOTAL: &str = "sluice_redis_pool_commands_total";
+pub const WRITES_TOTAL: &str = "sluice_redis_pool_writes_total";
+pub const EJECTIONS_TOTAL: &str = "sluice_redis_pool_ejections_total";
+
+pub fn describe() {
+    metrics::describe_gauge!(CONNECTIONS, Unit::Count, "Redis pool connections open now, by server and kind.");
+    metrics::describe_counter!(COMMANDS_TOTAL, Unit::Count, "Commands sent on pooled Redis connections.");
+    metrics::describe_counter!(
+        WRITES_TOTAL,
+        Unit::Count,
+        "Writes on pooled Redis connections (commands per write: batching)."
+    );
+    metrics::describe_counter!(EJECTIONS_TOTAL, Unit::Count, "Redis pool connections that failed, by server.");
+}
+
+/// One server's handles, for pooled connections (`own` false) or clients' own ones.
+#[derive(Clone)]
+pub struct ServerStats {
+    pub connections: Gauge,
+    pub commands: Counter,
+    pub writes: Counter,
+    pub ejections: Counter,
+    /// Commands and writes are counted for pooled connections only.
+    pub pooled: bool,
+}
+
+impl ServerStats {
+    pub fn new(listener: &str, server: &str, own: bool) -> Self {
+        let (l, s) = (|| listener.to_owned(), || server.to_owned());
+        let kind = if own { "own" } else { "pooled" };
+        ServerStats {
+            connections: metrics::gauge!(CONNECTIONS, "listener" => l(), "server" => s(), "kind" => kind),
+            commands: metrics::counter!(COMMANDS_TOTAL, "listener" => l(), "server" => s()),
+            writes: metrics::counter!(WRITES_TOTAL, "listener" => l(), "server" => s()),
+            ejections: metrics::counter!(EJECTIONS_TOTAL, "listener" => l(), "server" => s()),
+            pooled: !own,
+        }
+    }
+}
