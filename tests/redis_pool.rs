@@ -14,12 +14,16 @@ use support::*;
 /// A proxy with one pool-mode listener named `name` (names differ per test: the tests of
 /// this file share one metrics registry).
 fn pool_proxy(name: &str, servers: &[&Redis], hash: &str) -> Proxy {
+    pool_proxy_with(name, servers, &format!("hash: {hash}"))
+}
+
+fn pool_proxy_with(name: &str, servers: &[&Redis], pool: &str) -> Proxy {
     let endpoints: Vec<String> = servers.iter().map(|r| format!("\"{}\"", r.addr())).collect();
     Proxy::start(&format!(
         "admin: {{ address: 127.0.0.1:0 }}\n\
          clusters:\n  - {{ name: shards, endpoints: [{}] }}\n\
          listeners:\n  - {{ name: {name}, address: 127.0.0.1:0, protocol: redis, cluster: shards, \
-         redis: {{ mode: pool, pool: {{ connections: 2, hash: {hash} }} }} }}\n",
+         redis: {{ mode: pool, pool: {{ connections: 2, {pool} }} }} }}\n",
         endpoints.join(", ")
     ))
 }
@@ -331,4 +335,21 @@ fn clients_auth_against_the_pools_users_and_the_pool_logs_in_to_servers() {
     assert_eq!(roundtrip(&mut app, &["GET", "k"]), "$1 v");
     assert!(roundtrip(&mut app, &["DEL", "k"]).contains("denied"));
     assert_eq!(roundtrip(&mut s, &["DEL", "k"]), ":1", "the default user may");
+}
+
+#[test]
+fn maglev_gives_every_server_an_even_share() {
+    let (a, b, c) = (Redis::start(), Redis::start(), Redis::start());
+    let servers = [&a, &b, &c];
+    let proxy = pool_proxy_with("maglev", &servers, "distribution: maglev, hash: murmur");
+    let port = proxy.addr("maglev").port().to_string();
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port, "-c", "20", "-n", "20000", "-t", "set", "-r", "100000", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sizes: Vec<u64> = servers.iter().map(|s| s.cli(&["DBSIZE"]).unwrap().parse().unwrap()).collect();
+    let total: u64 = sizes.iter().sum();
+    assert!(total > 15_000, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n.abs_diff(total / 3) < total / 15), "uneven: {sizes:?}");
 }

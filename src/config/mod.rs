@@ -22,6 +22,7 @@ use sluice_codecs::mysql::MysqlLimits;
 use sluice_codecs::postgres::PgLimits;
 use sluice_codecs::resp::RespLimits;
 use sluice_filters::policy::{self, Fault, FaultAction, LimitKind, Matcher, OnLimit, RateLimit, Rule};
+use sluice_filters::redis::distribution::DistributionKind;
 use sluice_filters::redis::ketama::KeyHash;
 use sluice_filters::Protocol;
 
@@ -209,7 +210,10 @@ pub struct RedisConfig {
 pub struct RedisPoolConfig {
     /// Connections per server, per worker.
     pub connections: usize,
-    /// The key hash of the ketama distribution (`fnv1a_64`, `murmur`).
+    /// How keys are spread over the servers (`ketama`, `maglev`).
+    #[serde(serialize_with = "ser_distribution")]
+    pub distribution: DistributionKind,
+    /// The key hash (`fnv1a_64`, `murmur`).
     #[serde(serialize_with = "ser_key_hash")]
     pub hash: KeyHash,
     /// How long a command may wait for its reply before the client gets an error.
@@ -235,6 +239,10 @@ impl fmt::Debug for RedisUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisUser").field("user", &self.user).finish_non_exhaustive()
     }
+}
+
+fn ser_distribution<S: serde::Serializer>(kind: &DistributionKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.as_str())
 }
 
 fn ser_key_hash<S: serde::Serializer>(hash: &KeyHash, s: S) -> Result<S::Ok, S::Error> {

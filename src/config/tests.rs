@@ -603,6 +603,12 @@ fn redis_pool_mode_takes_its_settings_and_refuses_what_it_cannot_do() {
         errors(&yaml("{ mode: pool, pool: { users: [ { user: u, password: \"\" } ] } }", "")),
         ["listeners[0].redis.pool.users[0].password: must not be empty"]
     );
+    let maglev = Config::from_yaml(&yaml("{ mode: pool, pool: { distribution: maglev } }", "")).unwrap();
+    assert_eq!(maglev.listeners[0].redis.as_ref().unwrap().pool.as_ref().unwrap().distribution.as_str(), "maglev");
+    assert_eq!(
+        errors(&yaml("{ mode: pool, pool: { distribution: modula } }", "")),
+        [r#"listeners[0].redis.pool.distribution: unknown distribution "modula" (expected ketama or maglev)"#]
+    );
     assert_eq!(
         errors(&yaml("{ mode: fast }", "")),
         [r#"listeners[0].redis.mode: unknown mode "fast" (expected observe or pool)"#]

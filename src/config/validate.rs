@@ -563,6 +563,14 @@ impl Validator {
                 1
             }
         };
+        let distribution = match raw.distribution.as_deref() {
+            None => DistributionKind::Ketama,
+            Some(name) => DistributionKind::parse(name).unwrap_or_else(|| {
+                let message = format!(r#"unknown distribution "{name}" (expected ketama or maglev)"#);
+                self.error(format!("{path}.distribution"), message);
+                DistributionKind::Ketama
+            }),
+        };
         let hash = match raw.hash.as_deref() {
             None => KeyHash::Fnv1a64,
             Some(name) => KeyHash::parse(name).unwrap_or_else(|| {
@@ -579,7 +587,7 @@ impl Validator {
         };
         let users = raw.users.into_iter().enumerate().map(|(i, u)| user(format!("{path}.users[{i}]"), u)).collect();
         let upstream_auth = raw.upstream_auth.map(|u| user(format!("{path}.upstream_auth"), u));
-        RedisPoolConfig { connections, hash, timeout, users, upstream_auth }
+        RedisPoolConfig { connections, distribution, hash, timeout, users, upstream_auth }
     }
 
     fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {

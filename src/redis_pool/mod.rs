@@ -2,7 +2,7 @@
 //! its commands over a small pool of pipelined connections per server, shared by all the
 //! clients of a worker (twemproxy's and Envoy redis_proxy's model), so thousands of
 //! clients cost each server a handful of connections. Keys are spread over the cluster's
-//! endpoints by ketama (`sluice_filters::redis::ketama`, twemproxy-compatible); multi-key
+//! endpoints by ketama (`sluice_filters::redis::ketama`, twemproxy-compatible) or maglev; multi-key
 //! commands are split and merged or refused (`sluice_filters::redis::routing`).
 //!
 //! Each worker builds its own pools on first use (`thread_local`): a client connection
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_codecs::resp::RespLimits;
-use sluice_filters::redis::ketama::Ketama;
+use sluice_filters::redis::distribution::Distribution;
 use sluice_filters::redis::merge::encode_command;
 
 use crate::listener::ListenerRuntime;
@@ -33,7 +33,7 @@ use upstream::Upstream;
 /// One worker's pools for one listener: a ring over the servers and each server's
 /// connections.
 struct Pools {
-    ring: Ketama,
+    ring: Distribution,
     servers: Vec<Server>,
     connect_timeout: Duration,
     limits: RespLimits,
@@ -84,7 +84,7 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
             return Some(found.clone());
         }
         let cluster = &runtime.cluster.config;
-        let names: Vec<(String, u32)> = cluster.endpoints.iter().map(|e| (Ketama::server_name(&e.name), 1)).collect();
+        let names: Vec<String> = cluster.endpoints.iter().map(|e| e.name.clone()).collect();
         let limits = runtime.config.redis.as_ref()?.limits(false);
         let auth = pool.upstream_auth.as_ref().map(|login| {
             let args: [&[u8]; 2] = [login.user.as_bytes(), login.password.as_bytes()];
@@ -116,7 +116,7 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
             })
             .collect();
         let built = Rc::new(Pools {
-            ring: Ketama::new(&names, pool.hash),
+            ring: Distribution::new(pool.distribution, &names, pool.hash),
             servers,
             connect_timeout: cluster.connect_timeout,
             limits,

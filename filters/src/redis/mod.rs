@@ -6,8 +6,10 @@
 
 pub mod command_table;
 mod commands;
+pub mod distribution;
 mod filter;
 pub mod ketama;
+pub mod maglev;
 pub mod merge;
 pub mod routing;
 mod session;
