@@ -353,3 +353,67 @@ fn maglev_gives_every_server_an_even_share() {
     assert!(total > 15_000, "{sizes:?}");
     assert!(sizes.iter().all(|&n| n.abs_diff(total / 3) < total / 15), "uneven: {sizes:?}");
 }
+
+/// Three Redis Cluster nodes holding all 16384 slots (no replicas).
+fn redis_cluster() -> Vec<Redis> {
+    let nodes = vec![Redis::start_cluster_node(), Redis::start_cluster_node(), Redis::start_cluster_node()];
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(nodes.iter().map(Redis::addr))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(wait_until(Duration::from_secs(20), || {
+        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).unwrap_or_default().contains("cluster_state:ok"))
+    }));
+    nodes
+}
+
+#[test]
+fn a_redis_cluster_behind_the_pool_and_moved_slots_followed_transparently() {
+    let nodes = redis_cluster();
+    // Only the first node is given: the rest are learnt from its slot map.
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: rc, endpoints: [\"{}\"] }}\n\
+         listeners:\n  - {{ name: rc_pool, address: 127.0.0.1:0, protocol: redis, cluster: rc, \
+         redis: {{ mode: pool, pool: {{ backend: cluster }} }} }}\n",
+        nodes[0].addr()
+    ));
+    let port = proxy.addr("rc_pool").port();
+    let keys: Vec<String> = (0..200).map(|i| format!("item:{i}")).collect();
+    for key in &keys {
+        assert_eq!(redis_cli(port, &["SET", key, &format!("v-{key}")]).as_deref(), Some("OK"), "{key}");
+    }
+    // Each key sits on the node that serves its slot (the others answer MOVED).
+    for key in keys.iter().take(20) {
+        let owners = nodes.iter().filter(|n| n.cli(&["GET", key]).as_deref() == Some(&format!("v-{key}"))).count();
+        assert_eq!(owners, 1, "{key}");
+    }
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().take(30).map(String::as_str));
+    let values = redis_cli(port, &mget).unwrap();
+    assert_eq!(values.lines().collect::<Vec<_>>(), keys.iter().take(30).map(|k| format!("v-{k}")).collect::<Vec<_>>());
+
+    // 1000 slots (and their keys) move from the first node to the second; sluice's map
+    // is stale for them until a MOVED, which it follows for the client.
+    let id = |n: &Redis| n.cli(&["CLUSTER", "MYID"]).unwrap();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &nodes[0].addr(), "--cluster-from", &id(&nodes[0])])
+        .args(["--cluster-to", &id(&nodes[1]), "--cluster-slots", "1000", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for key in &keys {
+        assert_eq!(redis_cli(port, &["GET", key]).unwrap_or_default(), format!("v-{key}"), "{key}");
+    }
+    let m = proxy.metrics();
+    let redirections =
+        |kind: &str| m.get("sluice_redis_pool_redirections_total", &[("listener", "rc_pool"), ("kind", kind)]);
+    assert!(redirections("moved") >= 1.0, "no MOVED followed");
+    assert!(redirections("refresh") >= 2.0, "the map was learnt, then refreshed after MOVED");
+    let gets =
+        m.get("sluice_ops_total", &[("listener", "rc_pool"), ("protocol", "redis"), ("op", "GET"), ("outcome", "ok")]);
+    assert_eq!(gets, 200.0, "every GET answered with its value, none with MOVED");
+}

@@ -210,6 +210,9 @@ pub struct RedisConfig {
 pub struct RedisPoolConfig {
     /// Connections per server, per worker.
     pub connections: usize,
+    /// `backend: cluster`: the endpoints are seeds of a Redis Cluster, whose slot map
+    /// places keys (and whose MOVED / ASK replies sluice follows).
+    pub cluster_backend: bool,
     /// How keys are spread over the servers (`ketama`, `maglev`).
     #[serde(serialize_with = "ser_distribution")]
     pub distribution: DistributionKind,

@@ -104,6 +104,7 @@ pub struct RawRedis {
 #[serde(deny_unknown_fields)]
 pub struct RawRedisPool {
     pub connections: Option<u64>,
+    pub backend: Option<String>,
     pub distribution: Option<String>,
     pub hash: Option<String>,
     pub timeout: Option<String>,

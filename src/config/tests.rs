@@ -603,6 +603,12 @@ fn redis_pool_mode_takes_its_settings_and_refuses_what_it_cannot_do() {
         errors(&yaml("{ mode: pool, pool: { users: [ { user: u, password: \"\" } ] } }", "")),
         ["listeners[0].redis.pool.users[0].password: must not be empty"]
     );
+    let rc = Config::from_yaml(&yaml("{ mode: pool, pool: { backend: cluster } }", "")).unwrap();
+    assert!(rc.listeners[0].redis.as_ref().unwrap().pool.as_ref().unwrap().cluster_backend);
+    assert_eq!(
+        errors(&yaml("{ mode: pool, pool: { backend: sentinel } }", "")),
+        [r#"listeners[0].redis.pool.backend: unknown backend "sentinel" (expected servers or cluster)"#]
+    );
     let maglev = Config::from_yaml(&yaml("{ mode: pool, pool: { distribution: maglev } }", "")).unwrap();
     assert_eq!(maglev.listeners[0].redis.as_ref().unwrap().pool.as_ref().unwrap().distribution.as_str(), "maglev");
     assert_eq!(

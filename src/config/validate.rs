@@ -563,6 +563,15 @@ impl Validator {
                 1
             }
         };
+        let cluster_backend = match raw.backend.as_deref() {
+            None | Some("servers") => false,
+            Some("cluster") => true,
+            Some(other) => {
+                let message = format!(r#"unknown backend "{other}" (expected servers or cluster)"#);
+                self.error(format!("{path}.backend"), message);
+                false
+            }
+        };
         let distribution = match raw.distribution.as_deref() {
             None => DistributionKind::Ketama,
             Some(name) => DistributionKind::parse(name).unwrap_or_else(|| {
@@ -587,7 +596,7 @@ impl Validator {
         };
         let users = raw.users.into_iter().enumerate().map(|(i, u)| user(format!("{path}.users[{i}]"), u)).collect();
         let upstream_auth = raw.upstream_auth.map(|u| user(format!("{path}.upstream_auth"), u));
-        RedisPoolConfig { connections, distribution, hash, timeout, users, upstream_auth }
+        RedisPoolConfig { connections, cluster_backend, distribution, hash, timeout, users, upstream_auth }
     }
 
     fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {

@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply};
 use sluice_filters::filter::CloseSummary;
+use sluice_filters::redis::cluster_slots::{redirect, Redirect};
 use sluice_filters::redis::command_table::{lookup, CommandId};
 use sluice_filters::redis::merge::{encode_command, merge};
 use sluice_filters::redis::routing::{route, Local, Merge, Route};
@@ -55,8 +56,11 @@ struct Entry {
 enum Pending {
     /// Answered already (by sluice, or refused).
     Ready(Bytes, Outcome),
-    /// Sent to one server.
+    /// Sent to one server (on a connection of the client's own, or not to be redirected).
     One(Rc<Slot>),
+    /// Sent to the server of its key on a pooled connection: followed to another server
+    /// if a Redis Cluster answers MOVED or ASK.
+    Routed { slot: Rc<Slot>, command: Bytes, redirects: u8 },
     /// Split over servers: each part's slot and the client's key positions it carries.
     Split { merge: Merge, parts: Vec<(Rc<Slot>, Vec<usize>)>, keys: usize },
 }
@@ -65,7 +69,7 @@ impl Pending {
     fn is_done(&self) -> bool {
         match self {
             Pending::Ready(..) => true,
-            Pending::One(slot) => slot.is_filled(),
+            Pending::One(slot) | Pending::Routed { slot, .. } => slot.is_filled(),
             Pending::Split { parts, .. } => parts.iter().all(|(slot, _)| slot.is_filled()),
         }
     }
@@ -79,6 +83,12 @@ pub async fn serve(
     summary: &mut CloseSummary,
 ) -> CloseReason {
     let (Some(pools), Some(redis)) = (pools(runtime), runtime.redis()) else { return CloseReason::ProtocolError };
+    // In front of a Redis Cluster, the first clients wait for the slot map (a refresh
+    // under way elsewhere is waited for, up to the connect timeout).
+    let deadline = Instant::now() + pools.connect_timeout;
+    while !pools.placement_known() && !pools.refresh().await && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let client = Client {
         socket: downstream,
         pools,
@@ -315,7 +325,7 @@ impl Client {
             Route::Refuse(message) => Pending::Ready(error(&message), Outcome::Error),
             Route::Key(key) => self.send(key, frame.clone()),
             Route::SameServer(keys) => {
-                let servers: Vec<Option<usize>> = keys.iter().map(|k| self.pools.ring.server_for(k)).collect();
+                let servers: Vec<Option<usize>> = keys.iter().map(|k| self.pools.server_for(k)).collect();
                 if servers.windows(2).any(|w| w[0] != w[1]) {
                     crossslot()
                 } else {
@@ -328,7 +338,7 @@ impl Client {
                 Err(refusal) => refusal,
             },
             Route::Transaction(tx) => self.transaction(tx, frame),
-            Route::Subscribe(channel) => match self.pools.ring.server_for(channel) {
+            Route::Subscribe(channel) => match self.pools.server_for(channel) {
                 Some(server) => {
                     self.subscribe = Some((server, frame.clone()));
                     return true;
@@ -387,7 +397,7 @@ impl Client {
 
     /// The one server all `keys` live on, or the CROSSSLOT refusal.
     fn server_of_all(&self, keys: &[&[u8]]) -> Result<usize, Pending> {
-        let mut servers = keys.iter().map(|k| self.pools.ring.server_for(k));
+        let mut servers = keys.iter().map(|k| self.pools.server_for(k));
         let first = servers.next().flatten();
         match first {
             Some(server) if servers.all(|s| s == Some(server)) => Ok(server),
@@ -416,7 +426,7 @@ impl Client {
     async fn tunnel(&mut self, summary: &mut CloseSummary) -> CloseReason {
         use tokio::io::AsyncWriteExt;
         let Some((server, frame)) = self.subscribe.take() else { return CloseReason::Done };
-        let address = self.pools.servers[server].address;
+        let address = self.pools.server(server).address;
         let connected = tokio::time::timeout(self.pools.connect_timeout, TcpStream::connect(address)).await;
         let Ok(Ok(mut upstream)) = connected else {
             let _ = self.socket.write_all(b"-ERR sluice: upstream server unavailable\r\n").await;
@@ -446,35 +456,37 @@ impl Client {
 
     /// Sends `command` to the server of `key`.
     fn send(&self, key: &[u8], command: Bytes) -> Pending {
-        let Some(server) = self.pools.ring.server_for(key) else {
+        let Some(server) = self.pools.server_for(key) else {
             return Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error);
         };
         let slot = Slot::new(self.notify.clone());
-        self.pools.servers[server].pick().send(command, slot.clone());
-        Pending::One(slot)
+        self.pools.server(server).pick().send(command.clone(), slot.clone());
+        Pending::Routed { slot, command, redirects: 0 }
     }
 
     /// Sends each server the part of a multi-key command it holds.
     fn split(&self, command: &Command<'_>, name: &[u8], group: usize, merge: Merge) -> Pending {
         let args: Vec<&[u8]> = command.args().skip(1).collect();
         let keys = args.len() / group;
-        let mut by_server: Vec<(usize, Vec<usize>)> = Vec::new();
+        // One part per server; per hash slot in front of a Redis Cluster, whose nodes
+        // refuse multi-key commands across slots.
+        let mut parts_by: Vec<((usize, u16), Vec<usize>)> = Vec::new();
         for k in 0..keys {
-            let Some(server) = self.pools.ring.server_for(args[k * group]) else {
+            let Some(part) = self.pools.part_for(args[k * group]) else {
                 return Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error);
             };
-            match by_server.iter_mut().find(|(s, _)| *s == server) {
+            match parts_by.iter_mut().find(|(p, _)| *p == part) {
                 Some((_, positions)) => positions.push(k),
-                None => by_server.push((server, vec![k])),
+                None => parts_by.push((part, vec![k])),
             }
         }
-        let parts = by_server
+        let parts = parts_by
             .into_iter()
-            .map(|(server, positions)| {
+            .map(|((server, _), positions)| {
                 let part_args: Vec<&[u8]> =
                     positions.iter().flat_map(|&k| args[k * group..k * group + group].iter().copied()).collect();
                 let slot = Slot::new(self.notify.clone());
-                self.pools.servers[server].pick().send(encode_command(name, part_args.into_iter()), slot.clone());
+                self.pools.server(server).pick().send(encode_command(name, part_args.into_iter()), slot.clone());
                 (slot, positions)
             })
             .collect();
@@ -490,10 +502,13 @@ impl Client {
     fn collect_replies(&mut self) {
         let now = Instant::now();
         while self.queue.front().is_some_and(|e| e.reply.is_done()) {
+            if self.follow_redirect() {
+                continue;
+            }
             let Some(entry) = self.queue.pop_front() else { break };
             let (reply, outcome) = match entry.reply {
                 Pending::Ready(reply, outcome) => (reply, outcome),
-                Pending::One(slot) => (slot.take().unwrap_or_default(), Outcome::Ok),
+                Pending::One(slot) | Pending::Routed { slot, .. } => (slot.take().unwrap_or_default(), Outcome::Ok),
                 Pending::Split { merge: how, parts, keys } => {
                     let parts: Vec<(Bytes, Vec<usize>)> = parts
                         .into_iter()
@@ -515,6 +530,42 @@ impl Client {
             self.redis.stats.command(entry.id).record(outcome, Some(elapsed));
             self.out.push(reply);
         }
+    }
+
+    /// When the reply at the front is a Redis Cluster MOVED or ASK, sends its command on
+    /// to the node named (ASK: after ASKING, on the same connection), at most
+    /// [`MAX_REDIRECTS`] times; true when it did. A MOVED also updates the slot map and
+    /// has it refreshed in the background.
+    fn follow_redirect(&mut self) -> bool {
+        let Some(Entry { reply: Pending::Routed { slot, command, redirects }, .. }) = self.queue.front_mut() else {
+            return false;
+        };
+        if *redirects >= MAX_REDIRECTS {
+            return false;
+        }
+        let Some(redirect) = slot.peek(redirect) else { return false };
+        let (server, asking) = match &redirect {
+            Redirect::Moved { slot, node } => {
+                self.pools.redirections.moved.increment(1);
+                self.pools.refresh_soon();
+                (self.pools.moved(*slot, node), false)
+            }
+            Redirect::Ask { node, .. } => {
+                self.pools.redirections.ask.increment(1);
+                (self.pools.server_named(node), true)
+            }
+        };
+        let Some(server) = server else { return false };
+        let fresh = Slot::new(self.notify.clone());
+        let server = self.pools.server(server);
+        let connection = server.pick();
+        if asking {
+            connection.send(Bytes::from_static(ASKING), Slot::new(self.notify.clone()));
+        }
+        connection.send(command.clone(), fresh.clone());
+        *slot = fresh;
+        *redirects += 1;
+        true
     }
 
     /// Writes what the client takes now; returns the bytes written.
@@ -547,6 +598,10 @@ fn crossslot() -> Pending {
     let message = "CROSSSLOT Keys in request don't hash to the same server (use hash tags: {…})";
     Pending::Ready(error(message), Outcome::Error)
 }
+
+/// Redirections followed for one command before its reply goes to the client as it is.
+const MAX_REDIRECTS: u8 = 5;
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
 /// Sent in place of the EXEC of a transaction that lost a command.
 const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";

@@ -5,6 +5,10 @@
 //! endpoints by ketama (`sluice_filters::redis::ketama`, twemproxy-compatible) or maglev; multi-key
 //! commands are split and merged or refused (`sluice_filters::redis::routing`).
 //!
+//! In front of a Redis Cluster (`pool.backend: cluster`) the cluster's endpoints are seeds:
+//! the slot map comes from `CLUSTER SLOTS` (`topology`), servers join as the map names
+//! them, and MOVED / ASK replies are followed before the client sees them.
+//!
 //! Each worker builds its own pools on first use (`thread_local`): a client connection
 //! and the pooled connections it uses live on the same worker, so nothing here is shared
 //! across threads or locked. `client` runs one client connection; `upstream` one pooled
@@ -12,6 +16,7 @@
 
 mod client;
 pub mod stats;
+mod topology;
 mod upstream;
 
 use std::cell::{Cell, RefCell};
@@ -22,6 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_codecs::resp::RespLimits;
+use sluice_filters::redis::cluster_slots::{slot_of, SLOTS};
 use sluice_filters::redis::distribution::Distribution;
 use sluice_filters::redis::merge::encode_command;
 
@@ -30,18 +36,30 @@ pub use client::serve;
 use stats::ServerStats;
 use upstream::Upstream;
 
-/// One worker's pools for one listener: a ring over the servers and each server's
-/// connections.
+/// One worker's pools for one listener: where keys go, and each server's connections.
 struct Pools {
-    ring: Distribution,
-    servers: Vec<Server>,
+    placement: Placement,
+    /// Servers by index; a Redis Cluster adds the nodes its slot map names.
+    servers: RefCell<Vec<Rc<Server>>>,
+    listener: Arc<str>,
+    connections: usize,
+    reply_timeout: Duration,
     connect_timeout: Duration,
     limits: RespLimits,
     /// The AUTH command every connection starts with, when the pool logs in to servers.
     auth: Option<Bytes>,
+    redirections: stats::Redirections,
+}
+
+enum Placement {
+    /// Keys spread over the cluster's endpoints.
+    Ring(Distribution),
+    /// A Redis Cluster: the server of each hash slot, as last learnt.
+    Slots(RefCell<topology::SlotMap>),
 }
 
 struct Server {
+    name: String,
     address: SocketAddr,
     /// The handles for clients' own connections to it.
     own_stats: ServerStats,
@@ -50,10 +68,60 @@ struct Server {
 }
 
 impl Pools {
+    /// The server `key` belongs to.
+    fn server_for(&self, key: &[u8]) -> Option<usize> {
+        match &self.placement {
+            Placement::Ring(ring) => ring.server_for(key),
+            Placement::Slots(map) => map.borrow().server_of(slot_of(key)),
+        }
+    }
+
+    /// Which part of a split command `key` goes in: its server, and in front of a Redis
+    /// Cluster its hash slot too.
+    fn part_for(&self, key: &[u8]) -> Option<(usize, u16)> {
+        let server = self.server_for(key)?;
+        Some(match &self.placement {
+            Placement::Ring(_) => (server, 0),
+            Placement::Slots(_) => (server, slot_of(key)),
+        })
+    }
+
+    fn server(&self, index: usize) -> Rc<Server> {
+        self.servers.borrow()[index].clone()
+    }
+
+    /// The index of the server at `name` (`host:port`), added if it is new; `None` when
+    /// the name is no socket address.
+    fn server_named(&self, name: &str) -> Option<usize> {
+        if let Some(at) = self.servers.borrow().iter().position(|s| s.name == name) {
+            return Some(at);
+        }
+        let address: SocketAddr = name.parse().ok()?;
+        let mut servers = self.servers.borrow_mut();
+        servers.push(Rc::new(self.new_server(name, address)));
+        Some(servers.len() - 1)
+    }
+
+    fn new_server(&self, name: &str, address: SocketAddr) -> Server {
+        let pooled = ServerStats::new(&self.listener, name, false);
+        Server {
+            name: name.to_owned(),
+            address,
+            own_stats: ServerStats::new(&self.listener, name, true),
+            connections: (0..self.connections)
+                .map(|_| {
+                    let (timeout, auth) = (Some(self.reply_timeout), self.auth.clone());
+                    Upstream::new(address, self.connect_timeout, timeout, self.limits, auth, pooled.clone())
+                })
+                .collect(),
+            next: Cell::new(0),
+        }
+    }
+
     /// A connection to server `index` for one client alone (blocking commands,
     /// transactions): no reply timeout, closed when the client leaves.
     fn own_connection(&self, index: usize) -> Rc<Upstream> {
-        let server = &self.servers[index];
+        let server = self.server(index);
         let stats = server.own_stats.clone();
         Upstream::new(server.address, self.connect_timeout, None, self.limits, self.auth.clone(), stats)
     }
@@ -85,43 +153,34 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
         }
         let cluster = &runtime.cluster.config;
         let names: Vec<String> = cluster.endpoints.iter().map(|e| e.name.clone()).collect();
-        let limits = runtime.config.redis.as_ref()?.limits(false);
         let auth = pool.upstream_auth.as_ref().map(|login| {
             let args: [&[u8]; 2] = [login.user.as_bytes(), login.password.as_bytes()];
             encode_command(b"AUTH", args.into_iter())
         });
-        let servers = cluster
-            .endpoints
-            .iter()
-            .map(|endpoint| {
-                let pooled = ServerStats::new(&runtime.name, &endpoint.name, false);
-                Server {
-                    address: endpoint.address,
-                    own_stats: ServerStats::new(&runtime.name, &endpoint.name, true),
-                    connections: (0..pool.connections)
-                        .map(|_| {
-                            let (timeout, auth) = (Some(pool.timeout), auth.clone());
-                            Upstream::new(
-                                endpoint.address,
-                                cluster.connect_timeout,
-                                timeout,
-                                limits,
-                                auth,
-                                pooled.clone(),
-                            )
-                        })
-                        .collect(),
-                    next: Cell::new(0),
-                }
-            })
-            .collect();
+        let placement = if pool.cluster_backend {
+            Placement::Slots(RefCell::new(topology::SlotMap::new(SLOTS)))
+        } else {
+            Placement::Ring(Distribution::new(pool.distribution, &names, pool.hash))
+        };
         let built = Rc::new(Pools {
-            ring: Distribution::new(pool.distribution, &names, pool.hash),
-            servers,
+            placement,
+            servers: RefCell::new(Vec::new()),
+            listener: runtime.name.clone(),
+            connections: pool.connections,
+            reply_timeout: pool.timeout,
             connect_timeout: cluster.connect_timeout,
-            limits,
+            limits: runtime.config.redis.as_ref()?.limits(false),
             auth,
+            redirections: stats::Redirections::new(&runtime.name),
         });
+        {
+            // In a ring, server i is endpoint i; in front of a Redis Cluster, the endpoints
+            // are the seeds asked for the slot map.
+            let mut servers = built.servers.borrow_mut();
+            for endpoint in &cluster.endpoints {
+                servers.push(Rc::new(built.new_server(&endpoint.name, endpoint.address)));
+            }
+        }
         pools.push((id, built.clone()));
         Some(built)
     })

@@ -12,6 +12,9 @@
 //!   lost, timed out, AUTH refused), each followed by the backoff during which the server's
 //!   keys fail at once.
 //!
+//! - `sluice_redis_pool_redirections_total{listener,kind}`: Redis Cluster `moved` / `ask`
+//!   replies sluice followed for its clients, and slot-map `refresh`es.
+//!
 //! The handles are registered once per worker and server and shared by its connections.
 
 use metrics::{Counter, Gauge, Unit};
@@ -20,6 +23,7 @@ pub const CONNECTIONS: &str = "sluice_redis_pool_connections";
 pub const COMMANDS_TOTAL: &str = "sluice_redis_pool_commands_total";
 pub const WRITES_TOTAL: &str = "sluice_redis_pool_writes_total";
 pub const EJECTIONS_TOTAL: &str = "sluice_redis_pool_ejections_total";
+pub const REDIRECTIONS_TOTAL: &str = "sluice_redis_pool_redirections_total";
 
 pub fn describe() {
     metrics::describe_gauge!(CONNECTIONS, Unit::Count, "Redis pool connections open now, by server and kind.");
@@ -30,6 +34,7 @@ pub fn describe() {
         "Writes on pooled Redis connections (commands per write: batching)."
     );
     metrics::describe_counter!(EJECTIONS_TOTAL, Unit::Count, "Redis pool connections that failed, by server.");
+    metrics::describe_counter!(REDIRECTIONS_TOTAL, Unit::Count, "Redis Cluster MOVED / ASK replies followed.");
 }
 
 /// One server's handles, for pooled connections (`own` false) or clients' own ones.
@@ -54,5 +59,19 @@ impl ServerStats {
             ejections: metrics::counter!(EJECTIONS_TOTAL, "listener" => l(), "server" => s()),
             pooled: !own,
         }
+    }
+}
+
+/// A listener's Redis Cluster redirection counters.
+pub struct Redirections {
+    pub moved: Counter,
+    pub ask: Counter,
+    pub refresh: Counter,
+}
+
+impl Redirections {
+    pub fn new(listener: &str) -> Self {
+        let counter = |kind: &'static str| metrics::counter!(REDIRECTIONS_TOTAL, "listener" => listener.to_owned(), "kind" => kind);
+        Redirections { moved: counter("moved"), ask: counter("ask"), refresh: counter("refresh") }
     }
 }

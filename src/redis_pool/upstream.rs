@@ -45,6 +45,11 @@ impl Slot {
         self.reply.borrow().is_some()
     }
 
+    /// Looks at the reply without taking it.
+    pub fn peek<T>(&self, look: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        self.reply.borrow().as_deref().and_then(look)
+    }
+
     pub fn take(&self) -> Option<Bytes> {
         self.reply.borrow_mut().take()
     }

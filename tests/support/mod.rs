@@ -113,21 +113,26 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
-        Redis::start_with(false, None)
+        Redis::start_with(false, None, &[])
     }
 
     /// A server that takes TLS connections only, with a self-signed certificate for
     /// 127.0.0.1 ([`Redis::certificate`]).
     pub fn start_tls_only() -> Redis {
-        Redis::start_with(true, None)
+        Redis::start_with(true, None, &[])
     }
 
     /// A server that wants `AUTH password` (`requirepass`) before any command.
     pub fn start_requiring_password(password: &str) -> Redis {
-        Redis::start_with(false, Some(password))
+        Redis::start_with(false, Some(password), &[])
     }
 
-    fn start_with(tls: bool, password: Option<&str>) -> Redis {
+    /// A Redis Cluster node (no slots yet: `redis-cli --cluster create` joins nodes).
+    pub fn start_cluster_node() -> Redis {
+        Redis::start_with(false, None, &["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+    }
+
+    fn start_with(tls: bool, password: Option<&str>, extra: &[&str]) -> Redis {
         let bin = require("redis-server", "redis-server");
         require("redis-cli", "redis-tools");
         let dir = Scratch::new("redis");
@@ -147,6 +152,7 @@ impl Redis {
         if let Some(password) = password {
             command.args(["--requirepass", password]);
         }
+        command.args(extra);
         let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start redis-server");
         let redis = Redis { port, child, tls_cert, password: password.map(str::to_owned), _dir: dir };
         assert!(

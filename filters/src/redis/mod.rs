@@ -4,6 +4,7 @@
 //! commands and finds their keys; `stats` holds the per-listener counters. Frames are cut
 //! and viewed by the RESP codec in `sluice_codecs::resp`.
 
+pub mod cluster_slots;
 pub mod command_table;
 mod commands;
 pub mod distribution;
