@@ -20,7 +20,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply};
 use sluice_filters::filter::CloseSummary;
-use sluice_filters::redis::cluster_slots::{redirect, Redirect};
 use sluice_filters::redis::command_table::{lookup, CommandId};
 use sluice_filters::redis::merge::{encode_command, merge};
 use sluice_filters::redis::routing::{route, Local, Merge, Route};
@@ -32,11 +31,12 @@ use tokio::time::{sleep_until, Instant};
 
 use super::upstream::{login, Slot, Upstream};
 use super::{pools, Pools};
-use crate::config::RedisUser;
 use crate::listener::ListenerRuntime;
 use crate::socket_io::{read_once, write_once, IDLE_TICKS};
 use transaction::Transaction;
 
+mod auth;
+mod redirect;
 mod transaction;
 
 /// Commands a client may have unanswered before it is no longer read.
@@ -103,7 +103,7 @@ pub async fn serve(
         quit: false,
         eof: false,
         hold: None,
-        authenticated: pool_users(runtime).is_empty(),
+        authenticated: auth::pool_users(runtime).is_empty(),
         user: None,
         own: Vec::new(),
         pinned: None,
@@ -350,51 +350,6 @@ impl Client {
         true
     }
 
-    /// AUTH against the pool's users.
-    fn auth(&mut self, user: &[u8], password: &[u8]) -> Pending {
-        let users = pool_users(&self.runtime);
-        if users.is_empty() {
-            let message = "ERR AUTH <password> called without any password configured for the default user. \
-                           Are you sure your configuration is correct?";
-            return Pending::Ready(error(message), Outcome::Error);
-        }
-        match users.iter().find(|u| u.user.as_bytes() == user && u.password.as_bytes() == password) {
-            Some(found) => {
-                self.authenticated = true;
-                self.user = Some(found.user.clone());
-                Pending::Ready(Bytes::from_static(b"+OK\r\n"), Outcome::Ok)
-            }
-            None => {
-                Pending::Ready(error("WRONGPASS invalid username-password pair or user is disabled."), Outcome::Denied)
-            }
-        }
-    }
-
-    /// HELLO: RESP2 only (the pooled connections are shared, so their protocol is fixed),
-    /// with its optional AUTH; answered as a RESP2 server does, as a flat array.
-    fn hello(&mut self, protover: Option<&[u8]>, auth: Option<(&[u8], &[u8])>) -> Pending {
-        match protover {
-            None | Some(b"2") => {}
-            Some(b"3") => return Pending::Ready(error("NOPROTO sluice pool mode speaks RESP2 only"), Outcome::Error),
-            Some(_) => return Pending::Ready(error("NOPROTO unsupported protocol version"), Outcome::Error),
-        }
-        if let Some((user, password)) = auth {
-            if let refused @ Pending::Ready(_, Outcome::Error | Outcome::Denied) = self.auth(user, password) {
-                return refused;
-            }
-        }
-        if !self.authenticated {
-            let message = "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
-                           HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
-                           select the RESP protocol version at the same time";
-            return Pending::Ready(error(message), Outcome::Denied);
-        }
-        let reply = "*14\r\n$6\r\nserver\r\n$6\r\nsluice\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n$5\r\nproto\r\n:2\r\n\
-                     $2\r\nid\r\n:0\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n\
-                     $7\r\nmodules\r\n*0\r\n";
-        Pending::Ready(Bytes::from_static(reply.as_bytes()), Outcome::Ok)
-    }
-
     /// The one server all `keys` live on, or the CROSSSLOT refusal.
     fn server_of_all(&self, keys: &[&[u8]]) -> Result<usize, Pending> {
         let mut servers = keys.iter().map(|k| self.pools.server_for(k));
@@ -532,42 +487,6 @@ impl Client {
         }
     }
 
-    /// When the reply at the front is a Redis Cluster MOVED or ASK, sends its command on
-    /// to the node named (ASK: after ASKING, on the same connection), at most
-    /// [`MAX_REDIRECTS`] times; true when it did. A MOVED also updates the slot map and
-    /// has it refreshed in the background.
-    fn follow_redirect(&mut self) -> bool {
-        let Some(Entry { reply: Pending::Routed { slot, command, redirects }, .. }) = self.queue.front_mut() else {
-            return false;
-        };
-        if *redirects >= MAX_REDIRECTS {
-            return false;
-        }
-        let Some(redirect) = slot.peek(redirect) else { return false };
-        let (server, asking) = match &redirect {
-            Redirect::Moved { slot, node } => {
-                self.pools.redirections.moved.increment(1);
-                self.pools.refresh_soon();
-                (self.pools.moved(*slot, node), false)
-            }
-            Redirect::Ask { node, .. } => {
-                self.pools.redirections.ask.increment(1);
-                (self.pools.server_named(node), true)
-            }
-        };
-        let Some(server) = server else { return false };
-        let fresh = Slot::new(self.notify.clone());
-        let server = self.pools.server(server);
-        let connection = server.pick();
-        if asking {
-            connection.send(Bytes::from_static(ASKING), Slot::new(self.notify.clone()));
-        }
-        connection.send(command.clone(), fresh.clone());
-        *slot = fresh;
-        *redirects += 1;
-        true
-    }
-
     /// Writes what the client takes now; returns the bytes written.
     fn write(&mut self) -> std::io::Result<usize> {
         let mut total = 0;
@@ -589,19 +508,10 @@ impl Client {
     }
 }
 
-/// The users clients may AUTH as (none: no AUTH needed).
-fn pool_users(runtime: &ListenerRuntime) -> &[RedisUser] {
-    runtime.config.redis.as_ref().and_then(|r| r.pool.as_ref()).map_or(&[], |p| &p.users)
-}
-
 fn crossslot() -> Pending {
     let message = "CROSSSLOT Keys in request don't hash to the same server (use hash tags: {…})";
     Pending::Ready(error(message), Outcome::Error)
 }
-
-/// Redirections followed for one command before its reply goes to the client as it is.
-const MAX_REDIRECTS: u8 = 5;
-const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
 /// Sent in place of the EXEC of a transaction that lost a command.
 const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";

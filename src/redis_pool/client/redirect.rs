@@ -1,0 +1,52 @@
+//! Following Redis Cluster redirections for a client
+//! (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#redirection-and-resharding):
+//! a `-MOVED` or `-ASK` reply to a command sent on a pooled connection is not passed on;
+//! the command goes to the node named instead, and the client only ever sees the answer.
+
+use bytes::Bytes;
+use sluice_filters::redis::cluster_slots::{redirect, Redirect};
+
+use super::{Client, Entry, Pending};
+use crate::redis_pool::upstream::Slot;
+
+/// Redirections followed for one command before its reply goes to the client as it is.
+const MAX_REDIRECTS: u8 = 5;
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+
+impl Client {
+    /// When the reply at the front is a Redis Cluster MOVED or ASK, sends its command on
+    /// to the node named (ASK: after ASKING, on the same connection), at most
+    /// [`MAX_REDIRECTS`] times; true when it did. A MOVED also updates the slot map and
+    /// has it refreshed in the background.
+    pub(super) fn follow_redirect(&mut self) -> bool {
+        let Some(Entry { reply: Pending::Routed { slot, command, redirects }, .. }) = self.queue.front_mut() else {
+            return false;
+        };
+        if *redirects >= MAX_REDIRECTS {
+            return false;
+        }
+        let Some(redirect) = slot.peek(redirect) else { return false };
+        let (server, asking) = match &redirect {
+            Redirect::Moved { slot, node } => {
+                self.pools.redirections.moved.increment(1);
+                self.pools.refresh_soon();
+                (self.pools.moved(*slot, node), false)
+            }
+            Redirect::Ask { node, .. } => {
+                self.pools.redirections.ask.increment(1);
+                (self.pools.server_named(node), true)
+            }
+        };
+        let Some(server) = server else { return false };
+        let fresh = Slot::new(self.notify.clone());
+        let server = self.pools.server(server);
+        let connection = server.pick();
+        if asking {
+            connection.send(Bytes::from_static(ASKING), Slot::new(self.notify.clone()));
+        }
+        connection.send(command.clone(), fresh.clone());
+        *slot = fresh;
+        *redirects += 1;
+        true
+    }
+}
