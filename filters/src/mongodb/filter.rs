@@ -162,7 +162,13 @@ impl MongodbFilter {
     }
 
     /// Decides about one complete request.
-    fn request(&mut self, msg: &[u8], now: Instant, skip_policy: bool, io: &mut StreamIo<'_>) -> Result<Decision, MongoError> {
+    fn request(
+        &mut self,
+        msg: &[u8],
+        now: Instant,
+        skip_policy: bool,
+        io: &mut StreamIo<'_>,
+    ) -> Result<Decision, MongoError> {
         let listener = Arc::clone(&self.listener);
         let header = Header::parse(msg).ok_or(MongoError::Truncated { what: "message header" })?;
         let req = inspect::request(msg, &listener.limits, &mut self.scratch)?;

@@ -92,7 +92,8 @@ impl MongodbStats {
     pub fn new(listener: &str, max_collections: usize) -> Self {
         let l = || listener.to_owned();
         let cursors = |event: &'static str| metrics::counter!(CURSORS_TOTAL, "listener" => l(), "event" => event);
-        let compressed = |c: Compressor| metrics::counter!(COMPRESSED_TOTAL, "listener" => l(), "compressor" => c.name());
+        let compressed =
+            |c: Compressor| metrics::counter!(COMPRESSED_TOTAL, "listener" => l(), "compressor" => c.name());
         MongodbStats {
             ops: (0..CommandId::COUNT).map(|_| OnceLock::new()).collect(),
             collections: TableCounters::with_label(COLLECTION_OPS_TOTAL, "collection", listener, max_collections),
@@ -144,9 +145,9 @@ impl MongodbStats {
         }
         errors
             .entry(name.into())
-            .or_insert_with(|| {
-                metrics::counter!(ERRORS_TOTAL, "listener" => self.listener.clone(), "code_name" => name.to_owned())
-            })
+            .or_insert_with(
+                || metrics::counter!(ERRORS_TOTAL, "listener" => self.listener.clone(), "code_name" => name.to_owned()),
+            )
             .increment(1);
     }
 }

@@ -137,7 +137,13 @@ fn feed_status(
     (up.take_all(), down.take_all(), status)
 }
 
-fn feed(filter: &mut MongodbFilter, side: Side, bytes: &[u8], now: Instant, input: &mut BytesMut) -> (Vec<u8>, Vec<u8>) {
+fn feed(
+    filter: &mut MongodbFilter,
+    side: Side,
+    bytes: &[u8],
+    now: Instant,
+    input: &mut BytesMut,
+) -> (Vec<u8>, Vec<u8>) {
     let (up, down, status) = feed_status(filter, side, bytes, 4096, now, input);
     assert_eq!(status, FilterStatus::Continue);
     (up, down)
@@ -315,7 +321,10 @@ fn error_replies(bytes: &[u8]) -> Vec<(i32, i64, String, String)> {
 }
 
 fn deny(ops: &[&str]) -> Rule {
-    Rule { matcher: Matcher { ops: ops.iter().map(|o| o.to_string()).collect(), ..Default::default() }, action: Action::Deny }
+    Rule {
+        matcher: Matcher { ops: ops.iter().map(|o| o.to_string()).collect(), ..Default::default() },
+        action: Action::Deny,
+    }
 }
 
 #[test]
@@ -385,10 +394,8 @@ fn a_rate_limit_rejects_with_the_configured_code_and_the_connection_goes_on() {
         LimitKind::Op,
         OnLimit::Reject,
     );
-    let rule = Rule {
-        matcher: Matcher { ops: vec!["find".into()], ..Default::default() },
-        action: Action::RateLimit(limit),
-    };
+    let rule =
+        Rule { matcher: Matcher { ops: vec!["find".into()], ..Default::default() }, action: Action::RateLimit(limit) };
     let mut filter = MongodbFilter::new(listener(vec![rule]), client_ip());
     let (mut c, mut s, now) = (BytesMut::new(), BytesMut::new(), Instant::now());
     let (up, _) = feed(&mut filter, Side::Client, &find(1), now, &mut c);
@@ -396,7 +403,10 @@ fn a_rate_limit_rejects_with_the_configured_code_and_the_connection_goes_on() {
     feed(&mut filter, Side::Server, &ok_reply(50, 1), now, &mut s);
     let (up, down) = feed(&mut filter, Side::Client, &find(2), now, &mut c);
     assert!(up.is_empty());
-    assert_eq!(error_replies(&down), [(2, 449, "RateLimitExceeded".into(), "sluice: find rate limited by policy (rule 0)".into())]);
+    assert_eq!(
+        error_replies(&down),
+        [(2, 449, "RateLimitExceeded".into(), "sluice: find rate limited by policy (rule 0)".into())]
+    );
     let (up, _) = feed(&mut filter, Side::Client, &ping(3), now, &mut c);
     assert_eq!(up, ping(3), "other commands go on");
     assert_eq!(count(&filter.done, "find", Outcome::Limited), 1);
@@ -411,10 +421,8 @@ fn a_delay_rule_holds_the_command_until_its_slot() {
         LimitKind::Op,
         OnLimit::Delay { max_delay: Duration::from_secs(5) },
     );
-    let rule = Rule {
-        matcher: Matcher { ops: vec!["find".into()], ..Default::default() },
-        action: Action::RateLimit(limit),
-    };
+    let rule =
+        Rule { matcher: Matcher { ops: vec!["find".into()], ..Default::default() }, action: Action::RateLimit(limit) };
     let mut filter = MongodbFilter::new(listener(vec![rule]), client_ip());
     let (mut c, mut s) = (BytesMut::new(), BytesMut::new());
     let now = Instant::now();
