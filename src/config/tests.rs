@@ -310,10 +310,7 @@ listeners:
         ]
     );
     let tcp = GOOD.replace(r#"client_cidr: ["10.0.0.0/8"] }"#, r#"client_cidr: ["10.0.0.0/8"], database: x }"#);
-    assert_eq!(
-        errors(&tcp),
-        ["listeners[0].rules[0].match.database: applies to SQL and mongodb listeners, not tcp"]
-    );
+    assert_eq!(errors(&tcp), ["listeners[0].rules[0].match.database: applies to SQL and mongodb listeners, not tcp"]);
 }
 
 #[test]
@@ -424,10 +421,9 @@ listeners:
             "listeners[0].mongodb.limit_error.code_name: must be 1 to 64 letters, digits or _ (like Unauthorized)",
         ]
     );
-    let redis_block = yaml.replace("protocol: mongodb", "protocol: redis").replace(
-        "op: [dropDatabase, drop, OP_DELETE], database: shop",
-        "op: [FLUSHALL]",
-    );
+    let redis_block = yaml
+        .replace("protocol: mongodb", "protocol: redis")
+        .replace("op: [dropDatabase, drop, OP_DELETE], database: shop", "op: [FLUSHALL]");
     let redis_errors = errors(&redis_block);
     assert!(
         redis_errors.contains(&"listeners[0].mongodb: applies only to protocol mongodb, not redis".to_string()),

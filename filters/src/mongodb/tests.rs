@@ -470,3 +470,29 @@ fn garbage_closes_an_enforcing_listener_and_passes_an_observing_one() {
     assert_eq!(up, ping(1), "what came before the garbage still goes");
     assert_eq!(status, FilterStatus::Close(CloseReason::ProtocolError));
 }
+
+/// Writes the `mongodb_filter` fuzz seeds: each capture in wire order as the target's
+/// records (a mode byte, then records of a header byte — top bit: from the server, low 7
+/// bits: length — and up to 127 bytes), observing and enforcing.
+/// `cargo test -p sluice-filters write_mongodb_filter_seeds -- --ignored`
+#[test]
+#[ignore = "writes fuzz/seeds/mongodb_filter"]
+fn write_mongodb_filter_seeds() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/mongodb_filter");
+    std::fs::create_dir_all(dir).unwrap();
+    for name in fixture_names() {
+        let (client, server) = (fixture(&format!("{name}.client")), fixture(&format!("{name}.server")));
+        let mut records = Vec::new();
+        for (side, bytes) in wire_order(&client, &server) {
+            for chunk in bytes.chunks(127) {
+                let from_server = if side == Side::Server { 0x80 } else { 0 };
+                records.push(from_server | chunk.len() as u8);
+                records.extend_from_slice(chunk);
+            }
+        }
+        for (mode, suffix) in [(0u8, ""), (1, "_enforce")] {
+            let seed = [&[mode][..], &records].concat();
+            std::fs::write(format!("{dir}/{name}{suffix}"), seed).unwrap();
+        }
+    }
+}
