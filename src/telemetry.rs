@@ -79,6 +79,7 @@ fn describe() {
     sluice_filters::mysql::stats::describe();
     sluice_filters::postgres::stats::describe();
     crate::redis_pool::stats::describe();
+    sluice_filters::mongodb::stats::describe();
 }
 
 /// TLS handshakes of one listener, on either side of its connections (`side`:

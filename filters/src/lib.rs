@@ -10,6 +10,7 @@
 pub mod connection;
 pub mod filter;
 pub mod latency;
+pub mod mongodb;
 pub mod mysql;
 pub mod op;
 pub mod policy;

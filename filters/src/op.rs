@@ -18,6 +18,7 @@ pub enum Protocol {
     Redis,
     Mysql,
     Postgres,
+    Mongodb,
 }
 
 impl Protocol {
@@ -29,6 +30,7 @@ impl Protocol {
             Protocol::Redis => "redis",
             Protocol::Mysql => "mysql",
             Protocol::Postgres => "postgres",
+            Protocol::Mongodb => "mongodb",
         }
     }
 }
@@ -58,7 +60,7 @@ pub struct Op<'a> {
     /// Key, table, collection, topic or path; for connection ops the upstream cluster.
     pub target: Option<&'a [u8]>,
     pub user: Option<&'a str>,
-    /// The database (schema) the operation runs in, for SQL protocols.
+    /// The database (schema) the operation runs in, for SQL protocols and MongoDB (`$db`).
     pub database: Option<&'a str>,
     /// For SQL statements: every table touched (`target` is the first), the digest and
     /// the statement's flags.

@@ -122,6 +122,9 @@ pub struct ListenerConfig {
     /// Settings of a `postgres` listener (defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresConfig>,
+    /// Settings of a `mongodb` listener (defaults filled in); `None` for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mongodb: Option<MongodbConfig>,
     /// TLS terminated by sluice on the client's side (`mysql` and `postgres` listeners: the
     /// protocol's own TLS request is answered by sluice).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +170,41 @@ pub struct PostgresConfig {
 impl PostgresConfig {
     pub fn limits(&self) -> PgLimits {
         PgLimits { max_message: self.max_message_size, ..PgLimits::default() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MongodbConfig {
+    /// Largest message, compressed or once decompressed (mongod's maxMessageSizeBytes,
+    /// 48,000,000, by default). A message must be whole before the filter can read it, so
+    /// this is also the most one connection buffers.
+    pub max_message_size: usize,
+    /// Distinct `db.collection` namespaces with their own `sluice_mongodb_collection_ops_total` series.
+    pub max_collections: usize,
+    /// Requests awaiting replies on one connection before sluice stops reading its client.
+    pub max_in_flight: usize,
+    /// The error a `deny` rule answers with (default 13 Unauthorized).
+    pub deny_error: ErrorCodeConfig,
+    /// The error a rate limit with `reject` answers with (default 449 RateLimitExceeded).
+    pub limit_error: ErrorCodeConfig,
+}
+
+impl MongodbConfig {
+    pub fn limits(&self) -> sluice_codecs::Limits {
+        sluice_codecs::Limits { max_frame: self.max_message_size, ..sluice_codecs::mongodb::default_limits() }
+    }
+}
+
+/// A MongoDB error reply's `code` and `codeName`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorCodeConfig {
+    pub code: i32,
+    pub code_name: String,
+}
+
+impl ErrorCodeConfig {
+    pub fn build(&self) -> sluice_filters::mongodb::ErrorCode {
+        sluice_filters::mongodb::ErrorCode { code: self.code, code_name: self.code_name.as_str().into() }
     }
 }
 

@@ -60,6 +60,7 @@ pub struct RawListener {
     pub redis: Option<RawRedis>,
     pub mysql: Option<RawMysql>,
     pub postgres: Option<RawPostgres>,
+    pub mongodb: Option<RawMongodb>,
     pub tls: Option<RawTls>,
     pub access_log: Option<RawAccessLog>,
 }
@@ -138,6 +139,24 @@ pub struct RawPostgres {
     pub max_tables: Option<u64>,
     pub query_log: Option<RawQueryLog>,
     pub encryption: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMongodb {
+    pub max_message_size: Option<RawSize>,
+    pub max_collections: Option<u64>,
+    pub max_in_flight: Option<u64>,
+    pub deny_error: Option<RawErrorCode>,
+    pub limit_error: Option<RawErrorCode>,
+}
+
+/// The `{code, code_name}` of an error reply sluice writes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawErrorCode {
+    pub code: i64,
+    pub code_name: String,
 }
 
 #[derive(Debug, Deserialize)]

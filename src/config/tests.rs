@@ -256,7 +256,7 @@ listeners:
         "listeners[0].faults[0]: needs exactly one of delay or error",
         "listeners[0].redis.max_bulk_length: must be between 1 byte and 512MiB",
         "listeners[0].redis.max_depth: must be between 1 and 64",
-        "listeners[1].faults[0]: faults apply to protocol listeners (redis), not tcp",
+        "listeners[1].faults[0]: faults apply to protocol listeners (redis, mongodb), not tcp",
         "listeners[1].redis: applies only to protocol redis, not tcp",
     ];
     assert_eq!(got.len(), expected.len(), "{got:#?}");
@@ -310,10 +310,7 @@ listeners:
         ]
     );
     let tcp = GOOD.replace(r#"client_cidr: ["10.0.0.0/8"] }"#, r#"client_cidr: ["10.0.0.0/8"], database: x }"#);
-    assert_eq!(
-        errors(&tcp),
-        ["listeners[0].rules[0].match.database: applies to SQL listeners (mysql, postgres), not tcp"]
-    );
+    assert_eq!(errors(&tcp), ["listeners[0].rules[0].match.database: applies to SQL and mongodb listeners, not tcp"]);
 }
 
 #[test]
@@ -364,6 +361,76 @@ listeners:
     assert_eq!(errors(&mysql_block), ["listeners[0].postgres: applies only to protocol postgres, not mysql"]);
     let files = TlsFiles::new("pg");
     assert!(Config::from_yaml(&files.yaml("postgres", "a.crt", "a.key")).unwrap().listeners[0].tls.is_some());
+}
+
+#[test]
+fn mongodb_listeners_take_commands_databases_faults_and_their_own_block() {
+    let yaml = r#"
+clusters: [ { name: db, endpoints: ["127.0.0.1:27017"] } ]
+listeners:
+  - name: mg
+    address: 127.0.0.1:0
+    protocol: mongodb
+    cluster: db
+    mongodb:
+      max_message_size: 16MiB
+      max_collections: 10
+      max_in_flight: 64
+      limit_error: { code: 16500, code_name: TooManyRequests }
+    rules:
+      - match: { op: [dropDatabase, drop, OP_DELETE], database: shop }
+        action: deny
+      - match: { target_prefix: "shop.orders" }
+        rate_limit: { rate: 5/s, per: target }
+        action: reject
+    faults:
+      - match: { op: find }
+        percentage: 10
+        delay: 50ms
+"#;
+    let c = Config::from_yaml(yaml).unwrap();
+    let l = &c.listeners[0];
+    assert_eq!(l.protocol, Protocol::Mongodb);
+    let mg = l.mongodb.as_ref().unwrap();
+    assert_eq!((mg.max_message_size, mg.max_collections, mg.max_in_flight), (16 << 20, 10, 64));
+    assert_eq!(mg.limits().max_frame, 16 << 20);
+    assert_eq!((mg.deny_error.code, mg.deny_error.code_name.as_str()), (13, "Unauthorized"));
+    assert_eq!((mg.limit_error.code, mg.limit_error.code_name.as_str()), (16500, "TooManyRequests"));
+    assert_eq!(l.faults.len(), 1);
+    // Defaults without a block: mongod's message cap, 449 RateLimitExceeded.
+    let plain = Config::from_yaml(&yaml.replace("    mongodb:\n", "    mongodb_unused:\n")).err();
+    assert!(plain.is_some(), "unknown keys are still errors");
+    let defaults = yaml.split("    mongodb:").next().unwrap().to_string();
+    let c = Config::from_yaml(&defaults).unwrap();
+    let mg = c.listeners[0].mongodb.as_ref().unwrap();
+    assert_eq!(mg.max_message_size, 48_000_000);
+    assert_eq!((mg.limit_error.code, mg.limit_error.code_name.as_str()), (449, "RateLimitExceeded"));
+
+    let bad = yaml
+        .replace("op: [dropDatabase, drop, OP_DELETE]", "op: [dropDatabse]")
+        .replace("max_message_size: 16MiB", "max_message_size: 64MiB")
+        .replace("max_in_flight: 64", "max_in_flight: 0")
+        .replace("code: 16500, code_name: TooManyRequests", "code: -1, code_name: \"Too many\"");
+    assert_eq!(
+        errors(&bad),
+        [
+            r#"listeners[0].rules[0].match.op[0]: unknown MongoDB command "dropDatabse" (a command such as find, insert or drop, or a legacy opcode such as OP_INSERT)"#,
+            "listeners[0].mongodb.max_message_size: must be between 1KiB and 46875KiB (mongod's maxMessageSizeBytes)",
+            "listeners[0].mongodb.max_in_flight: must be between 1 and 1048576",
+            "listeners[0].mongodb.limit_error.code: must be a positive 32-bit integer",
+            "listeners[0].mongodb.limit_error.code_name: must be 1 to 64 letters, digits or _ (like Unauthorized)",
+        ]
+    );
+    let redis_block = yaml
+        .replace("protocol: mongodb", "protocol: redis")
+        .replace("op: [dropDatabase, drop, OP_DELETE], database: shop", "op: [FLUSHALL]");
+    let redis_errors = errors(&redis_block);
+    assert!(
+        redis_errors.contains(&"listeners[0].mongodb: applies only to protocol mongodb, not redis".to_string()),
+        "{redis_errors:?}"
+    );
+    let files = TlsFiles::new("mg");
+    assert!(Config::from_yaml(&files.yaml("mongodb", "a.crt", "a.key")).unwrap().listeners[0].tls.is_some());
 }
 
 /// A directory with two self-signed certificates and their keys, made by openssl.

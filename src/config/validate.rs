@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use sluice_codecs::resp::{RespLimits, MAX_DEPTH_CAP};
+use sluice_filters::mongodb::commands as mongodb_commands;
 use sluice_filters::mysql::stats as mysql_stats;
 use sluice_filters::op::names;
 use sluice_filters::policy::{max_burst, LimitKind, OnLimit};
@@ -19,8 +20,8 @@ use sluice_filters::sql::{self, Dialect};
 use sluice_filters::Protocol;
 
 use super::raw::{
-    OneOrMany, RawCluster, RawClusterTls, RawConfig, RawFault, RawListener, RawMatch, RawMysql, RawPostgres,
-    RawQueryLog, RawRedis, RawRedisPool, RawRedisUser, RawRule, RawSize, RawTls,
+    OneOrMany, RawCluster, RawClusterTls, RawConfig, RawErrorCode, RawFault, RawListener, RawMatch, RawMongodb,
+    RawMysql, RawPostgres, RawQueryLog, RawRedis, RawRedisPool, RawRedisUser, RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
@@ -36,8 +37,12 @@ const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 3] = ["mongodb", "kafka", "http"];
-const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql or postgres";
+const FUTURE_PROTOCOLS: [&str; 2] = ["kafka", "http"];
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres or mongodb";
+/// mongod's maxMessageSizeBytes, the default and the cap of a `mongodb` listener's messages.
+const MONGODB_MAX_MESSAGE: u64 = 48_000_000;
+const MAX_COLLECTIONS_CAP: u64 = 10_000;
+const MAX_IN_FLIGHT_CAP: u64 = 1 << 20;
 /// MariaDB's default `max_allowed_packet`... and MySQL 8's, the larger of the two.
 const DEFAULT_MYSQL_MAX_PACKET: usize = 64 * 1024 * 1024;
 /// The most a MySQL server accepts as `max_allowed_packet`.
@@ -76,6 +81,9 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
         Protocol::Postgres => (!postgres_stats::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown PostgreSQL op "{name}" (a SQL verb such as SELECT or DROP, or FUNCTION_CALL)"#)
         }),
+        Protocol::Mongodb => (!mongodb_commands::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
+            format!(r#"unknown MongoDB command "{name}" (a command such as find, insert or drop, or a legacy opcode such as OP_INSERT)"#)
+        }),
     }
 }
 
@@ -84,7 +92,7 @@ fn sql_dialect(protocol: Protocol) -> Option<Dialect> {
     match protocol {
         Protocol::Mysql => Some(Dialect::MySql),
         Protocol::Postgres => Some(Dialect::Postgres),
-        Protocol::Tcp | Protocol::Udp | Protocol::Redis => None,
+        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Mongodb => None,
     }
 }
 
@@ -229,6 +237,7 @@ impl Validator {
             "redis" => Some(Protocol::Redis),
             "mysql" => Some(Protocol::Mysql),
             "postgres" => Some(Protocol::Postgres),
+            "mongodb" => Some(Protocol::Mongodb),
             p if FUTURE_PROTOCOLS.contains(&p) => {
                 self.error(
                     format!("{path}.protocol"),
@@ -321,6 +330,14 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let mongodb = match (protocol, raw.mongodb) {
+            (Protocol::Mongodb, raw) => Some(self.mongodb(&format!("{path}.mongodb"), raw)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.mongodb"), format!("applies only to protocol mongodb, not {protocol}"));
+                None
+            }
+            (_, None) => None,
+        };
         let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
         if redis.as_ref().is_some_and(|r| r.pool.is_some()) {
             if tls.is_some() {
@@ -347,6 +364,7 @@ impl Validator {
             redis,
             mysql,
             postgres,
+            mongodb,
             tls,
             access_log,
         })
@@ -432,6 +450,61 @@ impl Validator {
             query_log: sql.query_log,
             encryption,
         }
+    }
+
+    fn mongodb(&mut self, path: &str, raw: Option<RawMongodb>) -> MongodbConfig {
+        let raw = raw.unwrap_or_default();
+        let max_message_size = self.size_within(
+            &format!("{path}.max_message_size"),
+            raw.max_message_size,
+            (1024, MONGODB_MAX_MESSAGE, "(mongod's maxMessageSizeBytes)"),
+            MONGODB_MAX_MESSAGE as usize,
+        );
+        let mut count = |field: &str, value: Option<u64>, default: usize, cap: u64| match value {
+            None => default,
+            Some(n) if (1..=cap).contains(&n) => n as usize,
+            Some(_) => {
+                self.error(format!("{path}.{field}"), format!("must be between 1 and {cap}"));
+                default
+            }
+        };
+        let max_collections = count(
+            "max_collections",
+            raw.max_collections,
+            sluice_filters::sql::stats::DEFAULT_MAX_TABLES,
+            MAX_COLLECTIONS_CAP,
+        );
+        let max_in_flight = count(
+            "max_in_flight",
+            raw.max_in_flight,
+            sluice_filters::mongodb::DEFAULT_MAX_IN_FLIGHT,
+            MAX_IN_FLIGHT_CAP,
+        );
+        let mut error_code = |field: &str, raw: Option<RawErrorCode>, default: sluice_filters::mongodb::ErrorCode| {
+            let default = ErrorCodeConfig { code: default.code, code_name: default.code_name.into() };
+            let Some(raw) = raw else { return default };
+            let code = i32::try_from(raw.code).ok().filter(|c| *c > 0);
+            if code.is_none() {
+                self.error(format!("{path}.{field}.code"), "must be a positive 32-bit integer");
+            }
+            let name_ok = !raw.code_name.is_empty()
+                && raw.code_name.len() <= 64
+                && raw.code_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !name_ok {
+                self.error(
+                    format!("{path}.{field}.code_name"),
+                    "must be 1 to 64 letters, digits or _ (like Unauthorized)",
+                );
+            }
+            match code {
+                Some(code) if name_ok => ErrorCodeConfig { code, code_name: raw.code_name },
+                _ => default,
+            }
+        };
+        let deny_error = error_code("deny_error", raw.deny_error, sluice_filters::mongodb::ErrorCode::unauthorized());
+        let limit_error =
+            error_code("limit_error", raw.limit_error, sluice_filters::mongodb::ErrorCode::rate_limit_exceeded());
+        MongodbConfig { max_message_size, max_collections, max_in_flight, deny_error, limit_error }
     }
 
     /// A byte size in `[min, max]` (`why` says whose limit `max` is), or `default`.
@@ -601,8 +674,8 @@ impl Validator {
 
     fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {
         let errors_before = self.errors.len();
-        if protocol != Protocol::Redis {
-            self.error(path, format!("faults apply to protocol listeners (redis), not {protocol}"));
+        if !matches!(protocol, Protocol::Redis | Protocol::Mongodb) {
+            self.error(path, format!("faults apply to protocol listeners (redis, mongodb), not {protocol}"));
             return None;
         }
         let matcher = self.matcher(path, raw.matcher, protocol);
@@ -650,13 +723,19 @@ impl Validator {
         let without_where = m.without_where.unwrap_or(false);
         let dialect = sql_dialect(protocol);
         if dialect.is_none() {
+            // MongoDB commands name their database (`$db`); only SQL statements have digests.
+            let database_used = !database.is_empty() && protocol != Protocol::Mongodb;
             for (field, used) in
-                [("database", !database.is_empty()), ("digest", !digest.is_empty()), ("without_where", without_where)]
+                [("database", database_used), ("digest", !digest.is_empty()), ("without_where", without_where)]
             {
                 if used {
                     self.error(
                         format!("{path}.match.{field}"),
-                        format!("applies to SQL listeners (mysql, postgres), not {protocol}"),
+                        if field == "database" {
+                            format!("applies to SQL and mongodb listeners, not {protocol}")
+                        } else {
+                            format!("applies to SQL listeners (mysql, postgres), not {protocol}")
+                        },
                     );
                 }
             }

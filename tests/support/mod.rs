@@ -18,6 +18,9 @@ use sluice::{Config, Server, ServerHandle};
 mod mariadb;
 #[allow(unused_imports)]
 pub use mariadb::{mariadb_cli, Mariadb, PASSWORD as MARIADB_PASSWORD};
+mod mongodb;
+#[allow(unused_imports)]
+pub use mongodb::{mongo_venv, pymongo, Mongo, MongoOptions, MONGO_USER};
 mod postgres;
 #[allow(unused_imports)]
 pub use postgres::{

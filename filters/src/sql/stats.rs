@@ -39,6 +39,8 @@ const ROW_BOUNDS: [u64; ROW_BUCKETS.len()] = {
 /// One listener's per-table op counters.
 pub struct TableCounters {
     metric: &'static str,
+    /// The label naming the table (`table`; `collection` for MongoDB).
+    label: &'static str,
     listener: String,
     max_tables: usize,
     tables: RwLock<HashMap<(Arc<str>, &'static str), Counter>>,
@@ -46,7 +48,12 @@ pub struct TableCounters {
 
 impl TableCounters {
     pub fn new(metric: &'static str, listener: &str, max_tables: usize) -> Self {
-        TableCounters { metric, listener: listener.to_owned(), max_tables, tables: RwLock::default() }
+        Self::with_label(metric, "table", listener, max_tables)
+    }
+
+    /// Counters whose table label is called `label`.
+    pub fn with_label(metric: &'static str, label: &'static str, listener: &str, max_tables: usize) -> Self {
+        TableCounters { metric, label, listener: listener.to_owned(), max_tables, tables: RwLock::default() }
     }
 
     /// The counter of statements with verb `op` touching `table` (registered on first use;
@@ -62,7 +69,7 @@ impl TableCounters {
         tables
             .entry(key)
             .or_insert_with_key(|(table, op)| {
-                metrics::counter!(self.metric, "listener" => self.listener.clone(), "table" => table.to_string(), "op" => *op)
+                metrics::counter!(self.metric, "listener" => self.listener.clone(), self.label => table.to_string(), "op" => *op)
             })
             .clone()
     }
