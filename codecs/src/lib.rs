@@ -13,8 +13,11 @@
 //! session state machine).
 //! [`mongodb`]: the MongoDB wire protocol (OP_MSG, OP_COMPRESSED, legacy opcodes), a lazy
 //! zero-copy BSON reader and request/reply correlation.
+//! [`kafka`]: the Kafka protocol (size-prefixed frames, request/response headers v0-v2,
+//! correlation, the bodies a proxy needs, broker address rewrite, error responses).
 
 pub mod framing;
+pub mod kafka;
 pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
