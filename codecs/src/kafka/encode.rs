@@ -58,13 +58,19 @@ pub fn can_answer(api_key: ApiKey) -> bool {
 /// A whole response frame (size, header, body) answering `request` with `error_code`
 /// everywhere it has one, and `throttle_time_ms` where the version has it. `message` goes
 /// into the error_message fields that exist. `Ok(None)`: this API is not answered (see the
-/// module header); an error: the request body did not parse.
+/// module header) or this request gets no response (Produce with acks=0); an error:
+/// the request body did not parse.
 pub fn error_response(
     request: &Request<'_>,
     error_code: i16,
     throttle_time_ms: i32,
     message: Option<&str>,
 ) -> Result<Option<Bytes>, KafkaError> {
+    // A Produce with acks=0 is never answered: an answer would be taken for the response
+    // to the client's next request.
+    if !request.expects_response() {
+        return Ok(None);
+    }
     let h = &request.header;
     let (key, v) = (h.api_key, h.api_version);
     let flexible = key.is_flexible(v).unwrap_or(false);

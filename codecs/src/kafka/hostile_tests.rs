@@ -262,3 +262,17 @@ proptest! {
         }
     }
 }
+
+/// Fuzz crash 1 (`kafka_request`): a Produce v0 with acks=0 got an error response, which
+/// the client would have taken for the answer to its next request. Such a request is never
+/// answered.
+#[test]
+fn produce_with_acks_0_gets_no_error_response() {
+    // Produce v0, correlation id 0x29000000, empty client id: acks 0, timeout 0, no topics.
+    let mut input = vec![0, 0, 0, 0x14, 0, 0, 0, 0, 0x29, 0, 0, 0, 0, 0];
+    input.extend_from_slice(&[0; 10]);
+    let f = Frame::new(input.into(), &default_limits()).unwrap();
+    let req = Request::parse(f.payload()).unwrap();
+    assert!(!req.expects_response());
+    assert_eq!(error_response(&req, POLICY_VIOLATION, 0, None), Ok(None));
+}
