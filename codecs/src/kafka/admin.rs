@@ -68,7 +68,6 @@ impl<'a> CreateTopicsRequest<'a> {
         let timeout_ms = r.i32("create_topics timeout_ms")?;
         let validate_only = if version >= 1 { r.bool("create_topics validate_only")? } else { false };
         r.tags_if(flexible, "create_topics tagged fields")?;
-        r.finish("create_topics request")?;
         Ok(CreateTopicsRequest { topics, timeout_ms, validate_only })
     }
 }
@@ -109,7 +108,6 @@ impl<'a> DeleteTopicsRequest<'a> {
         }
         let timeout_ms = r.i32("delete_topics timeout_ms")?;
         r.tags_if(flexible, "delete_topics tagged fields")?;
-        r.finish("delete_topics request")?;
         Ok(DeleteTopicsRequest { topics, timeout_ms })
     }
 }
@@ -151,7 +149,6 @@ fn acl_entries<'a>(body: &'a [u8], version: i16, api: ApiKey, filters: bool) -> 
         out.push(AclEntry { resource_type, resource_name, pattern_type, principal, host, operation, permission_type });
     }
     r.tags_if(flexible, "acl tagged fields")?;
-    r.finish("acl request")?;
     Ok(out)
 }
 

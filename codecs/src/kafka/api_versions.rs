@@ -47,7 +47,6 @@ impl<'a> ApiVersionsRequest<'a> {
             req.client_software_version = Some(r.string(flexible, "api_versions client_software_version")?);
             r.tagged_fields("api_versions tagged fields")?;
         }
-        r.finish("api_versions request")?;
         Ok(req)
     }
 }

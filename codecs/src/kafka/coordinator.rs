@@ -61,7 +61,6 @@ impl<'a> FindCoordinatorRequest<'a> {
             }
         }
         r.tags_if(flexible, "find_coordinator tagged fields")?;
-        r.finish("find_coordinator request")?;
         Ok(FindCoordinatorRequest { key_type, keys })
     }
 }

@@ -111,7 +111,6 @@ impl<'a> FetchRequest<'a> {
         }
         let rack_id = if version >= 11 { Some(r.string(flexible, "fetch rack_id")?) } else { None };
         r.tags_if(flexible, "fetch tagged fields")?;
-        r.finish("fetch request")?;
         Ok(FetchRequest {
             replica_id,
             max_wait_ms,

@@ -79,7 +79,6 @@ impl<'a> MetadataRequest<'a> {
             r.bool("metadata include_topic_authorized_operations")?;
         }
         r.tags_if(flexible, "metadata tagged fields")?;
-        r.finish("metadata request")?;
         Ok(MetadataRequest { topics, allow_auto_topic_creation })
     }
 }

@@ -23,6 +23,11 @@
 //! CreateAcls, DeleteAcls). [`error_response`] answers a denied request in its API's shape.
 //! Every other API passes by header alone.
 //!
+//! Request bodies end after their last field: bytes after it are ignored, as the Java
+//! broker ignores them (librdkafka 2.16 sends three after a v12 all-topics Metadata
+//! request, see fixtures/kafka/README.md). Response bodies must end exactly
+//! ([`KafkaError::TrailingBytes`]): the rewrite relies on knowing every byte.
+//!
 //! Why not the `kafka-protocol` crate: it decodes every message of every version into owned
 //! structures (allocating per string and per element, `Vec::with_capacity` from wire
 //! counts), which is more work than a proxy needs on its data path, and it would have to be

@@ -124,7 +124,6 @@ impl<'a> ProduceRequest<'a> {
             topics.push(ProduceTopic { topic, partitions });
         }
         r.tags_if(flexible, "produce tagged fields")?;
-        r.finish("produce request")?;
         Ok(ProduceRequest { transactional_id, acks, timeout_ms, topics })
     }
 

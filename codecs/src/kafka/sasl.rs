@@ -36,7 +36,6 @@ impl<'a> SaslHandshakeRequest<'a> {
         }
         let mut r = Reader::new(body);
         let mechanism = r.string(false, "sasl_handshake mechanism")?;
-        r.finish("sasl_handshake request")?;
         Ok(SaslHandshakeRequest { mechanism })
     }
 }
@@ -84,7 +83,6 @@ impl<'a> SaslAuthenticateRequest<'a> {
         let mut r = Reader::new(body);
         let auth_bytes = r.bytes(flexible, "sasl_authenticate auth_bytes")?;
         r.tags_if(flexible, "sasl_authenticate tagged fields")?;
-        r.finish("sasl_authenticate request")?;
         Ok(SaslAuthenticateRequest { auth_bytes })
     }
 }

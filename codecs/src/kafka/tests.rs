@@ -112,9 +112,23 @@ impl Exchange {
     }
 }
 
+/// Sessions in which the broker dropped the connection with requests in flight (tansu
+/// cannot read kafka-python's magic-1 message sets).
+const REFUSED: &[&str] = &["kafka_python_v0_10"];
+
 /// Replays one connection through the correlator: every response must match its request
-/// (and the same correlation id), none may be left over.
+/// (and the same correlation id), none may be left over, and every request that expects a
+/// response has one (but in the [`REFUSED`] sessions, where the broker closed).
 pub(super) fn replay(name: &str) -> Vec<Exchange> {
+    let (out, unanswered) = replay_lenient(name);
+    if !REFUSED.iter().any(|r| name.starts_with(r)) {
+        assert_eq!(unanswered, 0, "{name}: requests left unanswered");
+    }
+    out
+}
+
+/// As [`replay`], also returning how many requests were left in flight when it ended.
+pub(super) fn replay_lenient(name: &str) -> (Vec<Exchange>, usize) {
     let client = frame(&fixture(&format!("{name}.client")), &[]);
     let server = frame(&fixture(&format!("{name}.server")), &[]);
     let mut correlator: Correlator<usize> = Correlator::new(64);
@@ -140,7 +154,8 @@ pub(super) fn replay(name: &str) -> Vec<Exchange> {
         }
     }
     assert!(responses.next().is_none(), "{name}: responses left over");
-    out
+    let unanswered = correlator.drain().len();
+    (out, unanswered)
 }
 
 #[test]
@@ -159,7 +174,11 @@ fn every_response_matches_its_request_and_every_known_body_decodes() {
                         assert_eq!(t, 0, "{name} #{i}");
                     }
                 }
-                None => assert!(!req.expects_response(), "{name} #{i} {:?} has no response", req.header),
+                None => assert!(
+                    !req.expects_response() || REFUSED.iter().any(|r| name.starts_with(r)),
+                    "{name} #{i} {:?} has no response",
+                    req.header
+                ),
             }
         }
     }
@@ -214,18 +233,29 @@ fn produced(xs: &[Exchange]) -> BTreeMap<String, (u64, Vec<Compression>)> {
     out
 }
 
-/// Topic → records returned by a session's Fetch responses.
+/// Topic → records returned by a session's Fetch responses (Fetch v13+ names topics by
+/// id: the names come from the session's Metadata responses).
 fn fetched(xs: &[Exchange]) -> BTreeMap<String, u64> {
+    let mut names: BTreeMap<[u8; 16], String> = BTreeMap::new();
+    for x in of(xs, ApiKey::METADATA) {
+        let resp = x.response().unwrap();
+        let m = MetadataResponse::parse(resp.body, resp.api_version).unwrap();
+        names.extend(m.topic_ids().map(|(id, n)| (id, n.to_owned())));
+    }
     let mut out: BTreeMap<String, u64> = BTreeMap::new();
     for x in of(xs, ApiKey::FETCH) {
         let resp = x.response().unwrap();
         let r = FetchResponse::parse(resp.body, resp.api_version).unwrap();
         assert_eq!(r.error_code, 0);
         for t in &r.topics {
+            let name = match t.topic {
+                TopicRef::Name(n) => n.to_owned(),
+                TopicRef::Id(id) => names[&id].clone(),
+            };
             for p in &t.partitions {
                 assert_eq!(p.error_code, 0, "{p:?}");
                 let s = p.summary().unwrap();
-                *out.entry(t.topic.name().unwrap_or("<id>").to_owned()).or_default() += s.records;
+                *out.entry(name.clone()).or_default() += s.records;
             }
         }
     }
@@ -293,18 +323,55 @@ fn the_consumer_group_joins_fetches_and_commits() {
 
 #[test]
 fn kafka_python_produces_and_consumes_with_older_versions() {
-    for (session_name, topic) in [("kafka_python", "kpy-topic"), ("kafka_python_v0_10", "kpy-old-topic")] {
-        let xs = session(session_name);
-        assert_eq!(produced(&xs)[topic].0, N_KPY, "{session_name}");
-        assert_eq!(fetched(&xs)[topic], N_KPY, "{session_name}");
-        for x in &xs {
-            let h = x.request().header;
-            assert_eq!(h.client_id, Some("fixture-kpy"));
-            if h.api_key != ApiKey::API_VERSIONS {
-                assert_eq!(h.header_version, 1, "{session_name}: {h:?} is not flexible");
+    let xs = session("kafka_python");
+    assert_eq!(produced(&xs)["kpy-topic"].0, N_KPY);
+    assert_eq!(fetched(&xs)["kpy-topic"], N_KPY);
+    for x in &xs {
+        let h = x.request().header;
+        assert_eq!(h.client_id, Some("fixture-kpy"), "{h:?}");
+        if h.api_key != ApiKey::API_VERSIONS {
+            assert_eq!(h.header_version, 1, "{h:?} is not flexible");
+        }
+    }
+}
+
+/// kafka-python with api_version 0.10.1 sends Produce v2 with magic-1 message sets, which
+/// tansu cannot read: it drops the connection, and the Produce gets no response.
+#[test]
+fn kafka_python_0_10_sends_legacy_message_sets() {
+    let mut records = 0;
+    for name in connections("kafka_python_v0_10") {
+        for x in replay(&name) {
+            let req = x.request();
+            if req.header.api_key != ApiKey::PRODUCE {
+                continue;
+            }
+            assert_eq!(req.header.api_version, 2);
+            assert!(x.response.is_none());
+            let p = ProduceRequest::parse(req.body, 2).unwrap();
+            for part in p.topics.iter().flat_map(|t| &t.partitions) {
+                for b in batches(part.records.unwrap(), false) {
+                    let b = b.unwrap();
+                    assert_eq!((b.magic, b.records, b.compression(), b.crc_ok()), (1, 1, Compression::None, None));
+                }
+                records += part.summary().unwrap().records;
             }
         }
     }
+    // The producer retried its three messages on each new connection.
+    assert!(records >= 3 && records % 3 == 0, "{records}");
+}
+
+/// tansu 0.6.0 refuses SASL PLAIN (UNSUPPORTED_SASL_MECHANISM while listing PLAIN).
+#[test]
+fn the_sasl_handshake_is_refused_by_tansu() {
+    let xs = session("sasl_plain");
+    let x = of(&xs, ApiKey::SASL_HANDSHAKE).next().unwrap();
+    let req = x.request();
+    assert_eq!(SaslHandshakeRequest::parse(req.body, req.header.api_version).unwrap().mechanism, "PLAIN");
+    let resp = x.response().unwrap();
+    let r = SaslHandshakeResponse::parse(resp.body, resp.api_version).unwrap();
+    assert_eq!((r.error_code, r.mechanisms), (33, vec!["PLAIN"]));
 }
 
 #[test]
@@ -780,4 +847,66 @@ fn record_sets_count_batches_records_and_codecs() {
     let mut mixed = batch_v2(1, 1, b"");
     mixed.extend_from_slice(&batch_v2(0, 1, b""));
     assert!(summarize(&mixed, false).unwrap().mixed_compression);
+}
+
+/// FindCoordinator v4+ (batched) and DescribeCluster were not in the captures (librdkafka
+/// 2.16 asks FindCoordinator v2 and never DescribeCluster): hand-built bodies, rewritten.
+#[test]
+fn batched_find_coordinator_and_describe_cluster_rewrite() {
+    use writer::{put_array_len, put_no_tags, put_nullable_string, put_string};
+    let mut b = BytesMut::new();
+    b.extend_from_slice(&0i32.to_be_bytes()); // throttle
+    put_array_len(&mut b, 2, true, "c").unwrap();
+    for (key, node, host, port, err) in [("g1", 1, "broker-1.internal", 9092, 0i16), ("g2", -1, "", -1, 15)] {
+        put_string(&mut b, key, true, "k").unwrap();
+        b.extend_from_slice(&(node as i32).to_be_bytes());
+        put_string(&mut b, host, true, "h").unwrap();
+        b.extend_from_slice(&(port as i32).to_be_bytes());
+        b.extend_from_slice(&err.to_be_bytes());
+        put_nullable_string(&mut b, None, true, "m").unwrap();
+        put_no_tags(&mut b, true);
+    }
+    put_no_tags(&mut b, true);
+    let new = rewrite_find_coordinator(&b, 4, |id, _, _| (format!("sluice-{id}"), 19092)).unwrap();
+    let c = FindCoordinatorResponse::parse(&new, 4).unwrap();
+    assert_eq!(c.coordinators[0].key, Some("g1"));
+    assert_eq!((c.coordinators[0].broker.host, c.coordinators[0].broker.port), ("sluice-1", 19092));
+    assert_eq!(
+        (c.coordinators[1].broker.host, c.coordinators[1].broker.port, c.coordinators[1].error_code),
+        ("", -1, 15)
+    );
+
+    for v in 0..=2 {
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&0i32.to_be_bytes());
+        b.extend_from_slice(&0i16.to_be_bytes());
+        put_nullable_string(&mut b, None, true, "m").unwrap();
+        if v >= 1 {
+            b.extend_from_slice(&[1]);
+        }
+        put_string(&mut b, "cluster-x", true, "c").unwrap();
+        b.extend_from_slice(&2i32.to_be_bytes());
+        put_array_len(&mut b, 2, true, "b").unwrap();
+        for id in [1, 2] {
+            b.extend_from_slice(&(id as i32).to_be_bytes());
+            put_string(&mut b, &format!("kafka-{id}.cluster.local"), true, "h").unwrap();
+            b.extend_from_slice(&9092i32.to_be_bytes());
+            put_nullable_string(&mut b, Some("rack-a"), true, "r").unwrap();
+            if v >= 2 {
+                b.extend_from_slice(&[0]);
+            }
+            put_no_tags(&mut b, true);
+        }
+        b.extend_from_slice(&i32::MIN.to_be_bytes());
+        put_no_tags(&mut b, true);
+        let before = DescribeClusterResponse::parse(&b, v).unwrap();
+        let new = rewrite_describe_cluster(&b, v, |id, _, p| (format!("s{id}"), p + id)).unwrap();
+        let after = DescribeClusterResponse::parse(&new, v).unwrap();
+        assert_eq!(after.cluster_id, "cluster-x");
+        let got: Vec<_> = after.brokers.iter().map(|b| (b.node_id, b.host, b.port, b.rack)).collect();
+        assert_eq!(got, [(1, "s1", 9093, Some("rack-a")), (2, "s2", 9094, Some("rack-a"))]);
+        let mut restored = after.clone();
+        restored.brokers = before.brokers.clone();
+        assert_eq!(restored, before);
+    }
 }
