@@ -218,7 +218,7 @@ fn every_parser(body: &[u8], version: i16) {
     let _ = ProduceResponse::parse(body, version);
     let _ = FetchRequest::parse(body, version);
     let _ = FetchResponse::parse(body, version)
-        .map(|f| f.topics.iter().flat_map(|t| &t.partitions).map(|p| p.summary()).count());
+        .map(|f| f.topics.iter().flat_map(|t| &t.partitions).all(|p| p.summary().is_ok() || p.records.is_some()));
     let _ = MetadataRequest::parse(body, version);
     let _ = MetadataResponse::parse(body, version);
     let _ = FindCoordinatorRequest::parse(body, version);
