@@ -15,9 +15,12 @@
 //! zero-copy BSON reader and request/reply correlation.
 //! [`http1`]: HTTP/1.1 and 1.0 (heads, strict body framing against request smuggling, chunked
 //! bodies with trailers, 1xx and tunnels, writers for heads, chunks and error responses).
+//! [`kafka`]: the Kafka protocol (size-prefixed frames, request/response headers v0-v2,
+//! correlation, the bodies a proxy needs, broker address rewrite, error responses).
 
 pub mod framing;
 pub mod http1;
+pub mod kafka;
 pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
