@@ -78,6 +78,7 @@ fn describe() {
     sluice_filters::redis::stats::describe();
     sluice_filters::mysql::stats::describe();
     sluice_filters::postgres::stats::describe();
+    crate::http::stats::describe();
 }
 
 /// TLS handshakes of one listener, on either side of its connections (`side`:

@@ -18,6 +18,8 @@ pub enum Protocol {
     Redis,
     Mysql,
     Postgres,
+    /// HTTP/1.1 requests: op = method, target = path.
+    Http,
 }
 
 impl Protocol {
@@ -29,6 +31,7 @@ impl Protocol {
             Protocol::Redis => "redis",
             Protocol::Mysql => "mysql",
             Protocol::Postgres => "postgres",
+            Protocol::Http => "http",
         }
     }
 }

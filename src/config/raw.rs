@@ -60,6 +60,7 @@ pub struct RawListener {
     pub redis: Option<RawRedis>,
     pub mysql: Option<RawMysql>,
     pub postgres: Option<RawPostgres>,
+    pub http: Option<super::http::RawHttp>,
     pub tls: Option<RawTls>,
     pub access_log: Option<RawAccessLog>,
 }

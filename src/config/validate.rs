@@ -36,8 +36,8 @@ const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 3] = ["mongodb", "kafka", "http"];
-const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql or postgres";
+const FUTURE_PROTOCOLS: [&str; 2] = ["mongodb", "kafka"];
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres or http";
 /// MariaDB's default `max_allowed_packet`... and MySQL 8's, the larger of the two.
 const DEFAULT_MYSQL_MAX_PACKET: usize = 64 * 1024 * 1024;
 /// The most a MySQL server accepts as `max_allowed_packet`.
@@ -73,6 +73,8 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
         Protocol::Mysql => (!mysql_stats::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown MySQL op "{name}" (a SQL verb such as SELECT or DROP, or a command such as COM_PING)"#)
         }),
+        Protocol::Http => (!name.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') || name.is_empty())
+            .then(|| format!(r#"an http op is a request method such as GET or POST, not "{name}""#)),
         Protocol::Postgres => (!postgres_stats::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown PostgreSQL op "{name}" (a SQL verb such as SELECT or DROP, or FUNCTION_CALL)"#)
         }),
@@ -84,7 +86,7 @@ fn sql_dialect(protocol: Protocol) -> Option<Dialect> {
     match protocol {
         Protocol::Mysql => Some(Dialect::MySql),
         Protocol::Postgres => Some(Dialect::Postgres),
-        Protocol::Tcp | Protocol::Udp | Protocol::Redis => None,
+        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Http => None,
     }
 }
 
@@ -111,16 +113,16 @@ fn one(path: &str, message: String) -> ConfigErrors {
 }
 
 #[derive(Default)]
-struct Validator {
+pub(super) struct Validator {
     errors: Vec<ConfigError>,
 }
 
 impl Validator {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError { path: path.into(), message: message.into() });
     }
 
-    fn duration(&mut self, path: &str, raw: Option<&str>, default: Duration) -> Duration {
+    pub(super) fn duration(&mut self, path: &str, raw: Option<&str>, default: Duration) -> Duration {
         match raw.map(parse_duration) {
             None => default,
             Some(Ok(d)) if d.is_zero() => {
@@ -229,6 +231,7 @@ impl Validator {
             "redis" => Some(Protocol::Redis),
             "mysql" => Some(Protocol::Mysql),
             "postgres" => Some(Protocol::Postgres),
+            "http" => Some(Protocol::Http),
             p if FUTURE_PROTOCOLS.contains(&p) => {
                 self.error(
                     format!("{path}.protocol"),
@@ -260,7 +263,11 @@ impl Validator {
                 );
             }
         }
-        let default_idle = if protocol == Protocol::Udp { DEFAULT_UDP_IDLE } else { DEFAULT_TCP_IDLE };
+        let default_idle = match protocol {
+            Protocol::Udp => DEFAULT_UDP_IDLE,
+            Protocol::Http => super::http::DEFAULT_HTTP_IDLE,
+            _ => DEFAULT_TCP_IDLE,
+        };
         let idle_timeout = self.duration(&format!("{path}.idle_timeout"), raw.idle_timeout.as_deref(), default_idle);
         let limit = match (protocol, raw.max_connections, raw.max_sessions) {
             (Protocol::Udp, Some(_), _) => {
@@ -321,6 +328,14 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let http = match (protocol, raw.http) {
+            (Protocol::Http, raw) => Some(self.http(&format!("{path}.http"), raw, clusters, cluster_index)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.http"), format!("applies only to protocol http, not {protocol}"));
+                None
+            }
+            (_, None) => None,
+        };
         let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
         let access_log = raw.access_log.map(|a| self.log_target(&format!("{path}.access_log.path"), &a.path));
         Some(ListenerConfig {
@@ -336,6 +351,7 @@ impl Validator {
             redis,
             mysql,
             postgres,
+            http,
             tls,
             access_log,
         })
