@@ -12,6 +12,10 @@ declare -A PEERS=(
   [mariadb]=mariadb-client
   [sysbench]=sysbench
   [psql]=postgresql-client
+  [nginx]=nginx
+  [curl]=curl
+  [wrk]=wrk
+  [openssl]=openssl
 )
 # Peers outside PATH, by full path -> Debian package. Debian keeps the PostgreSQL server
 # binaries per major version; pgbench ships with the server (postgresql-15, pulled in by
@@ -31,6 +35,7 @@ done
 # Python client libraries, for Debian's own python3.
 /usr/bin/python3 -c 'import pymysql' 2>/dev/null || missing+=(python3-pymysql)
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || missing+=(python3-websockets)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
