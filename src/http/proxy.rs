@@ -127,6 +127,7 @@ pub async fn serve(stream: TcpStream, client: SocketAddr, runtime: Arc<ListenerR
         bytes_in: 0,
         bytes_out: 0,
         upstream: None,
+        body_in: 0,
     };
     let reason = conn.run().await;
     record.summary.bytes_from_downstream = conn.bytes_in;
@@ -194,6 +195,8 @@ struct ClientConn<'a> {
     bytes_out: u64,
     /// The last upstream used (the connection record's `upstream`).
     upstream: Option<SocketAddr>,
+    /// Request body bytes (as framed) of the current request forwarded so far.
+    body_in: u64,
 }
 
 /// Reads once into `buf`, keeping at most one read chunk of room.
@@ -294,6 +297,7 @@ impl<'a> ClientConn<'a> {
     /// Serves one request whose head has been read.
     async fn request(&mut self, head: RequestHead, body: BodyKind) -> Next {
         let http = self.http;
+        self.body_in = 0;
         let mut ex = Exchange {
             started: Instant::now(),
             route: None,
@@ -398,7 +402,7 @@ impl<'a> ClientConn<'a> {
             path: facts.path,
             host: facts.host,
             status: facts.status,
-            bytes_received: ex.bytes_in,
+            bytes_received: ex.bytes_in + self.body_in,
             bytes_sent: ex.bytes_out,
             duration_ms: (ex.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             route: ex.route.map_or(super::stats::NO_ROUTE, |r| r.name.as_str()),
@@ -541,11 +545,13 @@ impl<'a> ClientConn<'a> {
             while !request_done {
                 match self.decoder.decode(&mut self.buf) {
                     Ok(Some(Item::Body(p))) => {
+                        self.body_in += p.wire().len() as u64;
                         if write_flush(&mut up.io, p.wire()).await.is_err() {
                             return Err(TryError::Upstream { nothing: false });
                         }
                     }
                     Ok(Some(Item::End(e))) => {
+                        self.body_in += e.wire().len() as u64;
                         if !e.wire().is_empty() && write_flush(&mut up.io, e.wire()).await.is_err() {
                             return Err(TryError::Upstream { nothing: false });
                         }
