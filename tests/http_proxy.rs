@@ -167,8 +167,8 @@ fn methods_bodies_and_keep_alive_through_nginx() {
     assert_eq!(upload["cluster"], "basic_a");
     assert_eq!(upload["upstream"], nginx.addr());
     // nginx may answer before it has read the whole body (its internal server does not
-    // read it); sluice then stops forwarding and closes that client connection.
-    assert!(upload["bytes_received"].as_u64().unwrap() > 10_000, "{upload}");
+    // read it); sluice still forwards all of it.
+    assert!(upload["bytes_received"].as_u64().unwrap() > 300_000, "{upload}");
     assert!(upload["bytes_sent"].as_u64().unwrap() > 0);
 }
 

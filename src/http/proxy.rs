@@ -618,10 +618,12 @@ impl<'a> ClientConn<'a> {
 
     /// Streams the response to the client; pools the upstream connection if it can be.
     async fn respond(&mut self, head: RequestHead, route: &RouteConfig, answer: Answer, mut ex: Exchange<'_>) -> Next {
-        let Answer { mut up, mut udec, mut ubuf, head: rh, body, request_done } = answer;
+        let Answer { mut up, mut udec, mut ubuf, head: rh, body, mut request_done } = answer;
         let status = rh.status();
         let tunnel = body == BodyKind::Tunnel;
-        let client_keep = head.keep_alive() && request_done && !self.eof && body != BodyKind::CloseDelimited;
+        // A request body still arriving is forwarded alongside the response (a server may
+        // answer early, RFC 9112 §9.3); the connection is kept only if it completes.
+        let client_keep = head.keep_alive() && !self.eof && body != BodyKind::CloseDelimited;
         let mode = if tunnel {
             ClientConnection::Upgrade
         } else if client_keep {
@@ -640,22 +642,52 @@ impl<'a> ClientConn<'a> {
             failed = Some(self.tunnel(&mut up, &mut ubuf).await);
         }
         let mut ended = false;
-        while failed.is_none() && !ended {
-            match udec.decode(&mut ubuf) {
-                Ok(Some(Item::Body(p))) => {
-                    if self.send(p.wire()).await.is_err() {
-                        failed = Some(CloseReason::DownstreamError);
+        // Still forwarding the request body; false once done or abandoned.
+        let mut sending = !request_done && !tunnel;
+        while failed.is_none() && !(ended && !sending) {
+            let mut progress = false;
+            while failed.is_none() && !ended {
+                match udec.decode(&mut ubuf) {
+                    Ok(Some(Item::Body(p))) => {
+                        if self.send(p.wire()).await.is_err() {
+                            failed = Some(CloseReason::DownstreamError);
+                        }
                     }
-                }
-                Ok(Some(Item::End(e))) => {
-                    if !e.wire().is_empty() && self.send(e.wire()).await.is_err() {
-                        failed = Some(CloseReason::DownstreamError);
+                    Ok(Some(Item::End(e))) => {
+                        if !e.wire().is_empty() && self.send(e.wire()).await.is_err() {
+                            failed = Some(CloseReason::DownstreamError);
+                        }
+                        ended = true;
                     }
-                    ended = true;
+                    Ok(Some(_)) | Err(_) => failed = Some(CloseReason::UpstreamError),
+                    Ok(None) => break,
                 }
-                Ok(Some(_)) | Err(_) => failed = Some(CloseReason::UpstreamError),
-                Ok(None) => match timeout(self.http.idle_timeout, read_into(&mut up.io, &mut ubuf)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => match udec.decode_eof(&mut ubuf) {
+                progress = true;
+            }
+            while sending && failed.is_none() {
+                match self.decoder.decode(&mut self.buf) {
+                    Ok(Some(Item::Body(p))) => {
+                        self.body_in += p.wire().len() as u64;
+                        sending = write_flush(&mut up.io, p.wire()).await.is_ok();
+                    }
+                    Ok(Some(Item::End(e))) => {
+                        self.body_in += e.wire().len() as u64;
+                        request_done = write_flush(&mut up.io, e.wire()).await.is_ok();
+                        sending = false;
+                    }
+                    Ok(None) => break,
+                    Ok(Some(_)) | Err(_) => sending = false,
+                }
+                progress = true;
+            }
+            if failed.is_some() || (ended && !sending) || progress {
+                continue;
+            }
+            let client_open = sending && !self.eof;
+            let idle = tokio::time::sleep(self.http.idle_timeout);
+            tokio::select! {
+                read = read_into(&mut up.io, &mut ubuf), if !ended => match read {
+                    Ok(0) | Err(_) => match udec.decode_eof(&mut ubuf) {
                         Ok(Some(Item::End(_))) => ended = true,
                         Ok(Some(Item::Body(p))) => {
                             if self.send(p.wire()).await.is_err() {
@@ -664,9 +696,25 @@ impl<'a> ClientConn<'a> {
                         }
                         _ => failed = Some(CloseReason::UpstreamError),
                     },
-                    Ok(Ok(_)) => {}
-                    Err(_) => failed = Some(CloseReason::IdleTimeout),
+                    Ok(_) => {}
                 },
+                read = read_into(&mut self.io, &mut self.buf), if client_open => match read {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => self.count_in(n),
+                    Err(_) => failed = Some(CloseReason::DownstreamError),
+                },
+                _ = idle => failed = Some(CloseReason::IdleTimeout),
+            }
+            if sending && self.eof {
+                // The client ended in the middle of its body.
+                match self.decoder.decode_eof(&mut self.buf) {
+                    Ok(Some(Item::End(e))) => {
+                        request_done = write_flush(&mut up.io, e.wire()).await.is_ok();
+                        sending = false;
+                    }
+                    Ok(Some(Item::Body(p))) => sending = write_flush(&mut up.io, p.wire()).await.is_ok(),
+                    _ => sending = false,
+                }
             }
         }
         ex.bytes_out += self.bytes_out - before;
@@ -689,7 +737,7 @@ impl<'a> ClientConn<'a> {
         match failed {
             Some(reason) => Next::Close(reason),
             None if tunnel => Next::Close(CloseReason::Done),
-            None if mode == ClientConnection::KeepAlive => Next::KeepAlive,
+            None if mode == ClientConnection::KeepAlive && request_done => Next::KeepAlive,
             None => Next::Close(CloseReason::Done),
         }
     }
