@@ -7,7 +7,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::nginx::Nginx;
@@ -101,7 +101,11 @@ fn methods_bodies_and_keep_alive_through_nginx() {
 
     let r = curl(&[&proxy.url("/")]);
     assert_eq!((r.status, r.body.as_str()), (200, "hello from a\n"));
-    assert!(r.headers.contains("X-Via: sluice") && !r.headers.to_lowercase().contains("server: nginx"), "{}", r.headers);
+    assert!(
+        r.headers.contains("X-Via: sluice") && !r.headers.to_lowercase().contains("server: nginx"),
+        "{}",
+        r.headers
+    );
 
     let r = curl(&["-H", "X-Secret: s", "-H", "X-Forwarded-For: 1.2.3.4", &proxy.url("/echo?x=1")]);
     assert_eq!(r.status, 200);
@@ -134,7 +138,8 @@ fn methods_bodies_and_keep_alive_through_nginx() {
 
     // Keep-alive: 50 requests on one client connection use one upstream connection.
     let before = proxy.metrics();
-    let new_before = before.get("sluice_http_upstream_requests_total", &[("cluster", "basic_a"), ("connection", "new")]);
+    let new_before =
+        before.get("sluice_http_upstream_requests_total", &[("cluster", "basic_a"), ("connection", "new")]);
     let urls: Vec<String> = (0..50).map(|_| proxy.url("/index.html")).collect();
     let out = Command::new("curl").arg("-sS").args(&urls).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).matches("hello from a").count(), 50);
@@ -152,8 +157,13 @@ fn methods_bodies_and_keep_alive_through_nginx() {
         .collect();
     assert!(nginx_conns.len() <= 2, "nginx connections for /index.html: {nginx_conns:?}");
     assert!(m.get("sluice_http_upstream_connections_idle", &[("cluster", "basic_a")]) >= 1.0);
-    assert!(m.get("sluice_ops_total", &[("listener", proxy.name), ("protocol", "http"), ("op", "GET"), ("outcome", "ok")]) >= 55.0);
-    assert!(m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "all"), ("class", "2xx")]) >= 55.0);
+    assert!(
+        m.get("sluice_ops_total", &[("listener", proxy.name), ("protocol", "http"), ("op", "GET"), ("outcome", "ok")])
+            >= 55.0
+    );
+    assert!(
+        m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "all"), ("class", "2xx")]) >= 55.0
+    );
     assert!(m.get("sluice_http_route_duration_seconds_count", &[("listener", proxy.name), ("route", "all")]) >= 55.0);
 
     proxy.proxy.drain_and_wait();
@@ -209,8 +219,14 @@ fn routes_by_host_and_path_and_splits_by_weight() {
 
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_http_local_replies_total", &[("listener", proxy.name), ("status", "404")]), 2.0);
-    assert_eq!(m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "none"), ("class", "4xx")]), 2.0);
-    assert_eq!(m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "canary"), ("class", "2xx")]), 400.0);
+    assert_eq!(
+        m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "none"), ("class", "4xx")]),
+        2.0
+    );
+    assert_eq!(
+        m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "canary"), ("class", "2xx")]),
+        400.0
+    );
 }
 
 #[test]
@@ -260,7 +276,9 @@ fn read_response(s: &mut TcpStream) -> (u16, String) {
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
+                })
                 .unwrap_or(0);
             if body.len() >= len {
                 let status = head.split(' ').nth(1).unwrap().parse().unwrap();
@@ -313,7 +331,10 @@ fn upstream_failures_retries_timeouts_and_smuggling() {
     assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(nginx.requests().len(), before);
-    assert_eq!(proxy.metrics().get("sluice_http_local_replies_total", &[("listener", proxy.name), ("status", "400")]), 1.0);
+    assert_eq!(
+        proxy.metrics().get("sluice_http_local_replies_total", &[("listener", proxy.name), ("status", "400")]),
+        1.0
+    );
 }
 
 #[test]
@@ -321,7 +342,8 @@ fn route_timeout_answers_504() {
     // An upstream that accepts and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap().to_string();
-    let http = "      virtual_hosts:\n        - { domains: [\"*\"], routes: [{ name: r, cluster: tmo_s, timeout: 300ms }] }\n";
+    let http =
+        "      virtual_hosts:\n        - { domains: [\"*\"], routes: [{ name: r, cluster: tmo_s, timeout: 300ms }] }\n";
     let proxy = Web::start("tmo", &[("tmo_s", vec![addr])], http, "");
     let started = Instant::now();
     let r = curl(&[&proxy.url("/")]);
@@ -355,7 +377,10 @@ fn websocket_upgrade_is_tunnelled() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "echo:m0\necho:m1\necho:m2\n");
     let m = proxy.metrics();
-    assert_eq!(m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "default"), ("class", "1xx")]), 1.0);
+    assert_eq!(
+        m.get("sluice_http_responses_total", &[("listener", proxy.name), ("route", "default"), ("class", "1xx")]),
+        1.0
+    );
 }
 
 #[test]
@@ -379,17 +404,12 @@ fn wrk_load_without_errors() {
     require("wrk", "wrk");
     let nginx = Nginx::start("a", 16);
     let proxy = Web::start("load", &[("load_a", vec![nginx.addr()])], "", "");
-    let out = Command::new("wrk")
-        .args(["-t2", "-c32", "-d5s", &proxy.url("/index.html")])
-        .output()
-        .expect("run wrk");
+    let out = Command::new("wrk").args(["-t2", "-c32", "-d5s", &proxy.url("/index.html")]).output().expect("run wrk");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(!text.contains("Socket errors") && !text.contains("Non-2xx"), "{text}");
-    let requests: u64 = text
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in").map(|(n, _)| n.trim().parse().unwrap()))
-        .unwrap();
+    let requests: u64 =
+        text.lines().find_map(|l| l.trim().split_once(" requests in").map(|(n, _)| n.trim().parse().unwrap())).unwrap();
     assert!(requests > 1000, "{text}");
     let m = proxy.metrics();
     let new = m.get("sluice_http_upstream_requests_total", &[("cluster", "load_a"), ("connection", "new")]);

@@ -424,7 +424,10 @@ impl Validator {
                     self.error(format!("{path}.{field}[{k}].name"), format!(r#"invalid field name "{}""#, h.name));
                 }
                 if !header_value_ok(&h.value) {
-                    self.error(format!("{path}.{field}[{k}].value"), "invalid field value (control characters or edge whitespace)");
+                    self.error(
+                        format!("{path}.{field}[{k}].value"),
+                        "invalid field value (control characters or edge whitespace)",
+                    );
                 }
                 out.push((h.name, h.value));
             }
@@ -460,7 +463,9 @@ impl Validator {
                         "gateway_error" => out.statuses.extend([502, 503, 504]),
                         other => self.error(
                             format!("{path}.retries.on[{k}]"),
-                            format!(r#"unknown condition "{other}" (connect_failure, "502", "503", "504" or gateway_error)"#),
+                            format!(
+                                r#"unknown condition "{other}" (connect_failure, "502", "503", "504" or gateway_error)"#
+                            ),
                         ),
                     }
                 }

@@ -93,6 +93,9 @@ mod tests {
         assert!(text.ends_with("\r\n\r\nrate limited\n"));
         let r = response(LocalReason::NoRoute, Version::Http10, false, true);
         let text = std::str::from_utf8(&r).unwrap();
-        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n") && text.ends_with("Connection: close\r\n\r\n"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 404 Not Found\r\n") && text.ends_with("Connection: close\r\n\r\n"),
+            "{text}"
+        );
     }
 }

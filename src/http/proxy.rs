@@ -154,7 +154,9 @@ enum TryError {
     Connect(CheckoutError),
     /// The upstream failed or sent something unusable; `nothing` when it sent no byte
     /// (a pooled connection the server had closed).
-    Upstream { nothing: bool },
+    Upstream {
+        nothing: bool,
+    },
     /// The client went away or sent a bad body: close without an answer, or with one.
     Client(CloseReason, Option<H1Error>),
 }
@@ -247,7 +249,8 @@ impl<'a> ClientConn<'a> {
             if self.eof {
                 return self.decoder.decode_eof(&mut self.buf).map_err(ReadError::Codec);
             }
-            let wait = if between { self.http.idle_timeout } else { self.http.idle_timeout.max(Duration::from_secs(1)) };
+            let wait =
+                if between { self.http.idle_timeout } else { self.http.idle_timeout.max(Duration::from_secs(1)) };
             match timeout(wait, read_into(&mut self.io, &mut self.buf)).await {
                 Err(_) => return Err(ReadError::Timeout),
                 Ok(Err(_)) => return Err(ReadError::Io),
@@ -281,7 +284,13 @@ impl<'a> ClientConn<'a> {
         stats.unrouted.response(status, Duration::ZERO);
         stats.op("other").record(Outcome::Error, None);
         self.log_line(
-            &RequestLogFacts { method: "-", path: "-", host: "-", status, local: Some(LocalReason::BadRequest(status)) },
+            &RequestLogFacts {
+                method: "-",
+                path: "-",
+                host: "-",
+                status,
+                local: Some(LocalReason::BadRequest(status)),
+            },
             &Exchange {
                 started: Instant::now(),
                 route: None,
@@ -415,7 +424,13 @@ impl<'a> ClientConn<'a> {
 
     /// Sends the request to the route's cluster (retrying as the route allows) and the
     /// response back.
-    async fn forward(&mut self, head: RequestHead, body: BodyKind, route: &'a RouteConfig, mut ex: Exchange<'a>) -> Next {
+    async fn forward(
+        &mut self,
+        head: RequestHead,
+        body: BodyKind,
+        route: &'a RouteConfig,
+        mut ex: Exchange<'a>,
+    ) -> Next {
         let http = self.http;
         let _active = http.budget.request();
         let deadline = ex.started + route.timeout;
@@ -644,7 +659,7 @@ impl<'a> ClientConn<'a> {
         let mut ended = false;
         // Still forwarding the request body; false once done or abandoned.
         let mut sending = !request_done && !tunnel;
-        while failed.is_none() && !(ended && !sending) {
+        while failed.is_none() && (sending || !ended) {
             let mut progress = false;
             while failed.is_none() && !ended {
                 match udec.decode(&mut ubuf) {
@@ -733,7 +748,10 @@ impl<'a> ClientConn<'a> {
         stats.op(head.method()).record(super::stats::outcome(status), Some(elapsed));
         stats.route(&route.name).response(status, elapsed);
         let host = request_host(&head);
-        self.log_line(&RequestLogFacts { method: head.method(), path: head.path(), host: &host, status, local: None }, &ex);
+        self.log_line(
+            &RequestLogFacts { method: head.method(), path: head.path(), host: &host, status, local: None },
+            &ex,
+        );
         match failed {
             Some(reason) => Next::Close(reason),
             None if tunnel => Next::Close(CloseReason::Done),

@@ -244,7 +244,9 @@ mod tests {
 
     #[test]
     fn connection_cannot_name_away_framing_or_host() {
-        let h = req("POST /a HTTP/1.1\nHost: h\nConnection: content-length, host, transfer-encoding\nContent-Length: 3\n\n");
+        let h = req(
+            "POST /a HTTP/1.1\nHost: h\nConnection: content-length, host, transfer-encoding\nContent-Length: 3\n\n",
+        );
         let out = text(&request_head(&h, &route("/", None), &cx()));
         assert!(out.contains("Host: h\n") && out.contains("Content-Length: 3\n"), "{out}");
         let h = req("POST /a HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n");
@@ -253,7 +255,9 @@ mod tests {
 
     #[test]
     fn forwarded_for_appends_and_proto_is_replaced() {
-        let h = req("GET / HTTP/1.1\nHost: h\nX-Forwarded-For: 1.1.1.1\nX-Forwarded-For: 2.2.2.2\nX-Forwarded-Proto: https\n\n");
+        let h = req(
+            "GET / HTTP/1.1\nHost: h\nX-Forwarded-For: 1.1.1.1\nX-Forwarded-For: 2.2.2.2\nX-Forwarded-Proto: https\n\n",
+        );
         let out = text(&request_head(&h, &route("/", None), &RequestContext { https: true, ..cx() }));
         assert!(out.contains("X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.7\n"), "{out}");
         assert!(out.contains("X-Forwarded-Proto: https\n") && out.matches("X-Forwarded-Proto").count() == 1, "{out}");
@@ -294,6 +298,9 @@ mod tests {
         let out = text(&response_head(&h, None, Version::Http11, ClientConnection::Upgrade));
         assert_eq!(out, "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: upgrade\n\n");
         let h = resp("HTTP/1.1 100 Continue\n\n");
-        assert_eq!(text(&response_head(&h, None, Version::Http11, ClientConnection::Close)), "HTTP/1.1 100 Continue\n\n");
+        assert_eq!(
+            text(&response_head(&h, None, Version::Http11, ClientConnection::Close)),
+            "HTTP/1.1 100 Continue\n\n"
+        );
     }
 }

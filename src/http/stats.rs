@@ -32,7 +32,11 @@ const LOCAL_STATUSES: [u16; 14] = [400, 403, 404, 408, 413, 414, 429, 431, 500, 
 pub const NO_ROUTE: &str = "none";
 
 pub fn describe() {
-    metrics::describe_counter!(RESPONSES_TOTAL, Unit::Count, "HTTP responses sent to clients, by route and status class.");
+    metrics::describe_counter!(
+        RESPONSES_TOTAL,
+        Unit::Count,
+        "HTTP responses sent to clients, by route and status class."
+    );
     metrics::describe_histogram!(
         ROUTE_DURATION_SECONDS,
         Unit::Seconds,
@@ -41,8 +45,16 @@ pub fn describe() {
     metrics::describe_counter!(RETRIES_TOTAL, Unit::Count, "HTTP requests sent again to an upstream, by route.");
     metrics::describe_counter!(RETRIES_EXHAUSTED_TOTAL, Unit::Count, "HTTP retries the retry budget refused.");
     metrics::describe_counter!(LOCAL_REPLIES_TOTAL, Unit::Count, "HTTP responses sluice answered itself, by status.");
-    metrics::describe_gauge!(super::pool::UPSTREAM_CONNECTIONS_ACTIVE, Unit::Count, "Upstream HTTP connections carrying a request now.");
-    metrics::describe_gauge!(super::pool::UPSTREAM_CONNECTIONS_IDLE, Unit::Count, "Idle upstream HTTP connections in the keep-alive pools.");
+    metrics::describe_gauge!(
+        super::pool::UPSTREAM_CONNECTIONS_ACTIVE,
+        Unit::Count,
+        "Upstream HTTP connections carrying a request now."
+    );
+    metrics::describe_gauge!(
+        super::pool::UPSTREAM_CONNECTIONS_IDLE,
+        Unit::Count,
+        "Idle upstream HTTP connections in the keep-alive pools."
+    );
     metrics::describe_counter!(
         super::pool::UPSTREAM_REQUESTS_TOTAL,
         Unit::Count,
@@ -59,9 +71,7 @@ pub struct RouteStats {
 
 impl RouteStats {
     fn new(listener: &str, route: &str) -> Self {
-        let class = |c: &'static str| {
-            metrics::counter!(RESPONSES_TOTAL, "listener" => listener.to_owned(), "route" => route.to_owned(), "class" => c)
-        };
+        let class = |c: &'static str| metrics::counter!(RESPONSES_TOTAL, "listener" => listener.to_owned(), "route" => route.to_owned(), "class" => c);
         RouteStats {
             classes: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
             duration: metrics::histogram!(ROUTE_DURATION_SECONDS, "listener" => listener.to_owned(), "route" => route.to_owned()),
@@ -96,7 +106,9 @@ impl HttpStats {
             local: LOCAL_STATUSES
                 .iter()
                 .zip(statuses)
-                .map(|(&s, text)| (s, metrics::counter!(LOCAL_REPLIES_TOTAL, "listener" => listener.to_owned(), "status" => text)))
+                .map(|(&s, text)| {
+                    (s, metrics::counter!(LOCAL_REPLIES_TOTAL, "listener" => listener.to_owned(), "status" => text))
+                })
                 .collect(),
             retries_exhausted: metrics::counter!(RETRIES_EXHAUSTED_TOTAL, "listener" => listener.to_owned()),
         }

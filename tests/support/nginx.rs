@@ -110,7 +110,11 @@ http {{
 
     /// Lines of the access log for requests to the public server (not the internal one).
     pub fn requests(&self) -> Vec<String> {
-        self.access_log().lines().filter(|l| !l.contains("\"GET /len") && !l.contains("/len ")).map(String::from).collect()
+        self.access_log()
+            .lines()
+            .filter(|l| !l.contains("\"GET /len") && !l.contains("/len "))
+            .map(String::from)
+            .collect()
     }
 
     pub fn html(&self) -> PathBuf {
