@@ -31,6 +31,7 @@ for bin in nginx haproxy wrk h2load curl; do command -v "$bin" >/dev/null || die
 [[ -x $SLUICE ]] || die "no $SLUICE: cargo build --release"
 
 SCRATCH=$(mktemp -d /tmp/sluice-http-bench.XXXX)
+chmod 755 "$SCRATCH"   # nginx workers run as nobody when started as root
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [[ $KEEP == 1 ]] || rm -rf "$SCRATCH"; }
 trap cleanup EXIT
@@ -52,7 +53,7 @@ nginx -p "$SCRATCH" -c "$SCRATCH/nginx.conf" & PIDS+=($!)
 cat > "$SCRATCH/haproxy.cfg" <<CONF
 global
   nbthread 1
-  maxconn 10000
+  maxconn 4000
 defaults
   mode http
   timeout connect 1s
@@ -115,14 +116,14 @@ for round in $(seq "$ROUNDS"); do
         done
     done
 done
-median() { tr ' ' '\n' | grep -v '^$' | grep -v '^-$' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
+median() { tr ' ' '\n' | awk 'NF && $1 != "-"' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
 
 DATE=$(date +%F)
 OUT=$ROOT/bench/results/$DATE-http.md
 {
     echo "# HTTP/1.1 proxy benchmark, $DATE"
     echo
-    echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), sluice $(git -C "$ROOT" rev-parse --short HEAD);"
+    echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}' | cut -d- -f1), sluice $(git -C "$ROOT" rev-parse --short HEAD);"
     echo "one worker each; $CONNS connections; wrk -t2 -d$DURATION, h2load --h1 -n$H2LOAD_N; GET $PATH_ (17 bytes); medians of $ROUNDS rounds on $(nproc) cores."
     echo
     echo "| client | target | req/s | proxy CPU µs/req | req/s vs direct |"
