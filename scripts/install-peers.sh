@@ -36,6 +36,11 @@ declare -A PEERS=(
   [mariadb]=mariadb-client
   [sysbench]=sysbench
   [psql]=postgresql-client
+  [nginx]=nginx
+  [curl]=curl
+  [wrk]=wrk
+  [openssl]=openssl
+  [nutcracker]=nutcracker
 )
 # Peers outside PATH, by full path -> Debian package. Debian keeps the PostgreSQL server
 # binaries per major version; pgbench ships with the server (postgresql-15, pulled in by
@@ -57,6 +62,7 @@ done
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
 # The MongoDB venv needs Debian's venv module first.
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || missing+=(python3-websockets)
 if ((${#missing[@]} == 0)); then
   install_mongo_venv
   exit 0

@@ -107,7 +107,7 @@ impl AccessLog {
         self.write_json(record);
     }
 
-    fn write_json(&self, record: &impl Serialize) {
+    pub fn write_json(&self, record: &impl Serialize) {
         if let Ok(mut line) = serde_json::to_string(record) {
             line.push('\n');
             // The writer only goes away at shutdown, after the workers.

@@ -127,7 +127,12 @@ impl Cluster {
     /// Connects to the next endpoint in round-robin order; when it refuses, times out or
     /// is unreachable, tries the following ones, each endpoint at most once.
     pub async fn connect(self: &Arc<Self>) -> Result<(TcpStream, UpstreamLease), ConnectFailure> {
-        let first = self.pick();
+        self.connect_from(self.pick()).await
+    }
+
+    /// Like [`Cluster::connect`], starting at endpoint `first` (a caller that picked the
+    /// endpoint already, e.g. to look in its connection pool first).
+    pub async fn connect_from(self: &Arc<Self>, first: usize) -> Result<(TcpStream, UpstreamLease), ConnectFailure> {
         let mut last = ConnectFailure::Other;
         for attempt in 0..self.endpoints.len() {
             let index = (first + attempt) % self.endpoints.len();

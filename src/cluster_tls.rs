@@ -132,6 +132,12 @@ impl ClusterTls {
         })
     }
 
+    /// The rustls client config and the server name for endpoint `index`, for callers
+    /// that drive the session with tokio-rustls (the `http` listener).
+    pub fn client_config(&self, index: usize) -> (Arc<ClientConfig>, ServerName<'static>) {
+        (self.client.clone(), self.names[index].clone())
+    }
+
     /// A new client session to the endpoint at `index`.
     pub fn connect(&self, index: usize) -> Result<ClientConnection, rustls::Error> {
         ClientConnection::new(self.client.clone(), self.names[index].clone())

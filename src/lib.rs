@@ -12,6 +12,7 @@ pub mod admin;
 pub mod cluster;
 pub mod cluster_tls;
 pub mod config;
+pub mod http;
 pub mod listener;
 mod redis_pool;
 pub mod server;

@@ -47,6 +47,8 @@ pub struct ListenerRuntime {
     pub postgres: Option<Arc<PostgresListener>>,
     /// What the connections of a `mongodb` listener share.
     pub mongodb: Option<Arc<MongodbListener>>,
+    /// What the connections of an `http` listener share (set by [`ListenerRuntime::with_http`]).
+    pub http: Option<Arc<crate::http::HttpListener>>,
 }
 
 /// A slot under `max_connections`, released when dropped.
@@ -128,6 +130,7 @@ impl ListenerRuntime {
             })
         });
         ListenerRuntime {
+            http: None,
             redis,
             mysql,
             postgres,
@@ -142,6 +145,14 @@ impl ListenerRuntime {
             config,
             access_log,
         }
+    }
+
+    /// Builds the shared state of an `http` listener, whose routes may name any of
+    /// `clusters` (the server's, in config order). Other listeners are returned as they are.
+    pub fn with_http(mut self, clusters: &[Arc<Cluster>]) -> Self {
+        self.http = crate::http::HttpListener::new(&self.config, self.rules.clone(), self.access_log.clone(), clusters)
+            .map(Arc::new);
+        self
     }
 
     /// The statement digests of a SQL listener (served by the admin API's `/queries`).
@@ -236,6 +247,10 @@ impl ListenerRuntime {
     /// Writes the access-log line of a finished connection.
     fn log_close(&self, client: SocketAddr, summary: &CloseSummary) {
         let Some(log) = &self.access_log else { return };
+        if self.config.protocol == Protocol::Http {
+            // One line per request instead (`crate::http`).
+            return;
+        }
         log.write(&AccessRecord {
             time: now_rfc3339(),
             listener: &self.name,

@@ -71,8 +71,10 @@ impl Server {
                 ),
                 None => None,
             };
-            let runtime =
-                Arc::new(ListenerRuntime::new(lc.clone(), clusters[lc.cluster_index].clone(), log, query_log));
+            let runtime = Arc::new(
+                ListenerRuntime::new(lc.clone(), clusters[lc.cluster_index].clone(), log, query_log)
+                    .with_http(&clusters),
+            );
             let sockets = bind_reuseport(lc.address, lc.protocol, workers)
                 .with_context(|| format!("listeners[{i}] ({}): cannot bind {} {}", lc.name, lc.protocol, lc.address))?;
             let bound = sockets[0].local_addr()?.as_socket().unwrap_or(lc.address);

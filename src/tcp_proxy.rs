@@ -67,6 +67,11 @@ pub async fn accept_loop(listener: TcpListener, runtime: Arc<ListenerRuntime>, s
         match accepted {
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
+                if runtime.protocol() == Protocol::Http {
+                    let task = crate::http::serve(stream, client, runtime.clone());
+                    tokio::task::spawn_local(stops.tracker.track_future(task));
+                    continue;
+                }
                 let task = serve(stream, client, runtime.clone());
                 tokio::task::spawn_local(stops.tracker.track_future(task));
             }

@@ -80,6 +80,7 @@ fn describe() {
     sluice_filters::postgres::stats::describe();
     crate::redis_pool::stats::describe();
     sluice_filters::mongodb::stats::describe();
+    crate::http::stats::describe();
 }
 
 /// TLS handshakes of one listener, on either side of its connections (`side`:

@@ -28,7 +28,7 @@ pub fn spawn(
         runtime.block_on(local.run_until(async move {
             for (listener, socket) in sockets {
                 let started = match listener.protocol() {
-                    Protocol::Tcp | Protocol::Redis | Protocol::Mysql | Protocol::Postgres | Protocol::Mongodb => tokio::net::TcpListener::from_std(socket.into())
+                    Protocol::Tcp | Protocol::Redis | Protocol::Mysql | Protocol::Postgres | Protocol::Mongodb | Protocol::Http => tokio::net::TcpListener::from_std(socket.into())
                         .map(|l| tokio::task::spawn_local(tcp_proxy::accept_loop(l, listener.clone(), stops.clone()))),
                     Protocol::Udp => tokio::net::UdpSocket::from_std(socket.into())
                         .map(|s| tokio::task::spawn_local(udp_proxy::serve(s, listener.clone(), stops.clone()))),

@@ -19,6 +19,8 @@ pub enum Protocol {
     Mysql,
     Postgres,
     Mongodb,
+    /// HTTP/1.1 requests: op = method, target = path.
+    Http,
 }
 
 impl Protocol {
@@ -31,6 +33,7 @@ impl Protocol {
             Protocol::Mysql => "mysql",
             Protocol::Postgres => "postgres",
             Protocol::Mongodb => "mongodb",
+            Protocol::Http => "http",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! prefixed with its path (`listeners[1].cluster: unknown cluster "cach"`). A config that
 //! fails never half-starts anything.
 
+pub mod http;
 pub(crate) mod raw;
 pub mod units;
 mod validate;
@@ -125,6 +126,9 @@ pub struct ListenerConfig {
     /// Settings of a `mongodb` listener (defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mongodb: Option<MongodbConfig>,
+    /// Settings of an `http` listener (routes; defaults filled in); `None` for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<http::HttpConfig>,
     /// TLS terminated by sluice on the client's side (`mysql` and `postgres` listeners: the
     /// protocol's own TLS request is answered by sluice).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -445,7 +449,7 @@ impl Config {
     }
 }
 
-fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&units::format_duration(*d))
 }
 

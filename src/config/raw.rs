@@ -61,6 +61,7 @@ pub struct RawListener {
     pub mysql: Option<RawMysql>,
     pub postgres: Option<RawPostgres>,
     pub mongodb: Option<RawMongodb>,
+    pub http: Option<super::http::RawHttp>,
     pub tls: Option<RawTls>,
     pub access_log: Option<RawAccessLog>,
 }

@@ -695,3 +695,53 @@ fn redis_pool_mode_takes_its_settings_and_refuses_what_it_cannot_do() {
         ]
     );
 }
+
+const HTTP_BASE: &str = "clusters:\n  - { name: web, endpoints: [\"127.0.0.1:8080\"] }\n  - { name: canary, endpoints: [\"127.0.0.1:8081\"] }\nlisteners:\n  - name: front\n    address: 127.0.0.1:0\n    protocol: http\n    cluster: web\n";
+
+#[test]
+fn http_listeners_load_routes_with_defaults() {
+    let yaml = format!(
+        "{HTTP_BASE}    http:\n      max_request_head: 32KiB\n      virtual_hosts:\n        - name: api\n          domains: [\"API.example.com\", \"*.example.com\"]\n          routes:\n            - {{ name: v1, match: {{ prefix: /v1/, headers: [{{ name: X-Canary, value: \"1\" }}] }}, weighted_clusters: [{{ cluster: web, weight: 90 }}, {{ cluster: canary, weight: 10 }}], prefix_rewrite: /, timeout: 2s, retries: {{ attempts: 2, on: [connect_failure, \"503\"] }} }}\n            - {{ match: {{ regex: \"^/v[0-9]+/\" }}, cluster: canary }}\n"
+    );
+    let c = Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let l = &c.listeners[0];
+    assert_eq!(l.idle_timeout, http::DEFAULT_HTTP_IDLE);
+    let h = l.http.as_ref().unwrap();
+    assert_eq!(h.max_request_head, 32 * 1024);
+    let vh = &h.virtual_hosts[0];
+    assert_eq!(vh.domains, ["api.example.com", "*.example.com"]);
+    let r = &vh.routes[0];
+    assert_eq!((r.clusters[1].index, r.clusters[1].weight), (1, 10));
+    assert_eq!(r.timeout, Duration::from_secs(2));
+    assert_eq!((r.retries.attempts, r.retries.on_connect_failure, r.retries.statuses.clone()), (2, true, vec![503]));
+    assert_eq!(vh.routes[1].name, "api/1");
+    assert_eq!(vh.routes[1].timeout, http::DEFAULT_ROUTE_TIMEOUT);
+}
+
+#[test]
+fn http_errors_name_their_paths() {
+    let yaml = format!(
+        "{HTTP_BASE}    http:\n      virtual_hosts:\n        - domains: [\"a.*.b\"]\n          routes:\n            - {{ cluster: nope }}\n            - {{ match: {{ prefix: /a, path: /b }}, cluster: web, prefix_rewrite: x }}\n            - {{ match: {{ regex: \"(\" }}, cluster: web, retries: {{ attempts: 1, on: [teapot] }} }}\n            - {{ cluster: web, weighted_clusters: [{{ cluster: web, weight: 1 }}] }}\n            - {{ match: {{ prefix: /h }}, weighted_clusters: [{{ cluster: ghost, weight: 0 }}], request_headers_to_add: [{{ name: \"bad name\", value: v }}] }}\n        - {{ domains: [], routes: [] }}\n"
+    );
+    let got = errors(&yaml);
+    let expected = [
+        "listeners[0].http.virtual_hosts[0].domains[0]: invalid domain",
+        "listeners[0].http.virtual_hosts[0].routes[0].cluster: unknown cluster \"nope\"",
+        "listeners[0].http.virtual_hosts[0].routes[1].match: takes at most one of prefix, path or regex",
+        "listeners[0].http.virtual_hosts[0].routes[1].prefix_rewrite: must be a path",
+        "listeners[0].http.virtual_hosts[0].routes[2].match.regex: invalid regex",
+        "listeners[0].http.virtual_hosts[0].routes[2].retries.on[0]: unknown condition \"teapot\"",
+        "listeners[0].http.virtual_hosts[0].routes[3]: takes cluster or weighted_clusters, not both",
+        "listeners[0].http.virtual_hosts[0].routes[4].weighted_clusters[0].cluster: unknown cluster \"ghost\"",
+        "listeners[0].http.virtual_hosts[0].routes[4].weighted_clusters: needs a cluster with a weight above zero",
+        "listeners[0].http.virtual_hosts[0].routes[4].request_headers_to_add[0].name: invalid field name",
+        "listeners[0].http.virtual_hosts[1].domains: needs at least one domain",
+        "listeners[0].http.virtual_hosts[1].routes: needs at least one route",
+    ];
+    for (g, e) in got.iter().zip(expected) {
+        assert!(g.starts_with(e), "{g:?} should start with {e:?}\nall: {got:#?}");
+    }
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    let misplaced = "clusters: [{ name: c, endpoints: [\"127.0.0.1:1\"] }]\nlisteners: [{ name: t, address: 127.0.0.1:0, protocol: tcp, cluster: c, http: {} }]\n";
+    assert_eq!(errors(misplaced), ["listeners[0].http: applies only to protocol http, not tcp"]);
+}

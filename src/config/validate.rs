@@ -37,8 +37,8 @@ const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 2] = ["kafka", "http"];
-const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres or mongodb";
+const FUTURE_PROTOCOLS: [&str; 1] = ["kafka"];
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres, mongodb or http";
 /// mongod's maxMessageSizeBytes, the default and the cap of a `mongodb` listener's messages.
 const MONGODB_MAX_MESSAGE: u64 = 48_000_000;
 const MAX_COLLECTIONS_CAP: u64 = 10_000;
@@ -81,6 +81,8 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
         Protocol::Postgres => (!postgres_stats::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown PostgreSQL op "{name}" (a SQL verb such as SELECT or DROP, or FUNCTION_CALL)"#)
         }),
+        Protocol::Http => (!name.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') || name.is_empty())
+            .then(|| format!(r#"an http op is a request method such as GET or POST, not "{name}""#)),
         Protocol::Mongodb => (!mongodb_commands::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown MongoDB command "{name}" (a command such as find, insert or drop, or a legacy opcode such as OP_INSERT)"#)
         }),
@@ -92,7 +94,7 @@ fn sql_dialect(protocol: Protocol) -> Option<Dialect> {
     match protocol {
         Protocol::Mysql => Some(Dialect::MySql),
         Protocol::Postgres => Some(Dialect::Postgres),
-        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Mongodb => None,
+        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Mongodb | Protocol::Http => None,
     }
 }
 
@@ -119,16 +121,16 @@ fn one(path: &str, message: String) -> ConfigErrors {
 }
 
 #[derive(Default)]
-struct Validator {
+pub(super) struct Validator {
     errors: Vec<ConfigError>,
 }
 
 impl Validator {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError { path: path.into(), message: message.into() });
     }
 
-    fn duration(&mut self, path: &str, raw: Option<&str>, default: Duration) -> Duration {
+    pub(super) fn duration(&mut self, path: &str, raw: Option<&str>, default: Duration) -> Duration {
         match raw.map(parse_duration) {
             None => default,
             Some(Ok(d)) if d.is_zero() => {
@@ -238,6 +240,7 @@ impl Validator {
             "mysql" => Some(Protocol::Mysql),
             "postgres" => Some(Protocol::Postgres),
             "mongodb" => Some(Protocol::Mongodb),
+            "http" => Some(Protocol::Http),
             p if FUTURE_PROTOCOLS.contains(&p) => {
                 self.error(
                     format!("{path}.protocol"),
@@ -269,7 +272,11 @@ impl Validator {
                 );
             }
         }
-        let default_idle = if protocol == Protocol::Udp { DEFAULT_UDP_IDLE } else { DEFAULT_TCP_IDLE };
+        let default_idle = match protocol {
+            Protocol::Udp => DEFAULT_UDP_IDLE,
+            Protocol::Http => super::http::DEFAULT_HTTP_IDLE,
+            _ => DEFAULT_TCP_IDLE,
+        };
         let idle_timeout = self.duration(&format!("{path}.idle_timeout"), raw.idle_timeout.as_deref(), default_idle);
         let limit = match (protocol, raw.max_connections, raw.max_sessions) {
             (Protocol::Udp, Some(_), _) => {
@@ -338,6 +345,14 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let http = match (protocol, raw.http) {
+            (Protocol::Http, raw) => Some(self.http(&format!("{path}.http"), raw, clusters, cluster_index)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.http"), format!("applies only to protocol http, not {protocol}"));
+                None
+            }
+            (_, None) => None,
+        };
         let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
         if redis.as_ref().is_some_and(|r| r.pool.is_some()) {
             if tls.is_some() {
@@ -365,6 +380,7 @@ impl Validator {
             mysql,
             postgres,
             mongodb,
+            http,
             tls,
             access_log,
         })

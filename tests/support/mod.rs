@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use sluice::{Config, Server, ServerHandle};
 
 mod mariadb;
+pub mod nginx;
 #[allow(unused_imports)]
 pub use mariadb::{mariadb_cli, Mariadb, PASSWORD as MARIADB_PASSWORD};
 mod mongodb;

@@ -1,0 +1,91 @@
+//! The byte streams of the `http` listener: a client connection (plain TCP, or TLS
+//! terminated by tokio-rustls from the first byte) and an upstream connection (plain, or
+//! TLS originated with the cluster's `tls`), behind one `AsyncRead + AsyncWrite` type so
+//! the request/response logic does not care which it has.
+//!
+//! tokio-rustls rather than the runtime's `TlsSide`: the HTTP driver is written as plain
+//! async reads and writes (one request at a time, awaiting each write, which is the
+//! backpressure), and tokio-rustls gives exactly that stream over the same rustls
+//! `ServerConfig`/`ClientConfig` the other listeners use. `TlsSide` fits the readiness
+//! pump of `stream_proxy`, which the HTTP driver does not use.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// One side's byte stream.
+pub enum Conn {
+    Plain(TcpStream),
+    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    /// Whether an idle connection can still be used: nothing to read (no early response,
+    /// no FIN, no reset). Polled once with a no-op waker, so it never waits.
+    pub fn is_reusable(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(Pin::new(self).poll_read(&mut cx, &mut buf), Poll::Pending)
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::ServerTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::ServerTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::ServerTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Conn::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::ServerTls(s) => s.is_write_vectored(),
+            Conn::ClientTls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::ServerTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::ServerTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The `http` listener: an HTTP/1.1 reverse proxy (RFC 9110 semantics, RFC 9112 message
+//! syntax). Clients speak HTTP/1.1 or 1.0, in plain text or over TLS terminated from the
+//! first byte; each request is routed by host, path and fields to a cluster, and sent over
+//! a pooled keep-alive HTTP/1.1 connection (plain, or TLS the cluster originates).
+//!
+//! - `route`: virtual hosts, route matches, weighted clusters.
+//! - `rewrite`: the heads forwarded (hop-by-hop fields, X-Forwarded-*, add/remove,
+//!   prefix rewrite, connection semantics).
+//! - `pool`: the per-worker keep-alive pools of upstream connections.
+//! - `retry`: retry conditions and the retry budget.
+//! - `proxy`: the connection driver: one task per client connection, one request at a
+//!   time, bodies streamed both ways with bounded buffers, tunnels after 101 / CONNECT.
+//! - `local`: the responses sluice answers itself (404, 403, 429, 502, 503, 504, codec errors).
+//! - `stats`, `log`: metrics and the per-request access log.
+//!
+//! The request/response model the next stage (HTTP/2 downstream, H2→H1 conversion) feeds:
+//! a routed request is a head (`RequestHead`) plus a body stream, answered by a response
+//! head plus a body stream; `route`, `rewrite`, `pool`, `retry` and `stats` take those and
+//! know nothing of the client's framing.
+
+mod io;
+mod local;
+mod log;
+pub mod pool;
+mod proxy;
+pub mod retry;
+pub mod rewrite;
+pub mod route;
+pub mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_codecs::http1::H1Limits;
+use sluice_filters::RuleSet;
+
+pub use proxy::serve;
+
+use crate::access_log::AccessLog;
+use crate::cluster::Cluster;
+use crate::config::ListenerConfig;
+use pool::{PoolSettings, PoolStats};
+use retry::RetryBudget;
+use route::Router;
+use stats::HttpStats;
+
+/// What the connections of one `http` listener share.
+pub struct HttpListener {
+    pub name: Arc<str>,
+    pub router: Router,
+    /// Every cluster of the config, by index (routes name them by index).
+    pub clusters: Vec<Arc<Cluster>>,
+    pub pool_stats: Vec<Arc<PoolStats>>,
+    pub pool: PoolSettings,
+    pub stats: HttpStats,
+    pub budget: RetryBudget,
+    pub limits: H1Limits,
+    pub rules: Arc<RuleSet>,
+    pub access_log: Option<AccessLog>,
+    pub idle_timeout: Duration,
+}
+
+impl HttpListener {
+    pub fn new(
+        config: &ListenerConfig,
+        rules: Arc<RuleSet>,
+        access_log: Option<AccessLog>,
+        clusters: &[Arc<Cluster>],
+    ) -> Option<Self> {
+        let http = config.http.as_ref()?;
+        let router = Router::new(http);
+        Some(HttpListener {
+            name: config.name.as_str().into(),
+            stats: HttpStats::new(&config.name, &router),
+            router,
+            clusters: clusters.to_vec(),
+            pool_stats: clusters.iter().map(|c| Arc::new(PoolStats::new(&c.config.name))).collect(),
+            pool: PoolSettings { max_idle: http.upstream_max_idle, idle_timeout: http.upstream_idle_timeout },
+            budget: RetryBudget::default(),
+            limits: H1Limits { max_head: http.max_request_head, ..H1Limits::default() },
+            rules,
+            access_log,
+            idle_timeout: config.idle_timeout,
+        })
+    }
+}
