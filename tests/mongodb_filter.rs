@@ -111,6 +111,12 @@ c.close()
     );
     // 200 in the cursor, 2 groups, 1 count, 1 find_one (plus what listIndexes and the like return).
     assert!(m.get("sluice_mongodb_documents_sum", &[("listener", "mg_crud"), ("kind", "returned")]) >= 204.0);
+    // Every reply's size is recorded: at least one per getMore and insert, each at least a header.
+    let reply = [("listener", "mg_crud"), ("kind", "reply")];
+    let (replies, reply_bytes) =
+        (m.get("sluice_mongodb_reply_bytes_count", &reply), m.get("sluice_mongodb_reply_bytes_sum", &reply));
+    assert!(replies >= sent["getMore"] + 2.0, "{replies} replies");
+    assert!(reply_bytes >= 16.0 * replies, "{reply_bytes} bytes in {replies} replies");
     assert_eq!(m.get("sluice_mongodb_cursors_total", &[("listener", "mg_crud"), ("event", "opened")]), 1.0);
     assert_eq!(m.get("sluice_mongodb_cursors_total", &[("listener", "mg_crud"), ("event", "exhausted")]), 1.0);
     let coll = |op: &str| {

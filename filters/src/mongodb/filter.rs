@@ -305,6 +305,7 @@ impl MongodbFilter {
         let stats = &listener.stats;
         let header = Header::parse(msg).ok_or(MongoError::Truncated { what: "message header" })?;
         let reply = inspect::reply(msg, &listener.limits, &mut self.scratch)?;
+        stats.reply_bytes.record(msg.len() as u64);
         if let Some(c) = reply.compressor {
             stats.compressed(c).increment(1);
         }

@@ -10,6 +10,8 @@
 //!   (`returned`: a cursor's firstBatch / nextBatch, the documents of an OP_REPLY to a legacy
 //!   query) and per write command (`written`: the documents of an insert, the statements of
 //!   an update or delete, from their document sequences or arrays);
+//! - `sluice_mongodb_reply_bytes{listener,kind="reply"}`: histogram of reply sizes in bytes
+//!   (each reply message of an exhaust cursor counts), on the same fixed buckets;
 //! - `sluice_mongodb_cursors_total{listener,event}`: cursors `opened` (a firstBatch with a
 //!   cursor id), `exhausted` (a nextBatch with id 0) and `killed` (ids in a killCursors
 //!   that succeeded);
@@ -41,6 +43,8 @@ pub const COLLECTION_OPS_TOTAL: &str = "sluice_mongodb_collection_ops_total";
 pub const DOCUMENTS: &str = "sluice_mongodb_documents";
 const DOCUMENTS_HELP: &str =
     "Documents per MongoDB reply (kind=returned) or per write command (kind=written: documents, updates, deletes).";
+pub const REPLY_BYTES: &str = "sluice_mongodb_reply_bytes";
+const REPLY_BYTES_HELP: &str = "Bytes per MongoDB reply message (as on the wire, compressed or not).";
 pub const CURSORS_TOTAL: &str = "sluice_mongodb_cursors_total";
 pub const ERRORS_TOTAL: &str = "sluice_mongodb_errors_total";
 pub const WRITE_ERRORS_TOTAL: &str = "sluice_mongodb_write_errors_total";
@@ -75,6 +79,8 @@ pub struct MongodbStats {
     errors_other: Counter,
     pub documents_returned: Arc<RowsHistogram>,
     pub documents_written: Arc<RowsHistogram>,
+    /// Bytes per reply message.
+    pub reply_bytes: Arc<RowsHistogram>,
     pub cursors_opened: Counter,
     pub cursors_exhausted: Counter,
     pub cursors_killed: Counter,
@@ -101,6 +107,7 @@ impl MongodbStats {
             errors_other: metrics::counter!(ERRORS_TOTAL, "listener" => l(), "code_name" => "other"),
             documents_returned: RowsHistogram::register(DOCUMENTS, DOCUMENTS_HELP, listener, "returned"),
             documents_written: RowsHistogram::register(DOCUMENTS, DOCUMENTS_HELP, listener, "written"),
+            reply_bytes: RowsHistogram::register(REPLY_BYTES, REPLY_BYTES_HELP, listener, "reply"),
             cursors_opened: cursors("opened"),
             cursors_exhausted: cursors("exhausted"),
             cursors_killed: cursors("killed"),
