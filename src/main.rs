@@ -47,6 +47,15 @@ fn main() -> ExitCode {
     }
     raise_open_file_limit(&config);
     let workers = cli.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // The handlers go in before the listeners accept: a SIGTERM that arrives as soon as
+    // the first connection is served must drain, not kill the process.
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("sluice: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = match Server::start(config, workers) {
         Ok(server) => server,
         Err(e) => {
@@ -54,10 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = wait_for_signal(&server) {
-        eprintln!("sluice: cannot install signal handlers: {e}");
-        server.stop_now();
-    }
+    signals.wait_then_drain(&server);
     server.wait();
     tracing::info!("sluice stopped");
     ExitCode::SUCCESS
@@ -78,35 +84,48 @@ fn raise_open_file_limit(config: &Config) {
     }
 }
 
-/// Blocks until SIGTERM or SIGINT, starts the drain, and makes a second signal stop at
-/// once.
-fn wait_for_signal(server: &sluice::ServerHandle) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (mut term, mut int) = runtime.block_on(async {
-        Ok::<_, std::io::Error>((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?))
-    })?;
-    let first = runtime.block_on(async {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    });
-    tracing::info!(signal = first, "shutting down: draining connections");
-    server.drain();
-    // A second signal while draining means "now".
-    let stop = server.stop_handle();
-    std::thread::spawn(move || {
-        runtime.block_on(async {
+/// SIGTERM and SIGINT, caught from before the server starts.
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (term, int) = runtime.block_on(async {
+            Ok::<_, std::io::Error>((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?))
+        })?;
+        Ok(Signals { runtime, term, int })
+    }
+
+    /// Blocks until SIGTERM or SIGINT, starts the drain, and makes a second signal stop at
+    /// once.
+    fn wait_then_drain(self, server: &sluice::ServerHandle) {
+        let Signals { runtime, mut term, mut int } = self;
+        let first = runtime.block_on(async {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
             }
         });
-        tracing::warn!("second signal: stopping now");
-        stop();
-    });
-    Ok(())
+        tracing::info!(signal = first, "shutting down: draining connections");
+        server.drain();
+        // A second signal while draining means "now".
+        let stop = server.stop_handle();
+        std::thread::spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            });
+            tracing::warn!("second signal: stopping now");
+            stop();
+        });
+    }
 }
 
 fn init_logging(format: LogFormat) {
