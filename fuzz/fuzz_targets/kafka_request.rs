@@ -17,7 +17,8 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use sluice_codecs::kafka::{
-    default_limits, error_response, Correlator, Frame, FrameDecoder, Inbound, KafkaError, Outbound, RequestBody, ResponseBody,
+    default_limits, error_response, Correlator, Frame, FrameDecoder, Inbound, KafkaError, Outbound, RequestBody,
+    ResponseBody,
 };
 use sluice_codecs::{Decode, Limits};
 

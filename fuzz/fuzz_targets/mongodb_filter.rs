@@ -28,7 +28,10 @@ fn listener(enforce: bool) -> Arc<MongodbListener> {
                 matcher: Matcher { ops: vec!["drop".into(), "OP_DELETE".into()], ..Default::default() },
                 action: Action::Deny,
             },
-            Rule { matcher: Matcher { target_prefixes: vec![b"app.sc".to_vec()], ..Default::default() }, action: Action::Deny },
+            Rule {
+                matcher: Matcher { target_prefixes: vec![b"app.sc".to_vec()], ..Default::default() },
+                action: Action::Deny,
+            },
             Rule {
                 matcher: Matcher { ops: vec!["find".into(), "getMore".into()], ..Default::default() },
                 action: Action::RateLimit(RateLimit::new(

@@ -135,6 +135,9 @@ mod tests {
         assert_eq!(merged(Merge::Sum, &[(":2\r\n", &[0, 1]), (":1\r\n", &[2])], 3), ":3\r\n");
         assert_eq!(merged(Merge::AllOk, &[("+OK\r\n", &[0]), ("+OK\r\n", &[1])], 2), "+OK\r\n");
         assert_eq!(merged(Merge::Sum, &[(":2\r\n", &[0]), ("-ERR boom\r\n", &[1])], 2), "-ERR boom\r\n");
+        // A RESP3 bulk error from a part is the reply too (found by the redis_pool_routing fuzzer,
+        // whose check expected only `-`).
+        assert_eq!(merged(Merge::Sum, &[("!3\r\nERR\r\n", &[0]), (":1\r\n", &[1])], 2), "!3\r\nERR\r\n");
     }
 
     #[test]
