@@ -291,7 +291,8 @@ fn read_response(s: &mut TcpStream) -> (u16, String) {
 #[test]
 fn upstream_failures_retries_timeouts_and_smuggling() {
     let nginx = Nginx::start("a", 16);
-    let dead = format!("127.0.0.1:{}", free_port());
+    let closed = ClosedPort::new();
+    let dead = closed.addr.clone();
     let http = "      virtual_hosts:\n        - domains: [\"*\"]\n          routes:\n\
         \x20           - { name: dead, match: { prefix: /dead }, cluster: fail_down, retries: { attempts: 2, on: [connect_failure] } }\n\
         \x20           - { name: flaky, match: { path: /status/503 }, cluster: fail_a, retries: { attempts: 2, on: [\"503\"] } }\n\

@@ -146,7 +146,8 @@ fn assert_closed_promptly(addr: std::net::SocketAddr) {
 
 #[test]
 fn refused_upstream_closes_the_client_promptly_and_is_counted() {
-    let closed = format!("127.0.0.1:{}", free_port());
+    let closed_port = ClosedPort::new();
+    let closed = closed_port.addr.clone();
     let proxy = Proxy::start(&one_listener("refused_in", "tcp", &[closed], ""));
     assert_closed_promptly(proxy.addr("refused_in"));
     let m = proxy.metrics();

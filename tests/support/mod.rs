@@ -34,6 +34,25 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A loopback port that refuses connections for as long as this lives: bound, so no other
+/// process can take it (a port from [`free_port`] may be taken by a server another test
+/// starts meanwhile), but not listening.
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub addr: String,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        ClosedPort { _socket: socket, addr: format!("127.0.0.1:{port}") }
+    }
+}
+
 /// The path of a peer binary, or a failure that says how to install it.
 pub fn require(binary: &str, package: &str) -> PathBuf {
     for dir in std::env::var("PATH").unwrap_or_default().split(':') {
