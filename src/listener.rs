@@ -49,6 +49,9 @@ pub struct ListenerRuntime {
     pub mongodb: Option<Arc<MongodbListener>>,
     /// What the connections of an `http` listener share (set by [`ListenerRuntime::with_http`]).
     pub http: Option<Arc<crate::http::HttpListener>>,
+    /// Every cluster of the server, in config order, for listeners that reach beyond their
+    /// own (`redis` pool routes and mirror; set by [`ListenerRuntime::with_clusters`]).
+    pub clusters: Vec<Arc<Cluster>>,
 }
 
 /// A slot under `max_connections`, released when dropped.
@@ -131,6 +134,7 @@ impl ListenerRuntime {
         });
         ListenerRuntime {
             http: None,
+            clusters: Vec::new(),
             redis,
             mysql,
             postgres,
@@ -152,6 +156,12 @@ impl ListenerRuntime {
     pub fn with_http(mut self, clusters: &[Arc<Cluster>]) -> Self {
         self.http = crate::http::HttpListener::new(&self.config, self.rules.clone(), self.access_log.clone(), clusters)
             .map(Arc::new);
+        self
+    }
+
+    /// Lets the listener reach every cluster of the server (`clusters`, in config order).
+    pub fn with_clusters(mut self, clusters: &[Arc<Cluster>]) -> Self {
+        self.clusters = clusters.to_vec();
         self
     }
 

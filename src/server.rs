@@ -73,7 +73,8 @@ impl Server {
             };
             let runtime = Arc::new(
                 ListenerRuntime::new(lc.clone(), clusters[lc.cluster_index].clone(), log, query_log)
-                    .with_http(&clusters),
+                    .with_http(&clusters)
+                    .with_clusters(&clusters),
             );
             let sockets = bind_reuseport(lc.address, lc.protocol, workers)
                 .with_context(|| format!("listeners[{i}] ({}): cannot bind {} {}", lc.name, lc.protocol, lc.address))?;

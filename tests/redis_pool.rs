@@ -328,7 +328,19 @@ fn clients_auth_against_the_pools_users_and_the_pool_logs_in_to_servers() {
     assert_eq!(roundtrip(&mut s, &["AUTH", "client-secret"]), "+OK");
     assert_eq!(roundtrip(&mut s, &["SET", "k", "v"]), "+OK", "sluice logged in to the server");
     assert_eq!(server.cli(&["GET", "k"]).as_deref(), Some("v"));
-    assert!(roundtrip(&mut s, &["HELLO", "3"]).starts_with("-NOPROTO"));
+    // HELLO 3: a RESP3 map, and from then on RESP3 replies from RESP3 pooled connections
+    // (which log in with HELLO 3 AUTH), down to RESP3's null and map types.
+    assert!(roundtrip(&mut s, &["HELLO", "3"]).starts_with("%7 $6 server $6 sluice $7 version $5 7.0.0 $5 proto :3"));
+    assert_eq!(roundtrip(&mut s, &["HSET", "h", "f", "v"]), ":1");
+    assert_eq!(roundtrip(&mut s, &["HGETALL", "h"]), "%1 $1 f $1 v");
+    assert_eq!(roundtrip(&mut s, &["MGET", "k", "nokey"]), "*2 $1 v _");
+    assert!(roundtrip(&mut s, &["HELLO", "4"]).starts_with("-NOPROTO"));
+    assert!(roundtrip(&mut s, &["HELLO", "2"]).starts_with("*14 $6 server"));
+    assert_eq!(roundtrip(&mut s, &["HGETALL", "h"]), "*2 $1 f $1 v", "back to RESP2");
+    // Credentials inside MULTI would reach the server in its queue: refused.
+    assert_eq!(roundtrip(&mut s, &["MULTI"]), "+OK");
+    assert!(roundtrip(&mut s, &["AUTH", "client-secret"]).contains("not allowed inside MULTI"));
+    assert!(roundtrip(&mut s, &["EXEC"]).starts_with("-EXECABORT"));
     // HELLO with AUTH, as a named user the rules see.
     let mut app = std::net::TcpStream::connect(addr).unwrap();
     assert!(roundtrip(&mut app, &["HELLO", "2", "AUTH", "app", "app-secret"]).starts_with("*14 $6 server $6 sluice"));

@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
 fn rings() -> &'static (Distribution, Distribution) {
     static RINGS: OnceLock<(Distribution, Distribution)> = OnceLock::new();
     RINGS.get_or_init(|| {
-        let servers: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", 7000 + i)).collect();
+        let servers: Vec<(String, u32)> = (0..3).map(|i| (format!("127.0.0.1:{}", 7000 + i), 1 + i)).collect();
         (
             Distribution::new(DistributionKind::Ketama, &servers, KeyHash::Fnv1a64),
             Distribution::new(DistributionKind::Maglev, &servers, KeyHash::Murmur),

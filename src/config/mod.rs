@@ -95,6 +95,9 @@ pub struct ClusterConfig {
 pub struct Endpoint {
     pub name: String,
     pub address: SocketAddr,
+    /// Its share of the cluster's connections (tcp listeners) and keys (`redis` pool
+    /// placement), relative to the others; 0 takes it out. 1 unless written.
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -270,6 +273,73 @@ pub struct RedisPoolConfig {
     /// What sluice logs in to the servers with, on every connection it opens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_auth: Option<RedisUser>,
+    /// Where reads go in front of a Redis Cluster: `primary`, `prefer_replica`, `any`.
+    #[serde(serialize_with = "ser_read_from")]
+    pub read_from: ReadFrom,
+    /// Keys by prefix to other clusters (the longest prefix wins; the listener's cluster
+    /// takes the rest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RedisPrefixRoute>,
+    /// Commands copied to a second cluster, whose replies are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<RedisMirror>,
+}
+
+/// Which nodes of a Redis Cluster serve reads (commands Redis flags `readonly`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    Primary,
+    /// A replica of the slot's primary, in turn; the primary when none is up.
+    PreferReplica,
+    /// The primary and its replicas, in turn.
+    Any,
+}
+
+impl ReadFrom {
+    pub fn parse(name: &str) -> Option<ReadFrom> {
+        match name {
+            "primary" => Some(ReadFrom::Primary),
+            "prefer_replica" => Some(ReadFrom::PreferReplica),
+            "any" => Some(ReadFrom::Any),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadFrom::Primary => "primary",
+            ReadFrom::PreferReplica => "prefer_replica",
+            ReadFrom::Any => "any",
+        }
+    }
+}
+
+fn ser_read_from<S: serde::Serializer>(read_from: &ReadFrom, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(read_from.as_str())
+}
+
+/// One of `redis.pool.routes`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisPrefixRoute {
+    pub prefix: String,
+    pub cluster: String,
+    /// The cluster's position in the config's `clusters`.
+    #[serde(skip)]
+    pub cluster_index: usize,
+    /// The prefix is cut off the keys before they are sent (and hashed).
+    pub remove_prefix: bool,
+}
+
+/// `redis.pool.mirror`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisMirror {
+    pub cluster: String,
+    #[serde(skip)]
+    pub cluster_index: usize,
+    /// The share of commands copied, in (0, 1].
+    pub fraction: f64,
+    /// Only commands that write are copied.
+    pub exclude_reads: bool,
 }
 
 /// A Redis user and its password (`default` when written without a user).

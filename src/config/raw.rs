@@ -26,9 +26,17 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     pub name: String,
-    pub endpoints: Vec<String>,
+    pub endpoints: Vec<RawEndpoint>,
     pub connect_timeout: Option<String>,
     pub tls: Option<RawClusterTls>,
+}
+
+/// One entry of a cluster's `endpoints`: `"host:port"`, or `{ address, weight }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawEndpoint {
+    Address(String),
+    Weighted { address: String, weight: u32 },
 }
 
 /// A cluster's `tls`: how sluice originates TLS to its endpoints.
@@ -113,6 +121,30 @@ pub struct RawRedisPool {
     #[serde(default)]
     pub users: Vec<RawRedisUser>,
     pub upstream_auth: Option<RawRedisUser>,
+    pub read_from: Option<String>,
+    #[serde(default)]
+    pub routes: Vec<RawRedisRoute>,
+    pub mirror: Option<RawRedisMirror>,
+}
+
+/// `redis.pool.routes[]`: keys starting with `prefix` go to another cluster.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisRoute {
+    pub prefix: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub remove_prefix: bool,
+}
+
+/// `redis.pool.mirror`: commands copied to a second cluster, replies dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisMirror {
+    pub cluster: String,
+    pub fraction: Option<f64>,
+    #[serde(default)]
+    pub exclude_reads: bool,
 }
 
 /// A user and password: one clients may AUTH as, or the one sluice logs in to servers with.

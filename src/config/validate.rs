@@ -20,8 +20,9 @@ use sluice_filters::sql::{self, Dialect};
 use sluice_filters::Protocol;
 
 use super::raw::{
-    OneOrMany, RawCluster, RawClusterTls, RawConfig, RawErrorCode, RawFault, RawListener, RawMatch, RawMongodb,
-    RawMysql, RawPostgres, RawQueryLog, RawRedis, RawRedisPool, RawRedisUser, RawRule, RawSize, RawTls,
+    OneOrMany, RawCluster, RawClusterTls, RawConfig, RawEndpoint, RawErrorCode, RawFault, RawListener, RawMatch,
+    RawMongodb, RawMysql, RawPostgres, RawQueryLog, RawRedis, RawRedisMirror, RawRedisPool, RawRedisRoute,
+    RawRedisUser, RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
@@ -31,6 +32,8 @@ use crate::tls::TlsConfigError;
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Endpoint weights are relative shares; this keeps the round-robin schedule short.
+const MAX_WEIGHT: u32 = 1000;
 /// Envoy's tcp_proxy default.
 const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 /// Envoy's udp_proxy default.
@@ -199,15 +202,25 @@ impl Validator {
             self.error(format!("{path}.endpoints"), "needs at least one endpoint");
         }
         let mut endpoints = Vec::new();
-        for (j, name) in raw.endpoints.into_iter().enumerate() {
+        for (j, endpoint) in raw.endpoints.into_iter().enumerate() {
+            let (name, weight) = match endpoint {
+                RawEndpoint::Address(name) => (name, 1),
+                RawEndpoint::Weighted { address, weight } => (address, weight),
+            };
+            if weight > MAX_WEIGHT {
+                self.error(format!("{path}.endpoints[{j}].weight"), format!("at most {MAX_WEIGHT}"));
+            }
             match name.to_socket_addrs().map(|mut a| a.next()) {
-                Ok(Some(address)) => endpoints.push(Endpoint { name, address }),
+                Ok(Some(address)) => endpoints.push(Endpoint { name, address, weight }),
                 Ok(None) => self.error(format!("{path}.endpoints[{j}]"), format!(r#""{name}" resolves to no address"#)),
                 Err(e) => self.error(
                     format!("{path}.endpoints[{j}]"),
                     format!(r#"invalid endpoint "{name}": {e} (expected "<host>:<port>")"#),
                 ),
             }
+        }
+        if !endpoints.is_empty() && endpoints.iter().all(|e| e.weight == 0) {
+            self.error(format!("{path}.endpoints"), "needs an endpoint with a weight above zero");
         }
         let connect_timeout =
             self.duration(&format!("{path}.connect_timeout"), raw.connect_timeout.as_deref(), DEFAULT_CONNECT_TIMEOUT);
@@ -314,7 +327,7 @@ impl Validator {
             .filter_map(|(j, f)| self.fault(&format!("{path}.faults[{j}]"), f, protocol))
             .collect();
         let redis = match (protocol, raw.redis) {
-            (Protocol::Redis, raw) => Some(self.redis(&format!("{path}.redis"), raw)),
+            (Protocol::Redis, raw) => Some(self.redis(&format!("{path}.redis"), raw, clusters)),
             (_, Some(_)) => {
                 self.error(format!("{path}.redis"), format!("applies only to protocol redis, not {protocol}"));
                 None
@@ -579,7 +592,7 @@ impl Validator {
         SqlListenerSettings { max_digests, max_tables, query_log }
     }
 
-    fn redis(&mut self, path: &str, raw: Option<RawRedis>) -> RedisConfig {
+    fn redis(&mut self, path: &str, raw: Option<RawRedis>, clusters: &[Arc<ClusterConfig>]) -> RedisConfig {
         let defaults = RespLimits::requests();
         let raw = raw.unwrap_or_default();
         let max_bulk_length = match raw.max_bulk_length {
@@ -634,7 +647,7 @@ impl Validator {
                 }
                 None
             }
-            Some("pool") => Some(self.redis_pool(&format!("{path}.pool"), raw.pool.unwrap_or_default())),
+            Some("pool") => Some(self.redis_pool(&format!("{path}.pool"), raw.pool.unwrap_or_default(), clusters)),
             Some(other) => {
                 self.error(format!("{path}.mode"), format!(r#"unknown mode "{other}" (expected observe or pool)"#));
                 None
@@ -643,7 +656,7 @@ impl Validator {
         RedisConfig { max_bulk_length, max_array_length, max_depth, key_prefixes: raw.key_prefixes, pool }
     }
 
-    fn redis_pool(&mut self, path: &str, raw: RawRedisPool) -> RedisPoolConfig {
+    fn redis_pool(&mut self, path: &str, raw: RawRedisPool, clusters: &[Arc<ClusterConfig>]) -> RedisPoolConfig {
         let connections = match raw.connections {
             None => 1,
             Some(n @ 1..=64) => n as usize,
@@ -685,7 +698,85 @@ impl Validator {
         };
         let users = raw.users.into_iter().enumerate().map(|(i, u)| user(format!("{path}.users[{i}]"), u)).collect();
         let upstream_auth = raw.upstream_auth.map(|u| user(format!("{path}.upstream_auth"), u));
-        RedisPoolConfig { connections, cluster_backend, distribution, hash, timeout, users, upstream_auth }
+        let read_from = match raw.read_from.as_deref() {
+            None => ReadFrom::Primary,
+            Some(name) => ReadFrom::parse(name).unwrap_or_else(|| {
+                let message = format!(r#"unknown read_from "{name}" (expected primary, prefer_replica or any)"#);
+                self.error(format!("{path}.read_from"), message);
+                ReadFrom::Primary
+            }),
+        };
+        if read_from != ReadFrom::Primary && !cluster_backend {
+            self.error(format!("{path}.read_from"), "needs backend: cluster (a ring of servers has no replicas)");
+        }
+        let routes = self.redis_routes(path, raw.routes, clusters);
+        let mirror = raw.mirror.and_then(|m| self.redis_mirror(&format!("{path}.mirror"), m, clusters));
+        RedisPoolConfig {
+            connections,
+            cluster_backend,
+            distribution,
+            hash,
+            timeout,
+            users,
+            upstream_auth,
+            read_from,
+            routes,
+            mirror,
+        }
+    }
+
+    /// A cluster a pool sends keys to: known, and plain (pool mode does not originate TLS).
+    fn pool_cluster(&mut self, path: String, name: &str, clusters: &[Arc<ClusterConfig>]) -> Option<usize> {
+        match clusters.iter().position(|c| c.name == name) {
+            None => {
+                self.error(path, format!(r#"unknown cluster "{name}""#));
+                None
+            }
+            Some(i) if clusters[i].tls.is_some() => {
+                self.error(path, "redis mode: pool does not originate TLS yet");
+                None
+            }
+            Some(i) => Some(i),
+        }
+    }
+
+    fn redis_routes(
+        &mut self,
+        path: &str,
+        raw: Vec<RawRedisRoute>,
+        clusters: &[Arc<ClusterConfig>],
+    ) -> Vec<RedisPrefixRoute> {
+        let mut routes: Vec<RedisPrefixRoute> = Vec::new();
+        for (i, route) in raw.into_iter().enumerate() {
+            let path = format!("{path}.routes[{i}]");
+            if route.prefix.is_empty() {
+                self.error(
+                    format!("{path}.prefix"),
+                    "must not be empty (the listener's cluster takes every other key)",
+                );
+            } else if routes.iter().any(|r| r.prefix == route.prefix) {
+                self.error(format!("{path}.prefix"), format!(r#""{}" is routed already"#, route.prefix));
+            }
+            if let Some(cluster_index) = self.pool_cluster(format!("{path}.cluster"), &route.cluster, clusters) {
+                let RawRedisRoute { prefix, cluster, remove_prefix } = route;
+                routes.push(RedisPrefixRoute { prefix, cluster, cluster_index, remove_prefix });
+            }
+        }
+        routes
+    }
+
+    fn redis_mirror(
+        &mut self,
+        path: &str,
+        raw: RawRedisMirror,
+        clusters: &[Arc<ClusterConfig>],
+    ) -> Option<RedisMirror> {
+        let fraction = raw.fraction.unwrap_or(1.0);
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            self.error(format!("{path}.fraction"), "must be above 0 and at most 1");
+        }
+        let cluster_index = self.pool_cluster(format!("{path}.cluster"), &raw.cluster, clusters)?;
+        Some(RedisMirror { cluster: raw.cluster, cluster_index, fraction, exclude_reads: raw.exclude_reads })
     }
 
     fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {

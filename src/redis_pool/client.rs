@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply};
 use sluice_filters::filter::CloseSummary;
-use sluice_filters::redis::command_table::{lookup, CommandId};
+use sluice_filters::redis::command_table::{lookup, CommandId, READONLY, WRITE};
 use sluice_filters::redis::merge::{encode_command, merge};
 use sluice_filters::redis::routing::{route, Local, Merge, Route};
 use sluice_filters::redis::RedisListener;
@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
 use super::upstream::{login, Slot, Upstream};
-use super::{pools, Pools};
+use super::{pools, sink_slot, Pools, ServerId};
 use crate::listener::ListenerRuntime;
 use crate::socket_io::{read_once, write_once, IDLE_TICKS};
 use transaction::Transaction;
@@ -46,6 +46,10 @@ const QUEUE_LIMIT: usize = 256 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 const MAX_IOV: usize = 64;
 
+/// One part of a split command: its server (and hash slot), and the client's key
+/// positions it carries.
+type Part = ((ServerId, u16), Vec<usize>);
+
 /// A command in the client's reply queue.
 struct Entry {
     id: CommandId,
@@ -58,9 +62,9 @@ enum Pending {
     Ready(Bytes, Outcome),
     /// Sent to one server (on a connection of the client's own, or not to be redirected).
     One(Rc<Slot>),
-    /// Sent to the server of its key on a pooled connection: followed to another server
-    /// if a Redis Cluster answers MOVED or ASK.
-    Routed { slot: Rc<Slot>, command: Bytes, redirects: u8 },
+    /// Sent to the server of its key on a pooled connection (of `group`): followed to
+    /// another server if a Redis Cluster answers MOVED or ASK.
+    Routed { slot: Rc<Slot>, command: Bytes, group: usize, redirects: u8 },
     /// Split over servers: each part's slot and the client's key positions it carries.
     Split { merge: Merge, parts: Vec<(Rc<Slot>, Vec<usize>)>, keys: usize },
 }
@@ -85,7 +89,7 @@ pub async fn serve(
     let (Some(pools), Some(redis)) = (pools(runtime), runtime.redis()) else { return CloseReason::ProtocolError };
     // In front of a Redis Cluster, the first clients wait for the slot map (a refresh
     // under way elsewhere is waited for, up to the connect timeout).
-    let deadline = Instant::now() + pools.connect_timeout;
+    let deadline = Instant::now() + pools.groups[0].settings.connect_timeout;
     while !pools.placement_known() && !pools.refresh().await && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -105,6 +109,7 @@ pub async fn serve(
         hold: None,
         authenticated: auth::pool_users(runtime).is_empty(),
         user: None,
+        resp3: false,
         own: Vec::new(),
         pinned: None,
         tx: None,
@@ -131,19 +136,21 @@ struct Client {
     /// AUTH is not needed, or the client has passed it (as `user`).
     authenticated: bool,
     user: Option<String>,
+    /// The client said HELLO 3: its commands go on RESP3 connections.
+    resp3: bool,
     /// The client's own connections, by server: blocking commands and transactions.
-    own: Vec<Option<Rc<Upstream>>>,
+    own: Vec<(ServerId, Rc<Upstream>)>,
     /// The server WATCH tied the client to, until EXEC, DISCARD or UNWATCH.
-    pinned: Option<usize>,
+    pinned: Option<ServerId>,
     tx: Option<Transaction>,
     /// A subscription asked for (server, command): the connection becomes a tunnel to
     /// that server once the replies before it are written.
-    subscribe: Option<(usize, Bytes)>,
+    subscribe: Option<(ServerId, Bytes)>,
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        for own in self.own.iter().flatten() {
+        for (_, own) in &self.own {
             own.close();
         }
     }
@@ -306,6 +313,8 @@ impl Client {
             self.push(id, pending);
             return true;
         }
+        let read = spec.is_some_and(|s| s.has(READONLY));
+        let writes = spec.is_some_and(|s| s.has(WRITE));
         let pending = match routed {
             Route::Local(Local::Pong) => Pending::Ready(Bytes::from_static(b"+PONG\r\n"), Outcome::Ok),
             Route::Local(Local::Ok) => Pending::Ready(Bytes::from_static(b"+OK\r\n"), Outcome::Ok),
@@ -323,53 +332,80 @@ impl Client {
                 Pending::Ready(Bytes::from(reply), Outcome::Ok)
             }
             Route::Refuse(message) => Pending::Ready(error(&message), Outcome::Error),
-            Route::Key(key) => self.send(key, frame.clone()),
-            Route::SameServer(keys) => {
-                let servers: Vec<Option<usize>> = keys.iter().map(|k| self.pools.server_for(k)).collect();
-                if servers.windows(2).any(|w| w[0] != w[1]) {
-                    crossslot()
-                } else {
-                    self.send(keys[0], frame.clone())
+            Route::Key(key) => self.send_keyed(command, frame, &[key], read, writes),
+            Route::SameServer(keys) => self.send_keyed(command, frame, &keys, read, writes),
+            Route::Publish(channel) => match self.pools.channel_server(channel) {
+                Some(server) => self.send_to(server, frame.clone()),
+                None => no_server(),
+            },
+            Route::Split { name, group, merge } => self.split(command, name, group, merge, read, writes),
+            Route::Blocking(keys) => match self.server_of_all(&keys, false) {
+                Ok(server) => {
+                    let outgoing = self.outgoing(command, frame, &keys);
+                    self.send_own(server, outgoing)
                 }
-            }
-            Route::Split { name, group, merge } => self.split(command, name, group, merge),
-            Route::Blocking(keys) => match self.server_of_all(&keys) {
-                Ok(server) => self.send_own(server, frame.clone()),
                 Err(refusal) => refusal,
             },
-            Route::Transaction(tx) => self.transaction(tx, frame),
-            Route::Subscribe(channel) => match self.pools.server_for(channel) {
+            Route::Transaction(tx) => self.transaction(tx, command, frame),
+            Route::Subscribe(channel) => match self.pools.channel_server(channel) {
                 Some(server) => {
                     self.subscribe = Some((server, frame.clone()));
                     return true;
                 }
-                None => Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error),
+                None => no_server(),
             },
         };
         self.push(id, pending);
         true
     }
 
-    /// The one server all `keys` live on, or the CROSSSLOT refusal.
-    fn server_of_all(&self, keys: &[&[u8]]) -> Result<usize, Pending> {
-        let mut servers = keys.iter().map(|k| self.pools.server_for(k));
-        let first = servers.next().flatten();
-        match first {
-            Some(server) if servers.all(|s| s == Some(server)) => Ok(server),
-            Some(_) => Err(crossslot()),
-            None => Err(Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error)),
+    /// The one server all `keys` live on (a read's may be a replica of it), or the
+    /// CROSSSLOT refusal.
+    fn server_of_all(&self, keys: &[&[u8]], read: bool) -> Result<ServerId, Pending> {
+        let Some(&first) = keys.first() else { return Err(no_server()) };
+        let primary = self.pools.server_for(first, false);
+        if keys[1..].iter().any(|k| self.pools.server_for(k, false) != primary) {
+            return Err(crossslot());
         }
+        match read {
+            true => self.pools.server_for(first, true),
+            false => primary,
+        }
+        .ok_or_else(no_server)
+    }
+
+    /// `frame`, with each of `keys` (arguments of `command`) cut by its prefix route.
+    fn outgoing(&self, command: &Command<'_>, frame: &Bytes, keys: &[&[u8]]) -> Bytes {
+        if !self.pools.strips {
+            return frame.clone();
+        }
+        let cuts: Vec<(&[u8], usize)> =
+            keys.iter().map(|k| (*k, self.pools.route(k).1)).filter(|(_, cut)| *cut > 0).collect();
+        if cuts.is_empty() {
+            return frame.clone();
+        }
+        let mut args = command.args();
+        let name = args.next().unwrap_or_default();
+        let rest: Vec<&[u8]> = args
+            .map(|arg| match cuts.iter().find(|(key, _)| std::ptr::eq(*key, arg)) {
+                Some((_, cut)) => &arg[*cut..],
+                None => arg,
+            })
+            .collect();
+        encode_command(name, rest.into_iter())
     }
 
     /// The client's own connection to `server`, opened on first use.
-    fn own(&mut self, server: usize) -> Rc<Upstream> {
-        if self.own.len() <= server {
-            self.own.resize(server + 1, None);
+    fn own(&mut self, server: ServerId) -> Rc<Upstream> {
+        if let Some((_, own)) = self.own.iter().find(|(id, _)| *id == server) {
+            return own.clone();
         }
-        self.own[server].get_or_insert_with(|| self.pools.own_connection(server)).clone()
+        let own = self.pools.group(server).own_connection(server.index, self.resp3);
+        self.own.push((server, own.clone()));
+        own
     }
 
-    fn send_own(&mut self, server: usize, command: Bytes) -> Pending {
+    fn send_own(&mut self, server: ServerId, command: Bytes) -> Pending {
         let slot = Slot::new(self.notify.clone());
         self.own(server).send(command, slot.clone());
         Pending::One(slot)
@@ -382,13 +418,14 @@ impl Client {
         use tokio::io::AsyncWriteExt;
         let Some((server, frame)) = self.subscribe.take() else { return CloseReason::Done };
         let address = self.pools.server(server).address;
-        let connected = tokio::time::timeout(self.pools.connect_timeout, TcpStream::connect(address)).await;
+        let settings = &self.pools.group(server).settings;
+        let connected = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(address)).await;
         let Ok(Ok(mut upstream)) = connected else {
             let _ = self.socket.write_all(b"-ERR sluice: upstream server unavailable\r\n").await;
             return CloseReason::UpstreamConnectFailed;
         };
-        if let Some(auth) = &self.pools.auth {
-            if let Err(refused) = login(&mut upstream, auth, self.pools.limits, self.pools.connect_timeout).await {
+        if let Some(commands) = self.pools.group(server).login(self.resp3) {
+            if let Err(refused) = login(&mut upstream, &commands, settings.limits, settings.connect_timeout).await {
                 let _ = self.socket.write_all(refused.as_bytes()).await;
                 return CloseReason::UpstreamError;
             }
@@ -409,43 +446,104 @@ impl Client {
         }
     }
 
-    /// Sends `command` to the server of `key`.
-    fn send(&self, key: &[u8], command: Bytes) -> Pending {
-        let Some(server) = self.pools.server_for(key) else {
-            return Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error);
+    /// Sends a command to the server all its `keys` share (cut by their prefix route),
+    /// and its copy to the mirror.
+    fn send_keyed(&self, command: &Command<'_>, frame: &Bytes, keys: &[&[u8]], read: bool, writes: bool) -> Pending {
+        let server = match self.server_of_all(keys, read) {
+            Ok(server) => server,
+            Err(refusal) => return refusal,
         };
-        let slot = Slot::new(self.notify.clone());
-        self.pools.server(server).pick().send(command.clone(), slot.clone());
-        Pending::Routed { slot, command, redirects: 0 }
-    }
-
-    /// Sends each server the part of a multi-key command it holds.
-    fn split(&self, command: &Command<'_>, name: &[u8], group: usize, merge: Merge) -> Pending {
-        let args: Vec<&[u8]> = command.args().skip(1).collect();
-        let keys = args.len() / group;
-        // One part per server; per hash slot in front of a Redis Cluster, whose nodes
-        // refuse multi-key commands across slots.
-        let mut parts_by: Vec<((usize, u16), Vec<usize>)> = Vec::new();
-        for k in 0..keys {
-            let Some(part) = self.pools.part_for(args[k * group]) else {
-                return Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error);
-            };
-            match parts_by.iter_mut().find(|(p, _)| *p == part) {
-                Some((_, positions)) => positions.push(k),
-                None => parts_by.push((part, vec![k])),
+        let outgoing = self.outgoing(command, frame, keys);
+        if let Some(mirror) = self.pools.mirrors(writes) {
+            let (_, cut) = self.pools.route(keys[0]);
+            let mirror_group = &self.pools.groups[mirror.group];
+            let servers: Vec<Option<usize>> = keys.iter().map(|k| mirror_group.server_for(&k[cut..], false)).collect();
+            if let Some(Some(index)) = servers.first().filter(|first| servers.iter().all(|s| s == *first)) {
+                mirror_group.server(*index).pick(false).send(outgoing.clone(), sink_slot(mirror));
             }
         }
-        let parts = parts_by
+        self.send_to(server, outgoing)
+    }
+
+    /// Sends `command` to `server` on a pooled connection.
+    fn send_to(&self, server: ServerId, command: Bytes) -> Pending {
+        let slot = Slot::new(self.notify.clone());
+        self.pools.server(server).pick(self.resp3).send(command.clone(), slot.clone());
+        Pending::Routed { slot, command, group: server.group, redirects: 0 }
+    }
+
+    /// Sends each server the part of a multi-key command it holds, and the mirror its own
+    /// split of it.
+    fn split(
+        &self,
+        command: &Command<'_>,
+        name: &[u8],
+        group: usize,
+        merge: Merge,
+        read: bool,
+        writes: bool,
+    ) -> Pending {
+        let args: Vec<&[u8]> = command.args().skip(1).collect();
+        let keys = args.len() / group;
+        let Some(parts) = self.parts(&args, group, |key| self.pools.part_for(key, read)) else {
+            return no_server();
+        };
+        if let Some(mirror) = self.pools.mirrors(writes) {
+            let mirror_group = &self.pools.groups[mirror.group];
+            let place = |key: &[u8]| {
+                let (_, cut) = self.pools.route(key);
+                let (index, slot) = mirror_group.part_for(&key[cut..], false)?;
+                Some((ServerId { group: mirror.group, index }, slot))
+            };
+            for ((server, _), positions) in self.parts(&args, group, place).unwrap_or_default() {
+                let part = self.part_command(name, &args, group, &positions);
+                self.pools.server(server).pick(false).send(part, sink_slot(mirror));
+            }
+        }
+        let parts = parts
             .into_iter()
             .map(|((server, _), positions)| {
-                let part_args: Vec<&[u8]> =
-                    positions.iter().flat_map(|&k| args[k * group..k * group + group].iter().copied()).collect();
                 let slot = Slot::new(self.notify.clone());
-                self.pools.server(server).pick().send(encode_command(name, part_args.into_iter()), slot.clone());
+                let part = self.part_command(name, &args, group, &positions);
+                self.pools.server(server).pick(self.resp3).send(part, slot.clone());
                 (slot, positions)
             })
             .collect();
         Pending::Split { merge, parts, keys }
+    }
+
+    /// The client's key positions per part of a split command: one part per server, and
+    /// per hash slot in front of a Redis Cluster, whose nodes refuse multi-key commands
+    /// across slots. `None` when a key has no server.
+    fn parts(
+        &self,
+        args: &[&[u8]],
+        group: usize,
+        place: impl Fn(&[u8]) -> Option<(ServerId, u16)>,
+    ) -> Option<Vec<Part>> {
+        let mut parts: Vec<Part> = Vec::new();
+        for k in 0..args.len() / group {
+            let part = place(args[k * group])?;
+            match parts.iter_mut().find(|(p, _)| *p == part) {
+                Some((_, positions)) => positions.push(k),
+                None => parts.push((part, vec![k])),
+            }
+        }
+        Some(parts)
+    }
+
+    /// One part of a split command: `name` and the argument runs at `positions`, each key
+    /// cut by its prefix route.
+    fn part_command(&self, name: &[u8], args: &[&[u8]], group: usize, positions: &[usize]) -> Bytes {
+        let part_args: Vec<&[u8]> = positions
+            .iter()
+            .flat_map(|&k| {
+                let run = &args[k * group..k * group + group];
+                let cut = if self.pools.strips { self.pools.route(run[0]).1 } else { 0 };
+                std::iter::once(&run[0][cut..]).chain(run[1..].iter().copied())
+            })
+            .collect();
+        encode_command(name, part_args.into_iter())
     }
 
     fn push(&mut self, id: CommandId, reply: Pending) {
@@ -506,6 +604,10 @@ impl Client {
         }
         Ok(total)
     }
+}
+
+fn no_server() -> Pending {
+    Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error)
 }
 
 fn crossslot() -> Pending {

@@ -12,16 +12,18 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{FrameScanner, RespLimits};
+use sluice_filters::redis::merge::encode_command;
 use sluice_filters::WriteQueue;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::group::Group;
 use super::stats::ServerStats;
 use crate::socket_io::{read_once, write_once};
 
@@ -63,8 +65,10 @@ impl Slot {
 /// One connection of a server's pool.
 pub struct Upstream {
     stats: ServerStats,
-    /// The AUTH command sent first on every connection, when the pool logs in.
-    auth: Option<Bytes>,
+    /// The commands sent first on every connection (AUTH, HELLO 3, READONLY), if any.
+    login: Option<LoginCommands>,
+    /// Asked for a new slot map when the connection fails (in front of a Redis Cluster).
+    on_failure: Option<Weak<Group>>,
     address: SocketAddr,
     connect_timeout: Duration,
     /// `None` for a client's own connection, where a blocking command may wait forever.
@@ -93,12 +97,14 @@ impl Upstream {
         connect_timeout: Duration,
         reply_timeout: Option<Duration>,
         limits: RespLimits,
-        auth: Option<Bytes>,
+        login: Option<LoginCommands>,
         stats: ServerStats,
+        on_failure: Option<Weak<Group>>,
     ) -> Rc<Self> {
         Rc::new(Upstream {
             stats,
-            auth,
+            login,
+            on_failure,
             address,
             connect_timeout,
             reply_timeout,
@@ -118,6 +124,11 @@ impl Upstream {
         self.wake.notify_one();
     }
 
+    /// In the backoff after a failure: commands are refused at once.
+    pub fn is_down(&self) -> bool {
+        self.down_until.get().is_some_and(|until| Instant::now() < until)
+    }
+
     /// Commands waiting for replies on this connection.
     pub fn in_flight(&self) -> usize {
         self.queue.borrow().waiting.len()
@@ -125,7 +136,7 @@ impl Upstream {
 
     /// Queues a command; its reply (or an error) goes to `slot`.
     pub fn send(self: &Rc<Self>, command: Bytes, slot: Rc<Slot>) {
-        if self.down_until.get().is_some_and(|until| Instant::now() < until) {
+        if self.is_down() {
             slot.fill(Bytes::from_static(b"-ERR sluice: upstream server unavailable\r\n"));
             return;
         }
@@ -149,8 +160,8 @@ impl Upstream {
             Ok(Ok(mut stream)) => {
                 let _ = stream.set_nodelay(true);
                 self.stats.connections.increment(1);
-                let logged_in = match &self.auth {
-                    Some(auth) => login(&mut stream, auth, self.limits, self.connect_timeout).await,
+                let logged_in = match &self.login {
+                    Some(commands) => login(&mut stream, commands, self.limits, self.connect_timeout).await,
                     None => Ok(()),
                 };
                 let failure = match logged_in {
@@ -165,6 +176,9 @@ impl Upstream {
         if !self.closed.get() {
             self.stats.ejections.increment(1);
             self.down_until.set(Some(Instant::now() + BACKOFF));
+            if let Some(group) = self.on_failure.as_ref().and_then(Weak::upgrade) {
+                group.refresh_soon();
+            }
         }
         self.running.set(false);
         self.fail_all(failure);
@@ -265,28 +279,84 @@ impl Upstream {
     }
 }
 
-/// Sends the pool's AUTH command on a new connection and reads its answer, before
-/// anything else goes on it.
+/// The commands a new connection starts with, pipelined, and how many replies they get.
+#[derive(Clone, Debug)]
+pub struct LoginCommands {
+    pub bytes: Bytes,
+    pub replies: usize,
+}
+
+/// What every connection of a pool logs in with, per RESP version: AUTH with the pool's
+/// `upstream_auth` (inside HELLO 3 for RESP3 clients' connections), and READONLY where
+/// replicas of a Redis Cluster are read from.
+#[derive(Clone, Debug, Default)]
+pub struct Login {
+    resp2: Option<LoginCommands>,
+    resp3: Option<LoginCommands>,
+}
+
+impl Login {
+    pub fn new(auth: Option<(&str, &str)>, readonly: bool) -> Login {
+        let mut resp2 = (BytesMut::new(), 0);
+        let mut resp3 = (BytesMut::new(), 1);
+        if let Some((user, password)) = auth {
+            let args: [&[u8]; 2] = [user.as_bytes(), password.as_bytes()];
+            resp2.0.extend_from_slice(&encode_command(b"AUTH", args.into_iter()));
+            resp2.1 += 1;
+            let args: [&[u8]; 4] = [b"3", b"AUTH", user.as_bytes(), password.as_bytes()];
+            resp3.0.extend_from_slice(&encode_command(b"HELLO", args.into_iter()));
+        } else {
+            resp3.0.extend_from_slice(b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
+        }
+        if readonly {
+            for (bytes, replies) in [&mut resp2, &mut resp3] {
+                bytes.extend_from_slice(b"*1\r\n$8\r\nREADONLY\r\n");
+                *replies += 1;
+            }
+        }
+        let commands = |(bytes, replies): (BytesMut, usize)| {
+            (replies > 0).then(|| LoginCommands { bytes: bytes.freeze(), replies })
+        };
+        Login { resp2: commands(resp2), resp3: commands(resp3) }
+    }
+
+    pub fn for_version(&self, resp3: bool) -> Option<LoginCommands> {
+        if resp3 {
+            self.resp3.clone()
+        } else {
+            self.resp2.clone()
+        }
+    }
+}
+
+/// Sends a connection's login commands and reads their replies, before anything else
+/// goes on it; any error reply (a wrong password, a server without RESP3) fails it.
 pub async fn login(
     stream: &mut TcpStream,
-    auth: &Bytes,
+    commands: &LoginCommands,
     limits: RespLimits,
     timeout: Duration,
 ) -> Result<(), &'static str> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let refused = "-ERR sluice: the upstream server refused sluice's AUTH\r\n";
+    let refused = "-ERR sluice: the upstream server refused sluice's login (AUTH, HELLO or READONLY)\r\n";
     let exchange = async {
-        stream.write_all(auth).await.map_err(|_| refused)?;
-        let mut reply = BytesMut::with_capacity(256);
+        stream.write_all(&commands.bytes).await.map_err(|_| refused)?;
+        let mut reply = BytesMut::with_capacity(512);
         let mut scanner = FrameScanner::new(limits);
+        let mut answered = 0;
         loop {
             if stream.read_buf(&mut reply).await.map_err(|_| refused)? == 0 {
                 return Err(refused);
             }
-            match scanner.scan(&reply) {
-                Ok(Some(n)) if n == reply.len() && reply.starts_with(b"+OK") => return Ok(()),
-                Ok(Some(_)) | Err(_) => return Err(refused),
-                Ok(None) => {}
+            while let Some(n) = scanner.scan(&reply).map_err(|_| refused)? {
+                if matches!(reply.first(), Some(b'-' | b'!')) {
+                    return Err(refused);
+                }
+                let _ = reply.split_to(n);
+                answered += 1;
+                if answered == commands.replies {
+                    return if reply.is_empty() { Ok(()) } else { Err(refused) };
+                }
             }
         }
     };

@@ -49,6 +49,9 @@ pub enum Route<'a> {
     /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: the connection turns into a subscription on the
     /// server of the first channel (or pattern).
     Subscribe(&'a [u8]),
+    /// PUBLISH, SPUBLISH: to the server of the channel, placed like a key but never cut
+    /// by a prefix route (a channel is no key), so it meets the channel's subscribers.
+    Publish(&'a [u8]),
     /// Answered with this error (without the leading `-` and line end).
     Refuse(String),
 }
@@ -157,9 +160,18 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
         "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => {
             return command.arg(1).map_or_else(|| arity(name), Route::Subscribe);
         }
-        "PUBLISH" | "SPUBLISH" => return command.arg(1).map_or_else(|| arity(name), Route::Key),
+        "PUBLISH" | "SPUBLISH" => return command.arg(1).map_or_else(|| arity(name), Route::Publish),
+        // All or nothing across its keys, so never split: sent whole when every key lives
+        // on one server (hash tags), else refused as CROSSSLOT.
         "MSETNX" => {
-            return Route::Refuse("ERR sluice: MSETNX is atomic across keys, which pool mode cannot split".into())
+            let keys: Vec<&'a [u8]> = command.args().skip(1).step_by(2).collect();
+            if argc % 2 == 0 {
+                return arity(name);
+            }
+            return match keys.as_slice() {
+                [key] => Route::Key(key),
+                _ => Route::SameServer(keys),
+            };
         }
         _ => {}
     }
@@ -289,6 +301,7 @@ mod tests {
             }
             Route::Transaction(tx) => format!("tx {tx:?}"),
             Route::Subscribe(channel) => format!("subscribe {}", String::from_utf8_lossy(channel)),
+            Route::Publish(channel) => format!("publish {}", String::from_utf8_lossy(channel)),
             Route::Refuse(error) => format!("refuse {error}"),
         }
     }
@@ -330,11 +343,13 @@ mod tests {
         assert_eq!(routed("BZMPOP 1 2 z1 z2 MIN"), "blocking z1,z2");
         assert_eq!(routed("XREAD BLOCK 0 STREAMS s1 s2 $ $"), "blocking s1,s2");
         assert_eq!(routed("SUBSCRIBE news sport"), "subscribe news");
-        assert_eq!(routed("PUBLISH news hi"), "key news");
+        assert_eq!(routed("PUBLISH news hi"), "publish news");
         assert!(routed("PUBSUB CHANNELS").contains("outside a subscription"));
         assert!(routed("KEYS *").contains("no key to route by"));
         assert!(routed("EVAL return 0").contains("no key to route by"));
-        assert!(routed("MSETNX a 1 b 2").contains("atomic"));
+        assert_eq!(routed("MSETNX {a}1 1 {a}2 2"), "same {a}1,{a}2");
+        assert_eq!(routed("MSETNX a 1"), "key a");
+        assert_eq!(routed("MSETNX a 1 b"), "refuse ERR wrong number of arguments for 'msetnx' command");
         assert_eq!(routed("MGET"), "refuse ERR wrong number of arguments for 'mget' command");
         assert_eq!(routed("MSET a"), "refuse ERR wrong number of arguments for 'mset' command");
         assert_eq!(routed("GET"), "refuse ERR wrong number of arguments for 'get' command");

@@ -19,28 +19,30 @@ impl Client {
     /// [`MAX_REDIRECTS`] times; true when it did. A MOVED also updates the slot map and
     /// has it refreshed in the background.
     pub(super) fn follow_redirect(&mut self) -> bool {
-        let Some(Entry { reply: Pending::Routed { slot, command, redirects }, .. }) = self.queue.front_mut() else {
+        let Some(Entry { reply: Pending::Routed { slot, command, group, redirects }, .. }) = self.queue.front_mut()
+        else {
             return false;
         };
         if *redirects >= MAX_REDIRECTS {
             return false;
         }
         let Some(redirect) = slot.peek(redirect) else { return false };
+        let group = &self.pools.groups[*group];
         let (server, asking) = match &redirect {
             Redirect::Moved { slot, node } => {
-                self.pools.redirections.moved.increment(1);
-                self.pools.refresh_soon();
-                (self.pools.moved(*slot, node), false)
+                group.redirections.moved.increment(1);
+                group.refresh_soon();
+                (group.moved(*slot, node), false)
             }
             Redirect::Ask { node, .. } => {
-                self.pools.redirections.ask.increment(1);
-                (self.pools.server_named(node), true)
+                group.redirections.ask.increment(1);
+                (group.server_named(node), true)
             }
         };
         let Some(server) = server else { return false };
         let fresh = Slot::new(self.notify.clone());
-        let server = self.pools.server(server);
-        let connection = server.pick();
+        let server = group.server(server);
+        let connection = server.pick(self.resp3);
         if asking {
             connection.send(Bytes::from_static(ASKING), Slot::new(self.notify.clone()));
         }
