@@ -18,7 +18,16 @@ fn pool_proxy(name: &str, servers: &[&Redis], hash: &str) -> Proxy {
 }
 
 fn pool_proxy_with(name: &str, servers: &[&Redis], pool: &str) -> Proxy {
-    let endpoints: Vec<String> = servers.iter().map(|r| format!("\"{}\"", r.addr())).collect();
+    pool_proxy_weighted(name, servers, &vec![1; servers.len()], pool)
+}
+
+/// Servers with weights: `{ address, weight }` endpoints.
+fn pool_proxy_weighted(name: &str, servers: &[&Redis], weights: &[u32], pool: &str) -> Proxy {
+    let endpoints: Vec<String> = servers
+        .iter()
+        .zip(weights)
+        .map(|(r, weight)| format!("{{ address: \"{}\", weight: {weight} }}", r.addr()))
+        .collect();
     Proxy::start(&format!(
         "admin: {{ address: 127.0.0.1:0 }}\n\
          clusters:\n  - {{ name: shards, endpoints: [{}] }}\n\
@@ -44,11 +53,11 @@ struct Nutcracker {
 }
 
 impl Nutcracker {
-    fn start(servers: &[&Redis], hash: &str) -> Nutcracker {
+    fn start(servers: &[&Redis], weights: &[u32], hash: &str) -> Nutcracker {
         let bin = require("nutcracker", "nutcracker");
         let dir = Scratch::new("nutcracker");
         let port = free_port();
-        let list: String = servers.iter().map(|r| format!("   - {}:1\n", r.addr())).collect();
+        let list: String = servers.iter().zip(weights).map(|(r, w)| format!("   - {}:{w}\n", r.addr())).collect();
         let conf = dir.path("nutcracker.yml");
         std::fs::write(
             &conf,
@@ -82,10 +91,11 @@ impl Drop for Nutcracker {
 
 /// Writes `count` keys through sluice, then through nutcracker with other values: each
 /// key must end on one server, with nutcracker's value. Returns the keys per server.
-fn same_placement_as_twemproxy(servers: &[&Redis], hash: &str, count: usize) -> Vec<usize> {
-    let proxy = pool_proxy(&format!("placement_{hash}"), servers, hash);
-    let port = proxy.addr(&format!("placement_{hash}")).port();
-    let twemproxy = Nutcracker::start(servers, hash);
+fn same_placement_as_twemproxy(servers: &[&Redis], weights: &[u32], hash: &str, count: usize) -> Vec<usize> {
+    let name = format!("placement_{hash}_{}", weights.iter().map(u32::to_string).collect::<Vec<_>>().join("_"));
+    let proxy = pool_proxy_weighted(&name, servers, weights, &format!("hash: {hash}"));
+    let port = proxy.addr(&name).port();
+    let twemproxy = Nutcracker::start(servers, weights, hash);
     for server in servers {
         assert_eq!(server.cli(&["FLUSHALL"]).as_deref(), Some("OK"));
     }
@@ -108,8 +118,12 @@ fn keys_land_where_twemproxy_puts_them_and_multi_key_commands_are_split() {
     let servers = [&a, &b, &c];
     // twemproxy's fnv1a_64 multiplies by a 9-bit prime (the 64-bit one truncated), so short
     // similar keys crowd a few arcs of the ring: same placement, no spread to check.
-    same_placement_as_twemproxy(&servers, "fnv1a_64", 100);
-    let per_server = same_placement_as_twemproxy(&servers, "murmur", 200);
+    same_placement_as_twemproxy(&servers, &[1, 1, 1], "fnv1a_64", 100);
+    // Weights as twemproxy reads them (`host:port:weight`): same placement, shares to match.
+    let weighted = same_placement_as_twemproxy(&servers, &[1, 4, 2], "murmur", 200);
+    assert!(weighted[1] > weighted[2] && weighted[2] > weighted[0], "{weighted:?}");
+    // Last: the keys it writes are read below.
+    let per_server = same_placement_as_twemproxy(&servers, &[1, 1, 1], "murmur", 200);
     assert!(per_server.iter().all(|&n| n > 30), "{per_server:?}");
     let proxy = pool_proxy("split", &servers, "murmur");
     let port = proxy.addr("split").port();
@@ -144,6 +158,10 @@ fn keys_land_where_twemproxy_puts_them_and_multi_key_commands_are_split() {
     assert_eq!(redis_cli(port, &["SET", "{acct:7}:a", "v"]).as_deref(), Some("OK"));
     assert_eq!(redis_cli(port, &["RENAME", "{acct:7}:a", "{acct:7}:b"]).as_deref(), Some("OK"));
     assert_eq!(redis_cli(port, &["GET", "{acct:7}:b"]).as_deref(), Some("v"));
+    // MSETNX is all or nothing, so never split: whole on one server, or refused.
+    assert_eq!(redis_cli(port, &["MSETNX", "{n}1", "a", "{n}2", "b"]).as_deref(), Some("1"));
+    assert_eq!(redis_cli(port, &["MSETNX", "{n}2", "c", "{n}3", "d"]).as_deref(), Some("0"));
+    assert!(redis_cli(port, &["MSETNX", &first, "1", &second, "2"]).unwrap().starts_with("CROSSSLOT"));
 
     // Answered by sluice, and refused with a reason.
     assert_eq!(redis_cli(port, &["PING"]).as_deref(), Some("PONG"));
@@ -366,25 +384,31 @@ fn maglev_gives_every_server_an_even_share() {
     assert!(sizes.iter().all(|&n| n.abs_diff(total / 3) < total / 15), "uneven: {sizes:?}");
 }
 
-/// Three Redis Cluster nodes holding all 16384 slots (no replicas).
-fn redis_cluster() -> Vec<Redis> {
-    let nodes = vec![Redis::start_cluster_node(), Redis::start_cluster_node(), Redis::start_cluster_node()];
+/// Three Redis Cluster primaries holding all 16384 slots, each with `replicas` replicas.
+fn redis_cluster(replicas: usize) -> Vec<Redis> {
+    let nodes: Vec<Redis> = (0..3 * (1 + replicas)).map(|_| Redis::start_cluster_node()).collect();
     let out = Command::new("redis-cli")
         .args(["--cluster", "create"])
         .args(nodes.iter().map(Redis::addr))
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(wait_until(Duration::from_secs(20), || {
         nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).unwrap_or_default().contains("cluster_state:ok"))
     }));
+    // The seed's slot map lists every replica (once it has synced) before anyone asks.
+    let ports: Vec<String> = nodes.iter().map(|n| n.port.to_string()).collect();
+    assert!(wait_until(Duration::from_secs(30), || {
+        let slots = nodes[0].cli(&["CLUSTER", "SLOTS"]).unwrap_or_default();
+        ports.iter().all(|p| slots.lines().any(|l| l == p))
+    }));
     nodes
 }
 
 #[test]
 fn a_redis_cluster_behind_the_pool_and_moved_slots_followed_transparently() {
-    let nodes = redis_cluster();
+    let nodes = redis_cluster(0);
     // Only the first node is given: the rest are learnt from its slot map.
     let proxy = Proxy::start(&format!(
         "admin: {{ address: 127.0.0.1:0 }}\n\
@@ -428,4 +452,116 @@ fn a_redis_cluster_behind_the_pool_and_moved_slots_followed_transparently() {
     let gets =
         m.get("sluice_ops_total", &[("listener", "rc_pool"), ("protocol", "redis"), ("op", "GET"), ("outcome", "ok")]);
     assert_eq!(gets, 200.0, "every GET answered with its value, none with MOVED");
+}
+
+/// How many times `server` ran `command` (INFO commandstats).
+fn calls(server: &Redis, command: &str) -> u64 {
+    let stats = server.cli(&["INFO", "commandstats"]).unwrap_or_default();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn prefixes_route_keys_to_other_clusters_and_writes_are_mirrored() {
+    let (main, sessions, admin, shadow) = (Redis::start(), Redis::start(), Redis::start(), Redis::start());
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: main, endpoints: [\"{}\"] }}\n  - {{ name: sessions, endpoints: [\"{}\"] }}\n  \
+         - {{ name: admin, endpoints: [\"{}\"] }}\n  - {{ name: shadow, endpoints: [\"{}\"] }}\n\
+         listeners:\n  - {{ name: routed, address: 127.0.0.1:0, protocol: redis, cluster: main, \
+         redis: {{ mode: pool, pool: {{ routes: [ {{ prefix: \"session:\", cluster: sessions, remove_prefix: true }}, \
+         {{ prefix: \"session:admin:\", cluster: admin }} ], \
+         mirror: {{ cluster: shadow, exclude_reads: true }} }} }} }}\n",
+        main.addr(),
+        sessions.addr(),
+        admin.addr(),
+        shadow.addr()
+    ));
+    let port = proxy.addr("routed").port();
+    let cli = |args: &[&str]| redis_cli(port, args);
+
+    // The longest prefix wins; `remove_prefix` cuts it off the key the cluster sees.
+    assert_eq!(cli(&["SET", "session:abc", "s1"]).as_deref(), Some("OK"));
+    assert_eq!(cli(&["SET", "session:admin:root", "a1"]).as_deref(), Some("OK"));
+    assert_eq!(cli(&["SET", "user:1", "u1"]).as_deref(), Some("OK"));
+    assert_eq!(sessions.cli(&["GET", "abc"]).as_deref(), Some("s1"));
+    assert_eq!(sessions.cli(&["EXISTS", "session:abc"]).as_deref(), Some("0"));
+    assert_eq!(admin.cli(&["GET", "session:admin:root"]).as_deref(), Some("a1"));
+    assert_eq!(main.cli(&["GET", "user:1"]).as_deref(), Some("u1"), "the catch-all is the listener's cluster");
+    assert_eq!(main.cli(&["DBSIZE"]).as_deref(), Some("1"));
+    assert_eq!(cli(&["GET", "session:abc"]).as_deref(), Some("s1"));
+
+    // Split commands are split per cluster (keys cut per route) and merged in order.
+    let got = cli(&["MGET", "user:1", "session:none", "session:abc", "session:admin:root"]).unwrap();
+    assert_eq!(got.lines().collect::<Vec<_>>(), ["u1", "", "s1", "a1"]);
+    assert_eq!(cli(&["MSET", "session:x", "1", "user:2", "2"]).as_deref(), Some("OK"));
+    assert_eq!(sessions.cli(&["GET", "x"]).as_deref(), Some("1"));
+    assert_eq!(cli(&["DEL", "session:x", "user:2", "nothing"]).as_deref(), Some("2"));
+    // Keys of one command in two clusters cannot meet; within one they are cut alike.
+    assert!(cli(&["RENAME", "session:abc", "user:9"]).unwrap().starts_with("CROSSSLOT"));
+    assert_eq!(cli(&["RENAME", "session:abc", "session:def"]).as_deref(), Some("OK"));
+    assert_eq!(sessions.cli(&["GET", "def"]).as_deref(), Some("s1"));
+    // Inside a transaction too.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(roundtrip(&mut s, &["MULTI"]), "+OK");
+    assert_eq!(roundtrip(&mut s, &["INCR", "session:n"]), "+QUEUED");
+    assert_eq!(roundtrip(&mut s, &["EXEC"]), "*1 :1");
+    assert_eq!(sessions.cli(&["GET", "n"]).as_deref(), Some("1"));
+
+    // Every write was copied to the shadow cluster, as its route sent it; reads were not.
+    assert!(wait_until(Duration::from_secs(5), || calls(&shadow, "rename") == 1));
+    assert_eq!(calls(&shadow, "get"), 0, "reads are not mirrored");
+    assert_eq!(calls(&shadow, "mget"), 0);
+    assert_eq!(calls(&shadow, "mset"), 1);
+    assert_eq!(shadow.cli(&["GET", "user:1"]).as_deref(), Some("u1"));
+    assert_eq!(shadow.cli(&["GET", "def"]).as_deref(), Some("s1"), "mirrored after the prefix was cut, renamed");
+    assert_eq!(shadow.cli(&["GET", "session:admin:root"]).as_deref(), Some("a1"));
+    let mirrored = proxy.metrics().get("sluice_redis_pool_mirrored_total", &[("listener", "routed")]);
+    assert_eq!(mirrored, 6.0, "3 SET, MSET, DEL and RENAME, once each (not the refused RENAME)");
+}
+
+#[test]
+fn replicas_of_a_redis_cluster_serve_reads_with_read_from_prefer_replica() {
+    let mut nodes = redis_cluster(1);
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: rcr, endpoints: [\"{}\"] }}\n\
+         listeners:\n  - {{ name: rcr_pool, address: 127.0.0.1:0, protocol: redis, cluster: rcr, \
+         redis: {{ mode: pool, pool: {{ backend: cluster, read_from: prefer_replica }} }} }}\n",
+        nodes[0].addr()
+    ));
+    let port = proxy.addr("rcr_pool").port();
+    let keys: Vec<String> = (0..100).map(|i| format!("item:{i}")).collect();
+    for key in &keys {
+        assert_eq!(redis_cli(port, &["SET", key, "v"]).as_deref(), Some("OK"), "{key}");
+    }
+    // Replication is asynchronous: every read comes back once the replicas have caught up.
+    assert!(wait_until(Duration::from_secs(10), || keys
+        .iter()
+        .all(|k| redis_cli(port, &["GET", k]).as_deref() == Some("v"))));
+    let is_replica = |n: &Redis| n.cli(&["ROLE"]).unwrap_or_default().starts_with("slave");
+    let (replicas, primaries): (Vec<&Redis>, Vec<&Redis>) = nodes.iter().partition(|n| is_replica(n));
+    assert_eq!((replicas.len(), primaries.len()), (3, 3));
+    assert!(primaries.iter().all(|p| calls(p, "get") == 0), "reads never reached a primary");
+    assert!(replicas.iter().all(|r| calls(r, "get") > 0), "every replica served reads");
+    assert!(primaries.iter().all(|p| calls(p, "set") > 0), "writes go to the primaries");
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().map(String::as_str));
+    assert_eq!(redis_cli(port, &mget).unwrap().lines().filter(|v| *v == "v").count(), 100);
+
+    // A replica dies: its reads go to its primary, without an error reaching the client.
+    let dead = nodes.iter().position(|n| is_replica(n)).unwrap();
+    drop(nodes.remove(dead));
+    for key in &keys {
+        assert_eq!(redis_cli(port, &["GET", key]).as_deref(), Some("v"), "{key}");
+    }
+    assert!(primaries_of(&nodes).iter().any(|p| calls(p, "get") > 0), "the dead replica's primary took its reads");
+}
+
+fn primaries_of(nodes: &[Redis]) -> Vec<&Redis> {
+    nodes.iter().filter(|n| n.cli(&["ROLE"]).unwrap_or_default().starts_with("master")).collect()
 }

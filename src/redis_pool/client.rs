@@ -63,8 +63,9 @@ enum Pending {
     /// Sent to one server (on a connection of the client's own, or not to be redirected).
     One(Rc<Slot>),
     /// Sent to the server of its key on a pooled connection (of `group`): followed to
-    /// another server if a Redis Cluster answers MOVED or ASK.
-    Routed { slot: Rc<Slot>, command: Bytes, group: usize, redirects: u8 },
+    /// another server if a Redis Cluster answers MOVED or ASK, and sent to `fallback`
+    /// (the primary of the replica a read went to) if its connection fails.
+    Routed { slot: Rc<Slot>, command: Bytes, group: usize, redirects: u8, fallback: Option<usize> },
     /// Split over servers: each part's slot and the client's key positions it carries.
     Split { merge: Merge, parts: Vec<(Rc<Slot>, Vec<usize>)>, keys: usize },
 }
@@ -335,7 +336,7 @@ impl Client {
             Route::Key(key) => self.send_keyed(command, frame, &[key], read, writes),
             Route::SameServer(keys) => self.send_keyed(command, frame, &keys, read, writes),
             Route::Publish(channel) => match self.pools.channel_server(channel) {
-                Some(server) => self.send_to(server, frame.clone()),
+                Some(server) => self.send_to(server, frame.clone(), None),
                 None => no_server(),
             },
             Route::Split { name, group, merge } => self.split(command, name, group, merge, read, writes),
@@ -449,10 +450,11 @@ impl Client {
     /// Sends a command to the server all its `keys` share (cut by their prefix route),
     /// and its copy to the mirror.
     fn send_keyed(&self, command: &Command<'_>, frame: &Bytes, keys: &[&[u8]], read: bool, writes: bool) -> Pending {
-        let server = match self.server_of_all(keys, read) {
+        let primary = match self.server_of_all(keys, false) {
             Ok(server) => server,
             Err(refusal) => return refusal,
         };
+        let server = if read { self.pools.server_for(keys[0], true).unwrap_or(primary) } else { primary };
         let outgoing = self.outgoing(command, frame, keys);
         if let Some(mirror) = self.pools.mirrors(writes) {
             let (_, cut) = self.pools.route(keys[0]);
@@ -462,14 +464,15 @@ impl Client {
                 mirror_group.server(*index).pick(false).send(outgoing.clone(), sink_slot(mirror));
             }
         }
-        self.send_to(server, outgoing)
+        let fallback = (server != primary).then_some(primary.index);
+        self.send_to(server, outgoing, fallback)
     }
 
     /// Sends `command` to `server` on a pooled connection.
-    fn send_to(&self, server: ServerId, command: Bytes) -> Pending {
+    fn send_to(&self, server: ServerId, command: Bytes, fallback: Option<usize>) -> Pending {
         let slot = Slot::new(self.notify.clone());
         self.pools.server(server).pick(self.resp3).send(command.clone(), slot.clone());
-        Pending::Routed { slot, command, group: server.group, redirects: 0 }
+        Pending::Routed { slot, command, group: server.group, redirects: 0, fallback }
     }
 
     /// Sends each server the part of a multi-key command it holds, and the mirror its own

@@ -198,7 +198,10 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
             mirrored: metrics::counter!(stats::MIRRORED_TOTAL, "listener" => runtime.name.to_string(), "cluster" => m.cluster.clone()),
         });
         let limits = redis.limits(false);
-        let groups = clusters.iter().map(|cluster| build_group(runtime, pool, cluster, limits)).collect();
+        let groups: Vec<Rc<Group>> = clusters.iter().map(|cluster| build_group(runtime, pool, cluster, limits)).collect();
+        for group in &groups {
+            group.refresh_periodically();
+        }
         let built = Rc::new(Pools { groups, strips: routes.iter().any(|r| r.remove_prefix), routes, mirror });
         pools.push((id, built.clone()));
         Some(built)

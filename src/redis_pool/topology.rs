@@ -3,7 +3,7 @@
 //! from `CLUSTER SLOTS` on the first client and after every `MOVED`, corrected slot by slot
 //! by the `MOVED` replies themselves in between. Nodes are named as the cluster announces
 //! them (`ip:port`), and join the pool's servers the first time the map names them.
-//! A failed pooled connection asks for the map again too (a failover moves slots to a
+//! The map is also asked for every 5 s, and a failed pooled connection asks for it too (a failover moves slots to a
 //! replica without any MOVED until a command is sent).
 //!
 //! Replicas are remembered per primary; with `read_from: prefer_replica` or `any`, read
@@ -25,6 +25,8 @@ use super::group::{Group, Placement};
 use super::upstream::login;
 use crate::config::ReadFrom;
 
+/// How often the slot map is asked for anyway (Envoy redis_proxy's default).
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const CLUSTER_SLOTS: &[u8] = b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
 
 /// The server of each hash slot, as last learnt, and the replicas of each primary.
@@ -127,6 +129,22 @@ impl Group {
         map.known = true;
         self.redirections.refresh.increment(1);
         true
+    }
+
+    /// Asks for the slot map every [`REFRESH_EVERY`] while the group lives: replicas that
+    /// join, and slots that move without any command of ours being redirected.
+    pub(super) fn refresh_periodically(self: &Rc<Self>) {
+        if !matches!(self.placement, Placement::Slots(_)) {
+            return;
+        }
+        let group = Rc::downgrade(self);
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(REFRESH_EVERY).await;
+                let Some(group) = group.upgrade() else { return };
+                group.refresh().await;
+            }
+        });
     }
 
     /// Refreshes in the background (after a MOVED: more slots may have moved with it).

@@ -35,16 +35,29 @@ const MAX_IOV: usize = 64;
 /// Where the reply to one command lands, and whom to wake when it does.
 pub struct Slot {
     reply: RefCell<Option<Bytes>>,
+    /// The reply is sluice's error: the command never got a server's answer.
+    failed: Cell<bool>,
     client: Rc<Notify>,
 }
 
 impl Slot {
     pub fn new(client: Rc<Notify>) -> Rc<Slot> {
-        Rc::new(Slot { reply: RefCell::new(None), client })
+        Rc::new(Slot { reply: RefCell::new(None), failed: Cell::new(false), client })
     }
 
     pub fn is_filled(&self) -> bool {
         self.reply.borrow().is_some()
+    }
+
+    /// Answered by sluice's error because the connection failed, not by a server.
+    pub fn is_failed(&self) -> bool {
+        self.failed.get()
+    }
+
+    /// Answers with sluice's error for a connection that failed.
+    fn fail(&self, error: &'static str) {
+        self.failed.set(true);
+        self.fill(Bytes::from_static(error.as_bytes()));
     }
 
     /// Looks at the reply without taking it.
@@ -137,7 +150,7 @@ impl Upstream {
     /// Queues a command; its reply (or an error) goes to `slot`.
     pub fn send(self: &Rc<Self>, command: Bytes, slot: Rc<Slot>) {
         if self.is_down() {
-            slot.fill(Bytes::from_static(b"-ERR sluice: upstream server unavailable\r\n"));
+            slot.fail("-ERR sluice: upstream server unavailable\r\n");
             return;
         }
         {
@@ -189,7 +202,7 @@ impl Upstream {
         let mut queue = self.queue.borrow_mut();
         queue.out = WriteQueue::default();
         for slot in queue.waiting.drain(..) {
-            slot.fill(Bytes::from_static(error.as_bytes()));
+            slot.fail(error);
         }
     }
 

@@ -152,7 +152,10 @@ impl Redis {
 
     /// A Redis Cluster node (no slots yet: `redis-cli --cluster create` joins nodes).
     pub fn start_cluster_node() -> Redis {
-        Redis::start_with(false, None, &["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+        // Replicas sync at once (Redis 7 waits 5 s for more replicas before a diskless sync).
+        let args =
+            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--repl-diskless-sync-delay", "0"];
+        Redis::start_with(false, None, &args)
     }
 
     fn start_with(tls: bool, password: Option<&str>, extra: &[&str]) -> Redis {

@@ -2,6 +2,7 @@
 //! (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#redirection-and-resharding):
 //! a `-MOVED` or `-ASK` reply to a command sent on a pooled connection is not passed on;
 //! the command goes to the node named instead, and the client only ever sees the answer.
+//! A read sent to a replica whose connection failed goes to the replica's primary.
 
 use bytes::Bytes;
 use sluice_filters::redis::cluster_slots::{redirect, Redirect};
@@ -19,10 +20,19 @@ impl Client {
     /// [`MAX_REDIRECTS`] times; true when it did. A MOVED also updates the slot map and
     /// has it refreshed in the background.
     pub(super) fn follow_redirect(&mut self) -> bool {
-        let Some(Entry { reply: Pending::Routed { slot, command, group, redirects }, .. }) = self.queue.front_mut()
+        let Some(Entry { reply: Pending::Routed { slot, command, group, redirects, fallback }, .. }) =
+            self.queue.front_mut()
         else {
             return false;
         };
+        // A read whose replica failed goes to the primary instead, once.
+        if slot.is_failed() {
+            let Some(primary) = fallback.take() else { return false };
+            let fresh = Slot::new(self.notify.clone());
+            self.pools.groups[*group].server(primary).pick(self.resp3).send(command.clone(), fresh.clone());
+            *slot = fresh;
+            return true;
+        }
         if *redirects >= MAX_REDIRECTS {
             return false;
         }
