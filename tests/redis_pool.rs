@@ -217,6 +217,7 @@ fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_it
     for server in [&a, &b] {
         assert!((1.0..=4.0).contains(&per_server("sluice_redis_pool_connections", server)));
         assert_eq!(counter("sluice_redis_pool_ejections_total", server), 0.0);
+        assert_eq!(counter("sluice_redis_pool_in_flight", server), 0.0, "every command answered");
     }
 
     // One server goes away: its keys get errors, the other's keep working.
@@ -554,7 +555,7 @@ fn replicas_of_a_redis_cluster_serve_reads_with_read_from_prefer_replica() {
     assert_eq!(redis_cli(port, &mget).unwrap().lines().filter(|v| *v == "v").count(), 100);
 
     // A replica dies: its reads go to its primary, without an error reaching the client.
-    let dead = nodes.iter().position(|n| is_replica(n)).unwrap();
+    let dead = nodes.iter().position(is_replica).unwrap();
     drop(nodes.remove(dead));
     for key in &keys {
         assert_eq!(redis_cli(port, &["GET", key]).as_deref(), Some("v"), "{key}");
@@ -564,4 +565,55 @@ fn replicas_of_a_redis_cluster_serve_reads_with_read_from_prefer_replica() {
 
 fn primaries_of(nodes: &[Redis]) -> Vec<&Redis> {
     nodes.iter().filter(|n| n.cli(&["ROLE"]).unwrap_or_default().starts_with("master")).collect()
+}
+
+#[test]
+fn five_thousand_clients_cost_each_server_only_the_pools_connections() {
+    use std::io::{Read, Write};
+    // sluice runs in this process, so each client holds two of its descriptors. Where the
+    // hard limit is lower (some CI containers pin it at 1,024), as many as fit.
+    let limit = raise_nofile(12_000);
+    let n = 5000.min(limit.saturating_sub(200) as usize / 2);
+    assert!(n >= 400, "open-file limit {limit} holds only {n} clients");
+    if n < 5000 {
+        eprintln!("open-file limit {limit}: {n} concurrent clients instead of 5,000");
+    }
+    let (a, b) = (Redis::start(), Redis::start());
+    let proxy = pool_proxy("crowd", &[&a, &b], "murmur");
+    let addr = proxy.addr("crowd");
+    let mut clients: Vec<std::net::TcpStream> =
+        (0..n).map(|i| std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("client {i}: {e}"))).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        let (key, value) = (format!("crowd:{i}"), i.to_string());
+        let request = format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n",
+            key.len(),
+            value.len(),
+            key.len()
+        );
+        client.write_all(request.as_bytes()).unwrap();
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        let value = i.to_string();
+        // The GET sees the SET before it: a client's commands to a server stay in order.
+        let expected = format!("+OK\r\n${}\r\n{value}\r\n", value.len());
+        let mut reply = vec![0u8; expected.len()];
+        client.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        client.read_exact(&mut reply).unwrap_or_else(|e| panic!("client {i}: {e}"));
+        assert_eq!(String::from_utf8_lossy(&reply), expected, "client {i}");
+    }
+    // All of them still connected: each server sees at most the pool (2 workers × 2
+    // connections), plus the redis-cli asking.
+    for server in [&a, &b] {
+        let clients_seen = server.info_field("connected_clients");
+        assert!((2..=5).contains(&clients_seen), "{} connected clients on {}", clients_seen, server.addr());
+    }
+    let m = proxy.metrics();
+    let active = m.get("sluice_downstream_connections_active", &[("listener", "crowd")]);
+    let sent = m.get("sluice_redis_pool_commands_total", &[("listener", "crowd")]);
+    assert_eq!(sent, 2.0 * n as f64, "every client's SET and GET, on the pool's connections");
+    assert_eq!(m.get("sluice_redis_pool_in_flight", &[("listener", "crowd")]), 0.0);
+    assert_eq!(active, n as f64);
+    let keys = |r: &Redis| r.cli(&["DBSIZE"]).unwrap().parse::<usize>().unwrap();
+    assert_eq!(keys(&a) + keys(&b), n);
 }

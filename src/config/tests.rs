@@ -696,6 +696,70 @@ fn redis_pool_mode_takes_its_settings_and_refuses_what_it_cannot_do() {
     );
 }
 
+#[test]
+fn redis_pool_routes_mirror_and_replica_reads_name_clusters_and_are_checked() {
+    let yaml = |pool: &str| {
+        format!(
+            "clusters:\n  - {{ name: main, endpoints: [\"127.0.0.1:6379\"] }}\n  \
+             - {{ name: sessions, endpoints: [{{ address: \"127.0.0.1:6380\", weight: 3 }}, \"127.0.0.1:6381\"] }}\n  \
+             - {{ name: secure, endpoints: [\"127.0.0.1:6382\"], tls: {{ insecure: true }} }}\n\
+             listeners:\n  - {{ name: l, address: 127.0.0.1:0, protocol: redis, cluster: main, redis: {{ mode: pool, pool: {pool} }} }}\n"
+        )
+    };
+    let c = Config::from_yaml(&yaml(
+        "{ routes: [ { prefix: \"s:\", cluster: sessions, remove_prefix: true } ], mirror: { cluster: sessions, fraction: 0.25, exclude_reads: true } }",
+    ))
+    .unwrap();
+    assert_eq!(c.clusters[1].endpoints.iter().map(|e| e.weight).collect::<Vec<_>>(), [3, 1]);
+    let pool = c.listeners[0].redis.as_ref().unwrap().pool.clone().unwrap();
+    let route = &pool.routes[0];
+    assert_eq!((route.prefix.as_str(), route.cluster_index, route.remove_prefix), ("s:", 1, true));
+    let mirror = pool.mirror.unwrap();
+    assert_eq!((mirror.cluster_index, mirror.fraction, mirror.exclude_reads), (1, 0.25, true));
+    assert_eq!(pool.read_from, ReadFrom::Primary);
+    let rc = Config::from_yaml(&yaml("{ backend: cluster, read_from: any }")).unwrap();
+    assert_eq!(rc.listeners[0].redis.as_ref().unwrap().pool.as_ref().unwrap().read_from, ReadFrom::Any);
+    assert_eq!(
+        errors(&yaml(
+            "{ routes: [ { prefix: \"\", cluster: sessions }, { prefix: a, cluster: nowhere }, { prefix: b, cluster: secure }, \
+             { prefix: c, cluster: main }, { prefix: c, cluster: main } ], mirror: { cluster: main, fraction: 1.5 }, read_from: prefer_replica }"
+        )),
+        [
+            "listeners[0].redis.pool.read_from: needs backend: cluster (a ring of servers has no replicas)",
+            "listeners[0].redis.pool.routes[0].prefix: must not be empty (the listener's cluster takes every other key)",
+            r#"listeners[0].redis.pool.routes[1].cluster: unknown cluster "nowhere""#,
+            "listeners[0].redis.pool.routes[2].cluster: redis mode: pool does not originate TLS yet",
+            r#"listeners[0].redis.pool.routes[4].prefix: "c" is routed already"#,
+            "listeners[0].redis.pool.mirror.fraction: must be above 0 and at most 1",
+        ]
+    );
+    assert_eq!(
+        errors(&yaml("{ read_from: replicas }")),
+        [
+            r#"listeners[0].redis.pool.read_from: unknown read_from "replicas" (expected primary, prefer_replica or any)"#
+        ]
+    );
+}
+
+#[test]
+fn endpoint_weights_are_bounded_and_one_must_be_above_zero() {
+    let yaml = |endpoints: &str| {
+        format!(
+            "clusters: [{{ name: c, endpoints: {endpoints} }}]\n\
+             listeners: [{{ name: l, address: 127.0.0.1:0, protocol: tcp, cluster: c }}]\n"
+        )
+    };
+    assert_eq!(
+        errors(&yaml("[{ address: \"127.0.0.1:1\", weight: 0 }]")),
+        ["clusters[0].endpoints: needs an endpoint with a weight above zero"]
+    );
+    assert_eq!(
+        errors(&yaml("[{ address: \"127.0.0.1:1\", weight: 1001 }]")),
+        ["clusters[0].endpoints[0].weight: at most 1000"]
+    );
+    assert!(Config::from_yaml(&yaml("[\"127.0.0.1:1\", { address: \"127.0.0.1:2\", weight: 0 }]")).is_ok());
+}
+
 const HTTP_BASE: &str = "clusters:\n  - { name: web, endpoints: [\"127.0.0.1:8080\"] }\n  - { name: canary, endpoints: [\"127.0.0.1:8081\"] }\nlisteners:\n  - name: front\n    address: 127.0.0.1:0\n    protocol: http\n    cluster: web\n";
 
 #[test]

@@ -94,6 +94,7 @@ pub async fn serve(
     while !pools.placement_known() && !pools.refresh().await && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let lane = pools.next_lane();
     let client = Client {
         socket: downstream,
         pools,
@@ -111,6 +112,7 @@ pub async fn serve(
         authenticated: auth::pool_users(runtime).is_empty(),
         user: None,
         resp3: false,
+        lane,
         own: Vec::new(),
         pinned: None,
         tx: None,
@@ -139,6 +141,9 @@ struct Client {
     user: Option<String>,
     /// The client said HELLO 3: its commands go on RESP3 connections.
     resp3: bool,
+    /// Which of each server's pooled connections the client uses (always the same, so
+    /// its commands to a server stay in order).
+    lane: usize,
     /// The client's own connections, by server: blocking commands and transactions.
     own: Vec<(ServerId, Rc<Upstream>)>,
     /// The server WATCH tied the client to, until EXEC, DISCARD or UNWATCH.
@@ -461,7 +466,7 @@ impl Client {
             let mirror_group = &self.pools.groups[mirror.group];
             let servers: Vec<Option<usize>> = keys.iter().map(|k| mirror_group.server_for(&k[cut..], false)).collect();
             if let Some(Some(index)) = servers.first().filter(|first| servers.iter().all(|s| s == *first)) {
-                mirror_group.server(*index).pick(false).send(outgoing.clone(), sink_slot(mirror));
+                mirror_group.server(*index).pick(false, self.lane).send(outgoing.clone(), sink_slot(mirror));
             }
         }
         let fallback = (server != primary).then_some(primary.index);
@@ -471,7 +476,7 @@ impl Client {
     /// Sends `command` to `server` on a pooled connection.
     fn send_to(&self, server: ServerId, command: Bytes, fallback: Option<usize>) -> Pending {
         let slot = Slot::new(self.notify.clone());
-        self.pools.server(server).pick(self.resp3).send(command.clone(), slot.clone());
+        self.pools.server(server).pick(self.resp3, self.lane).send(command.clone(), slot.clone());
         Pending::Routed { slot, command, group: server.group, redirects: 0, fallback }
     }
 
@@ -500,7 +505,7 @@ impl Client {
             };
             for ((server, _), positions) in self.parts(&args, group, place).unwrap_or_default() {
                 let part = self.part_command(name, &args, group, &positions);
-                self.pools.server(server).pick(false).send(part, sink_slot(mirror));
+                self.pools.server(server).pick(false, self.lane).send(part, sink_slot(mirror));
             }
         }
         let parts = parts
@@ -508,7 +513,7 @@ impl Client {
             .map(|((server, _), positions)| {
                 let slot = Slot::new(self.notify.clone());
                 let part = self.part_command(name, &args, group, &positions);
-                self.pools.server(server).pick(self.resp3).send(part, slot.clone());
+                self.pools.server(server).pick(self.resp3, self.lane).send(part, slot.clone());
                 (slot, positions)
             })
             .collect();

@@ -3,7 +3,7 @@
 //! version the clients speak (the version is fixed per connection by HELLO, so RESP2 and
 //! RESP3 clients cannot share one).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -53,7 +53,6 @@ pub(super) struct Server {
     own_stats: ServerStats,
     /// Pooled connections: RESP2 ones, and RESP3 ones for clients that said HELLO 3.
     connections: [Vec<Rc<Upstream>>; 2],
-    next: Cell<usize>,
 }
 
 impl Group {
@@ -144,7 +143,6 @@ impl Group {
             address,
             own_stats: ServerStats::new(&s.listener, &s.cluster, name, true),
             connections: [pool(false), pool(true)],
-            next: Cell::new(0),
         }
     }
 
@@ -165,13 +163,12 @@ impl Group {
 }
 
 impl Server {
-    /// The pooled connection with the fewest commands in flight, round robin among equals.
-    pub fn pick(&self, resp3: bool) -> &Rc<Upstream> {
+    /// The pooled connection of a client's `lane`. A client always uses the same one per
+    /// server: commands on two connections could run out of order (a GET before the SET
+    /// the client sent ahead of it), while one connection keeps the client's order.
+    pub fn pick(&self, resp3: bool, lane: usize) -> &Rc<Upstream> {
         let connections = &self.connections[usize::from(resp3)];
-        let start = self.next.get();
-        self.next.set(start.wrapping_add(1));
-        let n = connections.len();
-        (0..n).map(|i| &connections[(start + i) % n]).min_by_key(|c| c.in_flight()).unwrap_or(&connections[0])
+        &connections[lane % connections.len()]
     }
 
     /// Not in the backoff after a failure.

@@ -57,6 +57,8 @@ struct Pools {
     /// Some route cuts its prefix off the keys, so commands may need rewriting.
     strips: bool,
     mirror: Option<Mirror>,
+    /// The lane the next client gets (see `Server::pick`).
+    lanes: Cell<usize>,
 }
 
 struct KeyRoute {
@@ -135,6 +137,13 @@ impl Pools {
         known
     }
 
+    /// A lane for a new client: clients take the pooled connections in turn.
+    fn next_lane(&self) -> usize {
+        let lane = self.lanes.get();
+        self.lanes.set(lane.wrapping_add(1));
+        lane
+    }
+
     /// Whether this command is copied to the mirror (spends the credit when it is).
     fn mirrors(&self, writes: bool) -> Option<&Mirror> {
         let mirror = self.mirror.as_ref()?;
@@ -202,7 +211,8 @@ fn pools(runtime: &Arc<ListenerRuntime>) -> Option<Rc<Pools>> {
         for group in &groups {
             group.refresh_periodically();
         }
-        let built = Rc::new(Pools { groups, strips: routes.iter().any(|r| r.remove_prefix), routes, mirror });
+        let strips = routes.iter().any(|r| r.remove_prefix);
+        let built = Rc::new(Pools { groups, strips, routes, mirror, lanes: Cell::new(0) });
         pools.push((id, built.clone()));
         Some(built)
     })

@@ -8,6 +8,8 @@
 //!   `sluice_redis_pool_writes_total{listener,server}`: commands sent on pooled connections
 //!   and the writes that carried them (their ratio is the batch size: commands of many
 //!   clients per write);
+//! - `sluice_redis_pool_in_flight{listener,cluster,server}`: commands sent on pooled
+//!   connections and not answered yet;
 //! - `sluice_redis_pool_ejections_total{listener,server}`: connections that failed (refused,
 //!   lost, timed out, AUTH refused), each followed by the backoff during which the server's
 //!   keys fail at once.
@@ -24,6 +26,7 @@ use metrics::{Counter, Gauge, Unit};
 pub const CONNECTIONS: &str = "sluice_redis_pool_connections";
 pub const COMMANDS_TOTAL: &str = "sluice_redis_pool_commands_total";
 pub const WRITES_TOTAL: &str = "sluice_redis_pool_writes_total";
+pub const IN_FLIGHT: &str = "sluice_redis_pool_in_flight";
 pub const EJECTIONS_TOTAL: &str = "sluice_redis_pool_ejections_total";
 pub const REDIRECTIONS_TOTAL: &str = "sluice_redis_pool_redirections_total";
 pub const MIRRORED_TOTAL: &str = "sluice_redis_pool_mirrored_total";
@@ -36,6 +39,7 @@ pub fn describe() {
         Unit::Count,
         "Writes on pooled Redis connections (commands per write: batching)."
     );
+    metrics::describe_gauge!(IN_FLIGHT, Unit::Count, "Commands on pooled Redis connections awaiting replies.");
     metrics::describe_counter!(EJECTIONS_TOTAL, Unit::Count, "Redis pool connections that failed, by server.");
     metrics::describe_counter!(REDIRECTIONS_TOTAL, Unit::Count, "Redis Cluster MOVED / ASK replies followed.");
     metrics::describe_counter!(MIRRORED_TOTAL, Unit::Count, "Commands copied to a Redis pool's mirror cluster.");
@@ -47,6 +51,7 @@ pub struct ServerStats {
     pub connections: Gauge,
     pub commands: Counter,
     pub writes: Counter,
+    pub in_flight: Gauge,
     pub ejections: Counter,
     /// Commands and writes are counted for pooled connections only.
     pub pooled: bool,
@@ -60,6 +65,7 @@ impl ServerStats {
             connections: metrics::gauge!(CONNECTIONS, "listener" => l(), "cluster" => c(), "server" => s(), "kind" => kind),
             commands: metrics::counter!(COMMANDS_TOTAL, "listener" => l(), "cluster" => c(), "server" => s()),
             writes: metrics::counter!(WRITES_TOTAL, "listener" => l(), "cluster" => c(), "server" => s()),
+            in_flight: metrics::gauge!(IN_FLIGHT, "listener" => l(), "cluster" => c(), "server" => s()),
             ejections: metrics::counter!(EJECTIONS_TOTAL, "listener" => l(), "cluster" => c(), "server" => s()),
             pooled: !own,
         }

@@ -142,11 +142,6 @@ impl Upstream {
         self.down_until.get().is_some_and(|until| Instant::now() < until)
     }
 
-    /// Commands waiting for replies on this connection.
-    pub fn in_flight(&self) -> usize {
-        self.queue.borrow().waiting.len()
-    }
-
     /// Queues a command; its reply (or an error) goes to `slot`.
     pub fn send(self: &Rc<Self>, command: Bytes, slot: Rc<Slot>) {
         if self.is_down() {
@@ -160,6 +155,7 @@ impl Upstream {
         }
         if self.stats.pooled {
             self.stats.commands.increment(1);
+            self.stats.in_flight.increment(1);
         }
         if self.running.replace(true) {
             self.wake.notify_one();
@@ -201,6 +197,7 @@ impl Upstream {
     fn fail_all(&self, error: &'static str) {
         let mut queue = self.queue.borrow_mut();
         queue.out = WriteQueue::default();
+        self.answered(queue.waiting.len());
         for slot in queue.waiting.drain(..) {
             slot.fail(error);
         }
@@ -256,18 +253,29 @@ impl Upstream {
 
     /// Hands every complete reply in `input` to its slot.
     fn dispatch(&self, input: &mut BytesMut, scanner: &mut FrameScanner) -> Result<(), &'static str> {
-        loop {
+        let mut answered = 0;
+        let outcome = loop {
             let n = match scanner.scan(input) {
                 Ok(Some(n)) => n,
-                Ok(None) => return Ok(()),
-                Err(_) => return Err("-ERR sluice: unreadable reply from the upstream server\r\n"),
+                Ok(None) => break Ok(()),
+                Err(_) => break Err("-ERR sluice: unreadable reply from the upstream server\r\n"),
             };
             let reply = input.split_to(n).freeze();
             let slot = self.queue.borrow_mut().waiting.pop_front();
             match slot {
                 Some(slot) => slot.fill(reply),
-                None => return Err("-ERR sluice: unexpected reply from the upstream server\r\n"),
+                None => break Err("-ERR sluice: unexpected reply from the upstream server\r\n"),
             }
+            answered += 1;
+        };
+        self.answered(answered);
+        outcome
+    }
+
+    /// Counts `n` commands out of flight (once per read, not per reply).
+    fn answered(&self, n: usize) {
+        if self.stats.pooled && n > 0 {
+            self.stats.in_flight.decrement(n as f64);
         }
     }
 

@@ -29,7 +29,7 @@ impl Client {
         if slot.is_failed() {
             let Some(primary) = fallback.take() else { return false };
             let fresh = Slot::new(self.notify.clone());
-            self.pools.groups[*group].server(primary).pick(self.resp3).send(command.clone(), fresh.clone());
+            self.pools.groups[*group].server(primary).pick(self.resp3, self.lane).send(command.clone(), fresh.clone());
             *slot = fresh;
             return true;
         }
@@ -52,7 +52,7 @@ impl Client {
         let Some(server) = server else { return false };
         let fresh = Slot::new(self.notify.clone());
         let server = group.server(server);
-        let connection = server.pick(self.resp3);
+        let connection = server.pick(self.resp3, self.lane);
         if asking {
             connection.send(Bytes::from_static(ASKING), Slot::new(self.notify.clone()));
         }
