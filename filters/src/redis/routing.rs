@@ -6,7 +6,8 @@
 //!
 //! Multi-key commands that cannot be split are sent only when all their keys hash to one
 //! server (use hash tags: `{user:1}:a` and `{user:1}:b` share a server), else refused with
-//! a `CROSSSLOT` error, as Redis Cluster does. Commands that hold a connection (blocking
+//! a `CROSSSLOT` error, as Redis Cluster does; scripts (EVAL, EVALSHA, FCALL) go to the
+//! server of their first key. Commands that hold a connection (blocking
 //! pops, transactions, pub/sub) are marked for a connection of the client's own
 //! ([`Route::Blocking`], [`Route::Transaction`], [`Route::Subscribe`]); pub/sub channels
 //! hash like keys, so PUBLISH and SUBSCRIBE of one channel meet on one server. Keyless
@@ -187,6 +188,14 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
             _ => keyless(spec),
         };
     }
+    // Scripts go where their first key lives (twemproxy's and Envoy's rule): a script
+    // touching keys of other servers fails there, as it would on one of them alone.
+    if matches!(spec.name, "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO") {
+        return match all_keys(spec, command).unwrap_or_default().first() {
+            Some(key) => Route::Key(key),
+            None => keyless(spec),
+        };
+    }
     if let Some(keys) = all_keys(spec, command) {
         return match keys.as_slice() {
             [] => keyless(spec),
@@ -317,7 +326,9 @@ mod tests {
         assert_eq!(routed("RENAME a b"), "same a,b");
         assert_eq!(routed("SUNION a b c"), "same a,b,c");
         assert_eq!(routed("ZUNIONSTORE d 2 a b WEIGHTS 1 2"), "same d,a,b");
-        assert_eq!(routed("EVAL return 2 {t}a {t}b x"), "same {t}a,{t}b");
+        assert_eq!(routed("EVAL return 2 {t}a {t}b x"), "key {t}a");
+        assert_eq!(routed("EVALSHA abc 2 a b"), "key a");
+        assert_eq!(routed("FCALL f 1 k arg"), "key k");
         assert_eq!(routed("BITOP AND d a b"), "same d,a,b");
     }
 
