@@ -19,6 +19,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use sluice_codecs::resp::{Command, FrameScanner, Reply, RespLimits};
 use sluice_filters::redis::cluster_slots::{parse_cluster_slots, redirect, slot_of, Redirect, SLOTS};
+use sluice_filters::redis::command_table::lookup;
 use sluice_filters::redis::distribution::{Distribution, DistributionKind};
 use sluice_filters::redis::ketama::KeyHash;
 use sluice_filters::redis::merge::{encode_command, merge};
@@ -38,10 +39,10 @@ fuzz_target!(|data: &[u8]| {
         let (frame, next) = buf.split_at(n);
         buf = next;
         let Ok(command) = Command::parse(frame) else { continue };
-        let keys: Vec<&[u8]> = match route(&command) {
+        let keys: Vec<&[u8]> = match route(&command, lookup(command.args())) {
             Route::Key(key) => vec![key],
             Route::SameServer(keys) | Route::Blocking(keys) => keys,
-            Route::Subscribe(channel) => vec![channel],
+            Route::Subscribe(channel) | Route::Publish(channel) => vec![channel],
             Route::Split { name, group, merge: how } => {
                 let args: Vec<&[u8]> = command.args().skip(1).collect();
                 assert!(!args.is_empty() && args.len() % group == 0);

@@ -273,7 +273,7 @@ impl Client {
     fn dispatch(&mut self, frame: &Bytes, command: &Command<'_>) -> bool {
         let spec = lookup(command.args());
         let id = spec.map_or(CommandId::OTHER, CommandId::of);
-        let routed = route(command);
+        let routed = route(command, spec);
         let target = match &routed {
             Route::Key(key) => Some(*key),
             Route::SameServer(keys) => keys.first().copied(),

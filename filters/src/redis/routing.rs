@@ -17,7 +17,7 @@
 
 use sluice_codecs::resp::Command;
 
-use super::command_table::{first_key, lookup, CommandSpec, BLOCKING, MOVABLE_KEYS, PUBSUB};
+use super::command_table::{first_key, CommandSpec, BLOCKING, MOVABLE_KEYS, PUBSUB};
 
 /// How a split command's replies are merged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,69 +86,53 @@ pub enum Local<'a> {
     },
 }
 
-/// Decides where `command` goes.
-pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
+/// Decides where `command` goes; `spec` is its entry in the command table (the caller
+/// looked it up already, for its stats).
+pub fn route<'a>(command: &Command<'a>, spec: Option<&'static CommandSpec>) -> Route<'a> {
     let Some(name) = command.name() else { return Route::Refuse("ERR empty command".into()) };
-    let argc = command.argc();
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    if is("PING") {
-        return match (argc, command.arg(1)) {
-            (1, _) => Route::Local(Local::Pong),
-            (2, Some(message)) => Route::Local(Local::Echo(message)),
-            _ => arity(name),
-        };
-    }
-    if is("ECHO") {
-        return match (argc, command.arg(1)) {
-            (2, Some(message)) => Route::Local(Local::Echo(message)),
-            _ => arity(name),
-        };
-    }
-    if is("QUIT") {
-        return Route::Local(Local::Quit);
-    }
-    if is("AUTH") {
-        return match (argc, command.arg(1), command.arg(2)) {
-            (2, Some(password), _) => Route::Local(Local::Auth { user: None, password }),
-            (3, Some(user), Some(password)) => Route::Local(Local::Auth { user: Some(user), password }),
-            _ => arity(name),
-        };
-    }
-    if is("HELLO") {
-        let args: Vec<&'a [u8]> = command.args().skip(1).collect();
-        let mut auth = None;
-        let mut i = 1;
-        while i < args.len() {
-            if args[i].eq_ignore_ascii_case(b"AUTH") && args.len() > i + 2 {
-                auth = Some((args[i + 1], args[i + 2]));
-                i += 3;
-            } else if args[i].eq_ignore_ascii_case(b"SETNAME") && args.len() > i + 1 {
-                i += 2;
-            } else {
-                return Route::Refuse("ERR Syntax error in HELLO option".into());
-            }
-        }
-        return Route::Local(Local::Hello { protover: args.first().copied(), auth });
-    }
-    if is("SELECT") {
-        return match command.arg(1) {
-            Some(b"0") if argc == 2 => Route::Local(Local::Ok),
-            Some(_) if argc == 2 => Route::Refuse("ERR sluice: only database 0 exists in pool mode".into()),
-            _ => arity(name),
-        };
-    }
-    for (split, group, merge) in SPLIT {
-        if is(split) {
-            let keys = argc.saturating_sub(1);
-            if keys == 0 || keys % group != 0 {
-                return arity(name);
-            }
-            return Route::Split { name: split.as_bytes(), group: *group, merge: *merge };
-        }
-    }
-    let Some(spec) = lookup(command.args()) else {
+    let Some(spec) = spec else {
         return Route::Refuse(format!("ERR sluice: unknown command '{}' in pool mode", lossy(name)));
     };
+    let argc = command.argc();
+    match spec.name {
+        "PING" => {
+            return match (argc, command.arg(1)) {
+                (1, _) => Route::Local(Local::Pong),
+                (2, Some(message)) => Route::Local(Local::Echo(message)),
+                _ => arity(name),
+            }
+        }
+        "ECHO" => {
+            return match (argc, command.arg(1)) {
+                (2, Some(message)) => Route::Local(Local::Echo(message)),
+                _ => arity(name),
+            }
+        }
+        "QUIT" => return Route::Local(Local::Quit),
+        "AUTH" => {
+            return match (argc, command.arg(1), command.arg(2)) {
+                (2, Some(password), _) => Route::Local(Local::Auth { user: None, password }),
+                (3, Some(user), Some(password)) => Route::Local(Local::Auth { user: Some(user), password }),
+                _ => arity(name),
+            }
+        }
+        "HELLO" => return hello(command),
+        "SELECT" => {
+            return match command.arg(1) {
+                Some(b"0") if argc == 2 => Route::Local(Local::Ok),
+                Some(_) if argc == 2 => Route::Refuse("ERR sluice: only database 0 exists in pool mode".into()),
+                _ => arity(name),
+            }
+        }
+        _ => {}
+    }
+    if let Some((split, group, merge)) = SPLIT.iter().find(|(split, ..)| *split == spec.name) {
+        let keys = argc.saturating_sub(1);
+        if keys == 0 || keys % group != 0 {
+            return arity(name);
+        }
+        return Route::Split { name: split.as_bytes(), group: *group, merge: *merge };
+    }
     if spec.arity > 0 && argc != spec.arity as usize || spec.arity < 0 && argc < spec.arity.unsigned_abs() as usize {
         return arity(name);
     }
@@ -191,7 +175,7 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
     // Scripts go where their first key lives (twemproxy's and Envoy's rule): a script
     // touching keys of other servers fails there, as it would on one of them alone.
     if matches!(spec.name, "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO") {
-        return match all_keys(spec, command).unwrap_or_default().first() {
+        return match first_key(spec, command.args()) {
             Some(key) => Route::Key(key),
             None => keyless(spec),
         };
@@ -207,6 +191,24 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
         Some(key) => Route::Key(key),
         None => keyless(spec),
     }
+}
+
+/// HELLO [protover [AUTH user password] [SETNAME name]].
+fn hello<'a>(command: &Command<'a>) -> Route<'a> {
+    let args: Vec<&'a [u8]> = command.args().skip(1).collect();
+    let mut auth = None;
+    let mut i = 1;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"AUTH") && args.len() > i + 2 {
+            auth = Some((args[i + 1], args[i + 2]));
+            i += 3;
+        } else if args[i].eq_ignore_ascii_case(b"SETNAME") && args.len() > i + 1 {
+            i += 2;
+        } else {
+            return Route::Refuse("ERR Syntax error in HELLO option".into());
+        }
+    }
+    Route::Local(Local::Hello { protover: args.first().copied(), auth })
 }
 
 /// Commands split over servers: name, arguments per key, merge.
@@ -256,6 +258,39 @@ fn lossy(bytes: &[u8]) -> String {
 /// Every key of the commands that take several (beyond the split ones), or `None` when
 /// the command takes at most its first key.
 fn all_keys<'a>(spec: &CommandSpec, command: &Command<'a>) -> Option<Vec<&'a [u8]>> {
+    const LISTED: &[&str] = &[
+        "RENAME",
+        "RENAMENX",
+        "SMOVE",
+        "LMOVE",
+        "RPOPLPUSH",
+        "COPY",
+        "LCS",
+        "GEOSEARCHSTORE",
+        "SDIFF",
+        "SINTER",
+        "SUNION",
+        "SDIFFSTORE",
+        "SINTERSTORE",
+        "SUNIONSTORE",
+        "PFCOUNT",
+        "PFMERGE",
+        "BITOP",
+        "ZUNIONSTORE",
+        "ZINTERSTORE",
+        "ZDIFFSTORE",
+        "ZUNION",
+        "ZINTER",
+        "ZDIFF",
+        "SINTERCARD",
+        "ZINTERCARD",
+        "LMPOP",
+        "ZMPOP",
+    ];
+    // Most commands take one key: no argument list for them.
+    if !LISTED.contains(&spec.name) {
+        return spec.has(MOVABLE_KEYS).then(Vec::new);
+    }
     let args: Vec<&'a [u8]> = command.args().collect();
     let from = |start: usize| args.get(start..).map(<[_]>::to_vec).unwrap_or_default();
     let numkeys = |at: usize, first: usize| -> Vec<&'a [u8]> {
@@ -277,14 +312,13 @@ fn all_keys<'a>(spec: &CommandSpec, command: &Command<'a>) -> Option<Vec<&'a [u8
             keys
         }
         "ZUNION" | "ZINTER" | "ZDIFF" | "SINTERCARD" | "ZINTERCARD" | "LMPOP" | "ZMPOP" => numkeys(1, 2),
-        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => numkeys(2, 3),
-        _ if spec.has(MOVABLE_KEYS) => return Some(Vec::new()),
         _ => return None,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::command_table::lookup;
     use super::*;
 
     fn command(line: &str) -> Vec<u8> {
@@ -298,7 +332,7 @@ mod tests {
     fn routed(line: &str) -> String {
         let frame = command(line);
         let command = Command::parse(&frame).unwrap();
-        match route(&command) {
+        match route(&command, lookup(command.args())) {
             Route::Key(key) => format!("key {}", String::from_utf8_lossy(key)),
             Route::Split { name, group, merge } => format!("split {} {group} {merge:?}", String::from_utf8_lossy(name)),
             Route::SameServer(keys) => {
