@@ -21,6 +21,18 @@ fn pool_proxy_with(name: &str, servers: &[&Redis], pool: &str) -> Proxy {
     pool_proxy_weighted(name, servers, &vec![1; servers.len()], pool)
 }
 
+/// A pool-mode listener with `extra` listener keys (rules, faults).
+fn pool_proxy_extra(name: &str, servers: &[&Redis], extra: &str) -> Proxy {
+    let endpoints: Vec<String> = servers.iter().map(|r| format!("\"{}\"", r.addr())).collect();
+    Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: shards, endpoints: [{}] }}\n\
+         listeners:\n  - {{ name: {name}, address: 127.0.0.1:0, protocol: redis, cluster: shards, \
+         redis: {{ mode: pool }}, {extra} }}\n",
+        endpoints.join(", ")
+    ))
+}
+
 /// Servers with weights: `{ address, weight }` endpoints.
 fn pool_proxy_weighted(name: &str, servers: &[&Redis], weights: &[u32], pool: &str) -> Proxy {
     let endpoints: Vec<String> = servers
@@ -616,4 +628,30 @@ fn five_thousand_clients_cost_each_server_only_the_pools_connections() {
     assert_eq!(active, n as f64);
     let keys = |r: &Redis| r.cli(&["DBSIZE"]).unwrap().parse::<usize>().unwrap();
     assert_eq!(keys(&a) + keys(&b), n);
+}
+
+#[test]
+fn faults_answer_or_hold_commands_in_pool_mode() {
+    let (a, b) = (Redis::start(), Redis::start());
+    let proxy = pool_proxy_extra(
+        "faulty",
+        &[&a, &b],
+        "faults: [ { match: { op: [GET], target_prefix: [\"flaky:\"] }, percentage: 100, error: \"ERR injected\" }, \
+         { match: { op: [INCR] }, percentage: 100, delay: 300ms } ]",
+    );
+    let port = proxy.addr("faulty").port();
+    assert_eq!(redis_cli(port, &["SET", "flaky:1", "v"]).as_deref(), Some("OK"));
+    assert_eq!(redis_cli(port, &["GET", "flaky:1"]).as_deref(), Some("ERR injected"));
+    assert_eq!(redis_cli(port, &["GET", "steady"]).as_deref(), Some(""));
+    // A delayed command, and the one pipelined behind it, run once its time comes (the
+    // dice are not rolled again for it, or it would wait again).
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(roundtrip(&mut s, &["INCR", "counter"]), ":1");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(2000), "{waited:?}");
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_redis_faults_total", &[("listener", "faulty"), ("fault", "error")]), 1.0);
+    assert_eq!(m.get("sluice_redis_faults_total", &[("listener", "faulty"), ("fault", "delay")]), 1.0);
+    assert_eq!(a.cli(&["GET", "counter"]).unwrap_or_default() + &b.cli(&["GET", "counter"]).unwrap_or_default(), "1");
 }

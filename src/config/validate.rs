@@ -371,9 +371,6 @@ impl Validator {
             if tls.is_some() {
                 self.error(format!("{path}.tls"), "redis mode: pool does not terminate TLS yet");
             }
-            if !faults.is_empty() {
-                self.error(format!("{path}.faults"), "redis mode: pool does not apply faults yet");
-            }
             if cluster_index.is_some_and(|i| clusters[i].tls.is_some()) {
                 self.error(format!("{path}.cluster"), "redis mode: pool does not originate TLS yet");
             }

@@ -7,8 +7,8 @@
 //!
 //! The client is not read while it has [`MAX_PENDING`] commands unanswered or a full
 //! write queue, so a client that pipelines without reading is held back by TCP, as a
-//! server would hold it. A `delay` rule holds the command, and everything after it, in
-//! the read buffer until its time.
+//! server would hold it. A `delay` rule or fault holds the command, and everything after
+//! it, in the read buffer until its time; an error fault answers it in the server's place.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply};
 use sluice_filters::filter::CloseSummary;
+use sluice_filters::policy::FaultAction;
 use sluice_filters::redis::command_table::{lookup, CommandId, READONLY, WRITE};
 use sluice_filters::redis::merge::{encode_command, merge};
 use sluice_filters::redis::routing::{route, Local, Merge, Route};
@@ -109,6 +110,8 @@ pub async fn serve(
         quit: false,
         eof: false,
         hold: None,
+        released_fault: false,
+        rng: fastrand::Rng::new(),
         authenticated: auth::pool_users(runtime).is_empty(),
         user: None,
         resp3: false,
@@ -135,7 +138,12 @@ struct Client {
     out: WriteQueue,
     quit: bool,
     eof: bool,
-    hold: Option<Instant>,
+    /// Until when commands are held (by a delay rule, or a delay fault: `true`).
+    hold: Option<(Instant, bool)>,
+    /// The command at the front was held by a delay fault, whose time has come.
+    released_fault: bool,
+    /// Rolls the dice for faults.
+    rng: fastrand::Rng,
     /// AUTH is not needed, or the client has passed it (as `user`).
     authenticated: bool,
     user: Option<String>,
@@ -219,7 +227,8 @@ impl Client {
                     }
                 }
                 () = self.notify.notified(), if !self.queue.is_empty() => {}
-                () = sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {
+                () = sleep_until(hold.map_or_else(Instant::now, |(until, _)| until)), if hold.is_some() => {
+                    self.released_fault = hold.is_some_and(|(_, fault)| fault);
                     self.hold = None;
                     if let Err(reason) = self.take_commands() {
                         return reason;
@@ -287,7 +296,7 @@ impl Client {
             self.push(id, Pending::Ready(error("NOAUTH Authentication required."), Outcome::Denied));
             return true;
         }
-        let verdict = self.redis.rules.evaluate(&Op {
+        let op = Op {
             protocol: Protocol::Redis,
             listener: &self.redis.name,
             op: name,
@@ -296,11 +305,38 @@ impl Client {
             database: None,
             statement: None,
             client: self.client_ip,
-        });
+        };
+        // A command a delay fault held is let through when its time comes, unchecked: the
+        // dice are not rolled for it again.
+        let released = std::mem::take(&mut self.released_fault);
+        let verdict = match released {
+            true => Verdict::Allow,
+            false => self.redis.rules.evaluate(&op),
+        };
+        let fault = match verdict {
+            Verdict::Allow if !released && !self.redis.faults.is_empty() => {
+                let rng = &mut self.rng;
+                self.redis.faults.pick(&op, || rng.f64() * 100.0).cloned()
+            }
+            _ => None,
+        };
+        match fault {
+            Some(FaultAction::Delay(delay)) => {
+                self.redis.stats.fault_delays.increment(1);
+                self.hold = Some((Instant::now() + delay, true));
+                return false;
+            }
+            Some(FaultAction::Error(message)) => {
+                self.redis.stats.fault_errors.increment(1);
+                self.push(id, Pending::Ready(error(&message), Outcome::Error));
+                return true;
+            }
+            None => {}
+        }
         match verdict {
             Verdict::Allow => {}
             Verdict::Delay { wait, .. } => {
-                self.hold = Some(Instant::now() + wait);
+                self.hold = Some((Instant::now() + wait, false));
                 return false;
             }
             Verdict::Deny { .. } => {
