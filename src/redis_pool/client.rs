@@ -180,6 +180,17 @@ impl Client {
         tokio::pin!(idle);
         loop {
             self.collect_replies();
+            // Replies go out at once: the socket is almost always writable, and waiting for
+            // the readiness event would cost a turn of this loop per reply.
+            if !self.out.is_empty() {
+                match self.write() {
+                    Ok(n) => {
+                        summary.bytes_from_upstream += n as u64;
+                        active |= n > 0;
+                    }
+                    Err(_) => return CloseReason::DownstreamError,
+                }
+            }
             if (self.quit || self.eof) && self.queue.is_empty() && self.out.is_empty() {
                 return CloseReason::Done;
             }
