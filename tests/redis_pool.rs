@@ -655,3 +655,56 @@ fn faults_answer_or_hold_commands_in_pool_mode() {
     assert_eq!(m.get("sluice_redis_faults_total", &[("listener", "faulty"), ("fault", "delay")]), 1.0);
     assert_eq!(a.cli(&["GET", "counter"]).unwrap_or_default() + &b.cli(&["GET", "counter"]).unwrap_or_default(), "1");
 }
+
+#[test]
+fn tls_on_both_sides_of_the_pool() {
+    require("redis-benchmark", "redis-tools");
+    // A TLS-only server behind a route, a plain one as the catch-all; clients speak TLS.
+    let (plain, secure) = (Redis::start(), Redis::start_tls_only());
+    let dir = Scratch::new("pool-tls");
+    let (cert, key) = self_signed(&dir);
+    let proxy = Proxy::start(&format!(
+        "admin: {{ address: 127.0.0.1:0 }}\n\
+         clusters:\n  - {{ name: plain, endpoints: [\"{}\"] }}\n  \
+         - {{ name: secure, endpoints: [\"{}\"], tls: {{ ca: \"{}\" }} }}\n\
+         listeners:\n  - {{ name: pool_tls, address: 127.0.0.1:0, protocol: redis, cluster: plain, \
+         tls: {{ cert: \"{}\", key: \"{}\" }}, \
+         redis: {{ mode: pool, pool: {{ routes: [ {{ prefix: \"s:\", cluster: secure }} ] }} }} }}\n",
+        plain.addr(),
+        secure.addr(),
+        secure.certificate().display(),
+        cert.display(),
+        key.display()
+    ));
+    let port = proxy.addr("pool_tls").port().to_string();
+    let cert = cert.display().to_string();
+    let tls = |program: &str| {
+        let mut command = Command::new(program);
+        command.args(["--tls", "--cacert", &cert, "-h", "127.0.0.1", "-p", &port]);
+        command
+    };
+    let cli = |args: &[&str]| {
+        let out = tls("redis-cli").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["SET", "s:1", "secret"]), "OK");
+    assert_eq!(cli(&["SET", "p:1", "open"]), "OK");
+    assert_eq!(secure.cli(&["GET", "s:1"]).as_deref(), Some("secret"), "through sluice's own TLS to the server");
+    assert_eq!(plain.cli(&["GET", "p:1"]).as_deref(), Some("open"));
+    assert_eq!(cli(&["MGET", "p:1", "s:1"]), "open\nsecret");
+    let out =
+        tls("redis-benchmark").args(["-n", "20000", "-c", "20", "-P", "8", "-t", "set,get", "-q"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A subscription inside the client's TLS, to the TLS server of its channel.
+    let mut sub = tls("redis-cli").args(["SUBSCRIBE", "s:news"]).stdout(Stdio::piped()).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || cli(&["PUBLISH", "s:news", "hello"]) == "1"));
+    let _ = sub.kill();
+    let output = sub.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("hello"));
+
+    let m = proxy.metrics();
+    assert!(m.get("sluice_tls_handshakes_total", &[("listener", "pool_tls"), ("side", "downstream")]) >= 3.0);
+    let gets = m.get("sluice_ops_total", &[("listener", "pool_tls"), ("op", "GET"), ("outcome", "ok")]);
+    assert_eq!(gets, 20_000.0);
+}

@@ -728,7 +728,6 @@ fn redis_pool_routes_mirror_and_replica_reads_name_clusters_and_are_checked() {
             "listeners[0].redis.pool.read_from: needs backend: cluster (a ring of servers has no replicas)",
             "listeners[0].redis.pool.routes[0].prefix: must not be empty (the listener's cluster takes every other key)",
             r#"listeners[0].redis.pool.routes[1].cluster: unknown cluster "nowhere""#,
-            "listeners[0].redis.pool.routes[2].cluster: redis mode: pool does not originate TLS yet",
             r#"listeners[0].redis.pool.routes[4].prefix: "c" is routed already"#,
             "listeners[0].redis.pool.mirror.fraction: must be above 0 and at most 1",
         ]

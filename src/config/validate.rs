@@ -367,14 +367,6 @@ impl Validator {
             (_, None) => None,
         };
         let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
-        if redis.as_ref().is_some_and(|r| r.pool.is_some()) {
-            if tls.is_some() {
-                self.error(format!("{path}.tls"), "redis mode: pool does not terminate TLS yet");
-            }
-            if cluster_index.is_some_and(|i| clusters[i].tls.is_some()) {
-                self.error(format!("{path}.cluster"), "redis mode: pool does not originate TLS yet");
-            }
-        }
         let access_log = raw.access_log.map(|a| self.log_target(&format!("{path}.access_log.path"), &a.path));
         Some(ListenerConfig {
             name: raw.name,
@@ -722,19 +714,13 @@ impl Validator {
         }
     }
 
-    /// A cluster a pool sends keys to: known, and plain (pool mode does not originate TLS).
+    /// A cluster a pool sends keys to.
     fn pool_cluster(&mut self, path: String, name: &str, clusters: &[Arc<ClusterConfig>]) -> Option<usize> {
-        match clusters.iter().position(|c| c.name == name) {
-            None => {
-                self.error(path, format!(r#"unknown cluster "{name}""#));
-                None
-            }
-            Some(i) if clusters[i].tls.is_some() => {
-                self.error(path, "redis mode: pool does not originate TLS yet");
-                None
-            }
-            Some(i) => Some(i),
+        let found = clusters.iter().position(|c| c.name == name);
+        if found.is_none() {
+            self.error(path, format!(r#"unknown cluster "{name}""#));
         }
+        found
     }
 
     fn redis_routes(

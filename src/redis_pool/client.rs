@@ -11,7 +11,6 @@
 //! it, in the read buffer until its time; an error fault answers it in the server's place.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -30,10 +29,12 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
-use super::upstream::{login, Slot, Upstream};
+use super::upstream::{Slot, Upstream};
+use super::wire::{Read, Wire, WireError};
 use super::{pools, sink_slot, Pools, ServerId};
 use crate::listener::ListenerRuntime;
-use crate::socket_io::{read_once, write_once, IDLE_TICKS};
+use crate::socket_io::IDLE_TICKS;
+use crate::tls_stream::TlsSide;
 use transaction::Transaction;
 
 mod auth;
@@ -44,8 +45,6 @@ mod transaction;
 const MAX_PENDING: usize = 4096;
 /// Reply bytes queued for a client before it is no longer read.
 const QUEUE_LIMIT: usize = 256 * 1024;
-const READ_CHUNK: usize = 16 * 1024;
-const MAX_IOV: usize = 64;
 
 /// One part of a split command: its server (and hash slot), and the client's key
 /// positions it carries.
@@ -95,9 +94,19 @@ pub async fn serve(
     while !pools.placement_known() && !pools.refresh().await && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let wire = match &runtime.config.tls {
+        None => Wire::plain(downstream),
+        Some(tls) => match rustls::ServerConnection::new(tls.server.clone()) {
+            Ok(session) => Wire::tls(downstream, TlsSide::accepting(session)),
+            Err(e) => {
+                tracing::warn!(listener = %runtime.name, error = %e, "cannot start TLS");
+                return CloseReason::TlsError;
+            }
+        },
+    };
     let lane = pools.next_lane();
     let client = Client {
-        socket: downstream,
+        wire,
         pools,
         redis: redis.clone(),
         runtime: runtime.clone(),
@@ -125,7 +134,8 @@ pub async fn serve(
 }
 
 struct Client {
-    socket: TcpStream,
+    /// The client's socket, plain or through the listener's TLS.
+    wire: Wire,
     pools: Rc<Pools>,
     redis: Arc<RedisListener>,
     runtime: Arc<ListenerRuntime>,
@@ -182,7 +192,7 @@ impl Client {
             self.collect_replies();
             // Replies go out at once: the socket is almost always writable, and waiting for
             // the readiness event would cost a turn of this loop per reply.
-            if !self.out.is_empty() {
+            if self.wire.wants_write(&self.out) {
                 match self.write() {
                     Ok(n) => {
                         summary.bytes_from_upstream += n as u64;
@@ -205,16 +215,17 @@ impl Client {
                 && self.out.len() < QUEUE_LIMIT;
             let hold = self.hold;
             tokio::select! {
-                ready = self.socket.readable(), if can_read => {
+                ready = self.wire.socket().readable(), if can_read => {
                     if ready.is_err() {
                         return CloseReason::DownstreamError;
                     }
-                    if self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
-                        self.input.reserve(READ_CHUNK);
+                    let read = self.wire.read_now(&mut self.input);
+                    if let Some((version, alpn)) = self.wire.handshake_finished() {
+                        self.runtime.stats.tls.handshake("downstream", version, alpn);
                     }
-                    match read_once(&self.socket, &mut self.input) {
-                        Ok(Some(0)) => self.eof = true,
-                        Ok(Some(n)) => {
+                    match read {
+                        Ok(Read::Closed) => self.eof = true,
+                        Ok(Read::Bytes(n)) => {
                             summary.bytes_from_downstream += n as u64;
                             self.runtime.stats.bytes_rx.increment(n as u64);
                             active = true;
@@ -224,11 +235,18 @@ impl Client {
                                 return reason;
                             }
                         }
-                        Ok(None) => {}
-                        Err(_) => return CloseReason::DownstreamError,
+                        Ok(Read::Nothing) => {}
+                        Err(WireError::Io(e)) => {
+                            tracing::debug!(listener = %self.runtime.name, error = %e, "client read failed");
+                            return CloseReason::DownstreamError;
+                        }
+                        Err(WireError::Tls(failure)) => {
+                            self.runtime.stats.tls.failure("downstream", failure.reason());
+                            return CloseReason::TlsError;
+                        }
                     }
                 }
-                ready = self.socket.writable(), if !self.out.is_empty() => {
+                ready = self.wire.socket().writable(), if self.wire.wants_write(&self.out) => {
                     match ready.and_then(|()| self.write()) {
                         Ok(n) => {
                             summary.bytes_from_upstream += n as u64;
@@ -468,34 +486,65 @@ impl Client {
     /// client sent after it go to the channel's server, then bytes flow both ways as they
     /// come until either side closes. The connection stays on that server from then on.
     async fn tunnel(&mut self, summary: &mut CloseSummary) -> CloseReason {
-        use tokio::io::AsyncWriteExt;
         let Some((server, frame)) = self.subscribe.take() else { return CloseReason::Done };
-        let address = self.pools.server(server).address;
-        let settings = &self.pools.group(server).settings;
-        let connected = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(address)).await;
-        let Ok(Ok(mut upstream)) = connected else {
-            let _ = self.socket.write_all(b"-ERR sluice: upstream server unavailable\r\n").await;
-            return CloseReason::UpstreamConnectFailed;
+        let target = {
+            let server_entry = self.pools.server(server);
+            self.pools.group(server).target(&server_entry.name, server_entry.address, self.resp3)
         };
-        if let Some(commands) = self.pools.group(server).login(self.resp3) {
-            if let Err(refused) = login(&mut upstream, &commands, settings.limits, settings.connect_timeout).await {
-                let _ = self.socket.write_all(refused.as_bytes()).await;
-                return CloseReason::UpstreamError;
+        let mut upstream = match target.open().await {
+            Ok(wire) => wire,
+            Err(refused) => {
+                self.out.push(Bytes::from_static(refused.as_bytes()));
+                let _ = self.wire.write_all(&mut self.out).await;
+                return CloseReason::UpstreamConnectFailed;
             }
-        }
-        if upstream.write_all(&frame).await.is_err() || upstream.write_all(&self.input).await.is_err() {
-            return CloseReason::UpstreamError;
-        }
-        self.input.clear();
-        match tokio::io::copy_bidirectional(&mut self.socket, &mut upstream).await {
-            Ok((up, down)) => {
-                summary.bytes_from_downstream += up;
-                summary.bytes_from_upstream += down;
-                self.runtime.stats.bytes_rx.increment(up);
-                self.runtime.stats.bytes_tx.increment(down);
-                CloseReason::Done
+        };
+        let mut to_server = WriteQueue::default();
+        to_server.push(frame);
+        to_server.push(self.input.split().freeze());
+        let (mut from_client, mut from_server) = (BytesMut::new(), BytesMut::new());
+        loop {
+            tokio::select! {
+                ready = self.wire.socket().readable() => {
+                    if ready.is_err() {
+                        return CloseReason::DownstreamError;
+                    }
+                    match self.wire.read_now(&mut from_client) {
+                        Ok(Read::Closed) => return CloseReason::Done,
+                        Ok(Read::Bytes(n)) if n > 0 => {
+                            summary.bytes_from_downstream += n as u64;
+                            self.runtime.stats.bytes_rx.increment(n as u64);
+                            to_server.push(from_client.split().freeze());
+                        }
+                        Ok(_) => {}
+                        Err(_) => return CloseReason::DownstreamError,
+                    }
+                }
+                ready = upstream.socket().readable() => {
+                    if ready.is_err() {
+                        return CloseReason::UpstreamError;
+                    }
+                    match upstream.read_now(&mut from_server) {
+                        Ok(Read::Closed) => return CloseReason::Done,
+                        Ok(Read::Bytes(n)) if n > 0 => {
+                            summary.bytes_from_upstream += n as u64;
+                            self.out.push(from_server.split().freeze());
+                        }
+                        Ok(_) => {}
+                        Err(_) => return CloseReason::UpstreamError,
+                    }
+                }
+                ready = upstream.socket().writable(), if upstream.wants_write(&to_server) => {
+                    if ready.is_err() || upstream.write_now(&mut to_server).is_err() {
+                        return CloseReason::UpstreamError;
+                    }
+                }
+                ready = self.wire.socket().writable(), if self.wire.wants_write(&self.out) => {
+                    if ready.is_err() || self.write().is_err() {
+                        return CloseReason::DownstreamError;
+                    }
+                }
             }
-            Err(_) => CloseReason::DownstreamError,
         }
     }
 
@@ -642,22 +691,9 @@ impl Client {
 
     /// Writes what the client takes now; returns the bytes written.
     fn write(&mut self) -> std::io::Result<usize> {
-        let mut total = 0;
-        while !self.out.is_empty() {
-            let (written, wanted) = {
-                let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let count = self.out.io_slices(&mut slices);
-                let slices = &slices[..count];
-                (write_once(&self.socket, slices)?, slices.iter().map(|s| s.len()).sum::<usize>())
-            };
-            self.out.advance(written);
-            total += written;
-            self.runtime.stats.bytes_tx.increment(written as u64);
-            if written < wanted {
-                break;
-            }
-        }
-        Ok(total)
+        let written = self.wire.write_now(&mut self.out)?;
+        self.runtime.stats.bytes_tx.increment(written as u64);
+        Ok(written)
     }
 }
 

@@ -14,7 +14,8 @@ use sluice_filters::redis::distribution::Distribution;
 
 use super::stats::{Redirections, ServerStats};
 use super::topology::SlotMap;
-use super::upstream::{Login, LoginCommands, Upstream};
+use super::upstream::{Login, Target, Upstream};
+use crate::cluster_tls::ClusterTls;
 use crate::config::ReadFrom;
 
 /// What a group is built from.
@@ -27,6 +28,8 @@ pub(super) struct GroupSettings {
     pub limits: RespLimits,
     pub login: Login,
     pub read_from: ReadFrom,
+    /// TLS to the servers, when the cluster originates it.
+    pub tls: Option<ClusterTls>,
 }
 
 pub(super) struct Group {
@@ -131,10 +134,8 @@ impl Group {
         let pool = |resp3: bool| -> Vec<Rc<Upstream>> {
             (0..s.connections)
                 .map(|_| {
-                    let login = s.login.for_version(resp3);
-                    let timeout = Some(s.reply_timeout);
-                    let failure = on_failure.clone();
-                    Upstream::new(address, s.connect_timeout, timeout, s.limits, login, pooled.clone(), failure)
+                    let target = self.target(name, address, resp3);
+                    Upstream::new(target, Some(s.reply_timeout), pooled.clone(), on_failure.clone())
                 })
                 .collect()
         };
@@ -150,15 +151,22 @@ impl Group {
     /// transactions): no reply timeout, closed when the client leaves.
     pub fn own_connection(&self, index: usize, resp3: bool) -> Rc<Upstream> {
         let server = self.server(index);
-        let s = &self.settings;
-        let login = s.login.for_version(resp3);
-        Upstream::new(server.address, s.connect_timeout, None, s.limits, login, server.own_stats.clone(), None)
+        let target = self.target(&server.name, server.address, resp3);
+        Upstream::new(target, None, server.own_stats.clone(), None)
     }
 
-    /// The login commands a connection to this group starts with, for a client speaking
-    /// RESP3 or RESP2 (subscription tunnels open their own).
-    pub fn login(&self, resp3: bool) -> Option<LoginCommands> {
-        self.settings.login.for_version(resp3)
+    /// How a connection to the server `name` at `address` opens, for a client speaking
+    /// RESP3 or RESP2.
+    pub fn target(&self, name: &str, address: SocketAddr, resp3: bool) -> Target {
+        let s = &self.settings;
+        Target {
+            address,
+            name: name.to_owned(),
+            connect_timeout: s.connect_timeout,
+            limits: s.limits,
+            login: s.login.for_version(resp3),
+            tls: s.tls.clone(),
+        }
     }
 }
 

@@ -24,6 +24,7 @@ mod group;
 pub mod stats;
 mod topology;
 mod upstream;
+mod wire;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -241,6 +242,7 @@ fn build_group(
         limits,
         login: Login::new(auth, pool.cluster_backend && pool.read_from != ReadFrom::Primary),
         read_from: pool.read_from,
+        tls: config.tls.clone(),
     };
     let endpoints: Vec<(String, std::net::SocketAddr)> =
         config.endpoints.iter().map(|e| (e.name.clone(), e.address)).collect();

@@ -15,14 +15,12 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::FrameScanner;
 use sluice_filters::redis::cluster_slots::{parse_cluster_slots, SlotRange};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use sluice_filters::WriteQueue;
 
 use super::group::{Group, Placement};
-use super::upstream::login;
 use crate::config::ReadFrom;
 
 /// How often the slot map is asked for anyway (Envoy redis_proxy's default).
@@ -93,10 +91,11 @@ impl Group {
         if std::mem::replace(&mut map.borrow_mut().refreshing, true) {
             return map.borrow().known;
         }
-        let candidates: Vec<SocketAddr> = self.servers.borrow().iter().map(|s| s.address).collect();
+        let candidates: Vec<(String, SocketAddr)> =
+            self.servers.borrow().iter().map(|s| (s.name.clone(), s.address)).collect();
         let mut learnt = None;
-        for address in candidates {
-            if let Some(ranges) = self.ask_slots(address).await {
+        for (name, address) in candidates {
+            if let Some(ranges) = self.ask_slots(&name, address).await {
                 learnt = Some(ranges);
                 break;
             }
@@ -164,18 +163,18 @@ impl Group {
         Some(server)
     }
 
-    async fn ask_slots(&self, address: SocketAddr) -> Option<Vec<SlotRange>> {
+    async fn ask_slots(&self, name: &str, address: SocketAddr) -> Option<Vec<SlotRange>> {
         let s = &self.settings;
+        let target = self.target(name, address, false);
         let exchange = async {
-            let mut stream = TcpStream::connect(address).await.ok()?;
-            if let Some(commands) = s.login.for_version(false) {
-                login(&mut stream, &commands, s.limits, s.connect_timeout).await.ok()?;
-            }
-            stream.write_all(CLUSTER_SLOTS).await.ok()?;
+            let mut wire = target.open().await.ok()?;
+            let mut out = WriteQueue::default();
+            out.push(Bytes::from_static(CLUSTER_SLOTS));
+            wire.write_all(&mut out).await.ok()?;
             let mut reply = BytesMut::with_capacity(4096);
             let mut scanner = FrameScanner::new(s.limits);
             loop {
-                if stream.read_buf(&mut reply).await.ok()? == 0 {
+                if wire.read_some(&mut reply).await.ok()? == 0 {
                     return None;
                 }
                 if let Some(n) = scanner.scan(&reply).ok()? {

@@ -10,7 +10,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -25,12 +24,13 @@ use tokio::time::Instant;
 
 use super::group::Group;
 use super::stats::ServerStats;
-use crate::socket_io::{read_once, write_once};
+use super::wire::{Read, Wire};
+use crate::cluster_tls::ClusterTls;
+use crate::tls_stream::TlsSide;
 
 /// How long a server that failed is left alone before it is tried again.
 const BACKOFF: Duration = Duration::from_millis(500);
 const READ_CHUNK: usize = 64 * 1024;
-const MAX_IOV: usize = 64;
 
 /// Where the reply to one command lands, and whom to wake when it does.
 pub struct Slot {
@@ -75,18 +75,52 @@ impl Slot {
     }
 }
 
+/// Where a connection goes and how it starts: TCP, TLS when the cluster originates it,
+/// then the login commands.
+#[derive(Clone)]
+pub struct Target {
+    pub address: SocketAddr,
+    /// The server as configured or announced (`host:port`): the TLS server name's source.
+    pub name: String,
+    pub connect_timeout: Duration,
+    pub limits: RespLimits,
+    pub login: Option<LoginCommands>,
+    pub tls: Option<ClusterTls>,
+}
+
+impl Target {
+    /// Opens a connection: connected, through its TLS handshake, logged in.
+    pub async fn open(&self) -> Result<Wire, &'static str> {
+        let unavailable = "-ERR sluice: upstream server unavailable\r\n";
+        let tls_failed = "-ERR sluice: TLS to the upstream server failed\r\n";
+        let connect = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.address));
+        let stream = connect.await.map_err(|_| unavailable)?.map_err(|_| unavailable)?;
+        let _ = stream.set_nodelay(true);
+        let mut wire = match &self.tls {
+            None => Wire::plain(stream),
+            Some(tls) => {
+                let session = tls.connect_to(&self.name).map_err(|_| tls_failed)?;
+                let mut wire = Wire::tls(stream, TlsSide::client(session));
+                let handshake = tokio::time::timeout(self.connect_timeout, wire.handshake());
+                handshake.await.map_err(|_| tls_failed)?.map_err(|_| tls_failed)?;
+                wire
+            }
+        };
+        if let Some(commands) = &self.login {
+            login(&mut wire, commands, self.limits, self.connect_timeout).await?;
+        }
+        Ok(wire)
+    }
+}
+
 /// One connection of a server's pool.
 pub struct Upstream {
     stats: ServerStats,
-    /// The commands sent first on every connection (AUTH, HELLO 3, READONLY), if any.
-    login: Option<LoginCommands>,
+    target: Target,
     /// Asked for a new slot map when the connection fails (in front of a Redis Cluster).
     on_failure: Option<Weak<Group>>,
-    address: SocketAddr,
-    connect_timeout: Duration,
     /// `None` for a client's own connection, where a blocking command may wait forever.
     reply_timeout: Option<Duration>,
-    limits: RespLimits,
     queue: RefCell<Queue>,
     wake: Notify,
     running: Cell<bool>,
@@ -106,22 +140,16 @@ struct Queue {
 
 impl Upstream {
     pub fn new(
-        address: SocketAddr,
-        connect_timeout: Duration,
+        target: Target,
         reply_timeout: Option<Duration>,
-        limits: RespLimits,
-        login: Option<LoginCommands>,
         stats: ServerStats,
         on_failure: Option<Weak<Group>>,
     ) -> Rc<Self> {
         Rc::new(Upstream {
             stats,
-            login,
+            target,
             on_failure,
-            address,
-            connect_timeout,
             reply_timeout,
-            limits,
             queue: RefCell::default(),
             wake: Notify::new(),
             running: Cell::new(false),
@@ -165,22 +193,15 @@ impl Upstream {
     }
 
     async fn run(self: Rc<Self>) {
-        let failure = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.address)).await {
-            Ok(Ok(mut stream)) => {
-                let _ = stream.set_nodelay(true);
+        let failure = match self.target.open().await {
+            Ok(wire) => {
+                let mut wire = wire.read_chunk(READ_CHUNK);
                 self.stats.connections.increment(1);
-                let logged_in = match &self.login {
-                    Some(commands) => login(&mut stream, commands, self.limits, self.connect_timeout).await,
-                    None => Ok(()),
-                };
-                let failure = match logged_in {
-                    Ok(()) => self.pump(&stream).await,
-                    Err(error) => error,
-                };
+                let failure = self.pump(&mut wire).await;
                 self.stats.connections.decrement(1);
                 failure
             }
-            Ok(Err(_)) | Err(_) => "-ERR sluice: upstream server unavailable\r\n",
+            Err(failure) => failure,
         };
         if !self.closed.get() {
             self.stats.ejections.increment(1);
@@ -205,9 +226,9 @@ impl Upstream {
 
     /// Moves commands and replies until the connection fails; returns the error the
     /// commands still waiting get.
-    async fn pump(&self, stream: &TcpStream) -> &'static str {
-        let mut input = BytesMut::with_capacity(READ_CHUNK);
-        let mut scanner = FrameScanner::new(self.limits);
+    async fn pump(&self, wire: &mut Wire) -> &'static str {
+        let mut input = BytesMut::new();
+        let mut scanner = FrameScanner::new(self.target.limits);
         let lost = "-ERR sluice: upstream connection lost\r\n";
         loop {
             if self.closed.get() {
@@ -215,31 +236,28 @@ impl Upstream {
             }
             let (has_out, waiting) = {
                 let queue = self.queue.borrow();
-                (!queue.out.is_empty(), !queue.waiting.is_empty())
+                (wire.wants_write(&queue.out), !queue.waiting.is_empty())
             };
             // A server silent for the timeout while replies are owed ends the connection:
             // the replies behind the late one cannot arrive before it.
             let deadline = self.reply_timeout.map(|timeout| Instant::now() + timeout);
             tokio::select! {
-                ready = stream.readable() => {
+                ready = wire.socket().readable() => {
                     if ready.is_err() {
                         return lost;
                     }
-                    if input.capacity() - input.len() < READ_CHUNK / 4 {
-                        input.reserve(READ_CHUNK);
-                    }
-                    match read_once(stream, &mut input) {
-                        Ok(Some(0)) | Err(_) => return lost,
-                        Ok(Some(_)) => {
+                    match wire.read_now(&mut input) {
+                        Ok(Read::Closed) | Err(_) => return lost,
+                        Ok(Read::Bytes(n)) if n > 0 => {
                             if let Err(error) = self.dispatch(&mut input, &mut scanner) {
                                 return error;
                             }
                         }
-                        Ok(None) => {}
+                        Ok(_) => {}
                     }
                 }
-                ready = stream.writable(), if has_out => {
-                    if ready.is_err() || self.write(stream).is_err() {
+                ready = wire.socket().writable(), if has_out => {
+                    if ready.is_err() || self.write(wire).is_err() {
                         return lost;
                     }
                 }
@@ -279,22 +297,11 @@ impl Upstream {
         }
     }
 
-    fn write(&self, stream: &TcpStream) -> std::io::Result<()> {
+    fn write(&self, wire: &mut Wire) -> std::io::Result<()> {
         let mut queue = self.queue.borrow_mut();
-        while !queue.out.is_empty() {
-            let (written, wanted) = {
-                let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let count = queue.out.io_slices(&mut slices);
-                let slices = &slices[..count];
-                (write_once(stream, slices)?, slices.iter().map(|s| s.len()).sum::<usize>())
-            };
-            queue.out.advance(written);
-            if self.stats.pooled {
-                self.stats.writes.increment(1);
-            }
-            if written < wanted {
-                break;
-            }
+        wire.write_now(&mut queue.out)?;
+        if self.stats.pooled {
+            self.stats.writes.increment(1);
         }
         Ok(())
     }
@@ -353,20 +360,21 @@ impl Login {
 /// Sends a connection's login commands and reads their replies, before anything else
 /// goes on it; any error reply (a wrong password, a server without RESP3) fails it.
 pub async fn login(
-    stream: &mut TcpStream,
+    wire: &mut Wire,
     commands: &LoginCommands,
     limits: RespLimits,
     timeout: Duration,
 ) -> Result<(), &'static str> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let refused = "-ERR sluice: the upstream server refused sluice's login (AUTH, HELLO or READONLY)\r\n";
     let exchange = async {
-        stream.write_all(&commands.bytes).await.map_err(|_| refused)?;
+        let mut out = WriteQueue::default();
+        out.push(commands.bytes.clone());
+        wire.write_all(&mut out).await.map_err(|_| refused)?;
         let mut reply = BytesMut::with_capacity(512);
         let mut scanner = FrameScanner::new(limits);
         let mut answered = 0;
         loop {
-            if stream.read_buf(&mut reply).await.map_err(|_| refused)? == 0 {
+            if wire.read_some(&mut reply).await.map_err(|_| refused)? == 0 {
                 return Err(refused);
             }
             while let Some(n) = scanner.scan(&reply).map_err(|_| refused)? {
