@@ -68,6 +68,9 @@ pub struct Op<'a> {
     /// For SQL statements: every table touched (`target` is the first), the digest and
     /// the statement's flags.
     pub statement: Option<&'a StatementInfo>,
+    /// The client's own name for itself where the protocol sends one (Kafka's
+    /// `client_id` request header field).
+    pub client_id: Option<&'a str>,
     pub client: IpAddr,
 }
 
@@ -82,6 +85,7 @@ impl<'a> Op<'a> {
             user: None,
             database: None,
             statement: None,
+            client_id: None,
             client,
         }
     }

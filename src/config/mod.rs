@@ -405,6 +405,7 @@ impl MatchConfig {
             target_prefixes: self.target_prefix.iter().map(|t| t.as_bytes().to_vec()).collect(),
             client_cidrs: self.client_cidr.clone(),
             users: self.user.clone(),
+            client_ids: Vec::new(),
             listeners: self.listener.clone(),
             databases: self.database.clone(),
             digests: self.digest_hashes.clone(),

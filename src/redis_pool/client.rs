@@ -282,6 +282,7 @@ impl Client {
             user: self.user.as_deref(),
             database: None,
             statement: None,
+            client_id: None,
             client: self.client_ip,
         });
         match verdict {
