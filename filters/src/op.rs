@@ -19,6 +19,8 @@ pub enum Protocol {
     Mysql,
     Postgres,
     Mongodb,
+    /// Kafka requests: op = API name, target = topic.
+    Kafka,
     /// HTTP/1.1 requests: op = method, target = path.
     Http,
 }
@@ -33,6 +35,7 @@ impl Protocol {
             Protocol::Mysql => "mysql",
             Protocol::Postgres => "postgres",
             Protocol::Mongodb => "mongodb",
+            Protocol::Kafka => "kafka",
             Protocol::Http => "http",
         }
     }
