@@ -97,7 +97,9 @@ pub struct KafkaFilter {
     /// The connection's SaslHandshake named PLAIN.
     plain: bool,
     hold: Option<Instant>,
-    topics: ConnectionCounters,
+    /// Counter caches: one per metric (the cache is keyed by name and op only).
+    topic_bytes: ConnectionCounters,
+    topic_records: ConnectionCounters,
     clients: ConnectionCounters,
     #[cfg(test)]
     pub(super) done: Vec<Done>,
@@ -119,7 +121,8 @@ impl KafkaFilter {
             user: None,
             plain: false,
             hold: None,
-            topics: ConnectionCounters::default(),
+            topic_bytes: ConnectionCounters::default(),
+            topic_records: ConnectionCounters::default(),
             clients: ConnectionCounters::default(),
             #[cfg(test)]
             done: Vec::new(),
@@ -201,8 +204,8 @@ impl KafkaFilter {
         self.clients.add(&listener.stats.clients, client_id, api.name(), 1);
         if api == ApiKey::PRODUCE {
             for t in &facts.topics {
-                self.topics.add(&listener.stats.topic_bytes, &t.name, "Produce", t.bytes);
-                self.topics.add(&listener.stats.topic_records, &t.name, "Produce", t.records);
+                self.topic_bytes.add(&listener.stats.topic_bytes, &t.name, "Produce", t.bytes);
+                self.topic_records.add(&listener.stats.topic_records, &t.name, "Produce", t.records);
                 #[cfg(test)]
                 {
                     self.produced_records += t.records;
@@ -332,15 +335,15 @@ impl KafkaFilter {
         };
         let listener = Arc::clone(&self.listener);
         let stats = &listener.stats;
-        let topics = &mut self.topics;
+        let (topic_bytes, topic_records) = (&mut self.topic_bytes, &mut self.topic_records);
         let mut fetched_records = 0;
         let facts = inspect::response(
             &body,
             &listener.topic_names,
             |code| stats.error(api, code),
             |topic, bytes, records| {
-                topics.add(&stats.topic_bytes, topic, "Fetch", bytes);
-                topics.add(&stats.topic_records, topic, "Fetch", records);
+                topic_bytes.add(&stats.topic_bytes, topic, "Fetch", bytes);
+                topic_records.add(&stats.topic_records, topic, "Fetch", records);
                 fetched_records += records;
             },
         );
