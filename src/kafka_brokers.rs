@@ -113,10 +113,16 @@ impl KafkaBrokers {
         let wiring = self.wiring.get().ok_or("the listener is not running yet")?;
         let parent = wiring.parent.upgrade().ok_or("the listener has stopped")?;
         let port = u16::try_from(port).map_err(|_| format!("invalid port {port}"))?;
-        let upstream = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
-            .next()
+        // Resolved once, when the broker first appears (brokers are few; their listeners
+        // live as long as sluice). IPv4 first: a broker advertised as `localhost` usually
+        // listens on 127.0.0.1 only.
+        let resolved: Vec<SocketAddr> =
+            (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?.collect();
+        let upstream = resolved
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(resolved.first())
+            .copied()
             .ok_or_else(|| format!("{host} resolves to no address"))?;
         let address = SocketAddr::new(self.bind_ip, local);
         let sockets = bind_reuseport(address, Protocol::Kafka, wiring.workers.len().max(1))
