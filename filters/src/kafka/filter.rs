@@ -371,13 +371,36 @@ impl KafkaFilter {
 
     /// The body of a Metadata, FindCoordinator or DescribeCluster response with every
     /// broker's host and port replaced by its address on sluice.
+    ///
+    /// The codec leaves entries with a negative node id alone (FindCoordinator's "no
+    /// coordinator" is `-1, "", -1`); a response that names a host there anyway (no broker
+    /// does; a hostile one might) is refused, checked on the rewritten body, so no host but
+    /// sluice's reaches the client.
     fn rewrite(&self, response: &Response<'_>) -> Result<Option<Bytes>, KafkaError> {
         let listener = &self.listener;
-        rewrite_brokers(response.api_key, response.api_version, response.body, |node_id, host, port| {
-            listener.stats.brokers_rewritten.increment(1);
-            let (host, port) = listener.brokers.advertise(node_id, host, port);
-            (host.to_string(), port)
-        })
+        let mut told: Vec<Arc<str>> = Vec::new();
+        let rewritten =
+            rewrite_brokers(response.api_key, response.api_version, response.body, |node_id, host, port| {
+                listener.stats.brokers_rewritten.increment(1);
+                let (host, port) = listener.brokers.advertise(node_id, host, port);
+                if !told.contains(&host) {
+                    told.push(host.clone());
+                }
+                (host.to_string(), port)
+            })?;
+        let Some(body) = rewritten else { return Ok(None) };
+        let ours = |host: &str| host.is_empty() || told.iter().any(|t| &**t == host);
+        let check = Response { body: &body, ..*response };
+        let clean = match ResponseBody::parse(&check)? {
+            ResponseBody::Metadata(m) => m.brokers.iter().all(|b| ours(b.host)),
+            ResponseBody::FindCoordinator(f) => f.coordinators.iter().all(|c| ours(c.broker.host)),
+            ResponseBody::DescribeCluster(d) => d.brokers.iter().all(|b| ours(b.host)),
+            _ => true,
+        };
+        if !clean {
+            return Err(KafkaError::Malformed { what: "broker with a negative node id and a host" });
+        }
+        Ok(Some(body))
     }
 
     /// Queues the local replies whose turn has come.

@@ -413,3 +413,52 @@ fn api_versions_are_capped_for_the_client() {
     assert_eq!(versions.range(ApiKey::FETCH).unwrap().max_version, 15);
     assert_eq!(versions.range(ApiKey::METADATA).unwrap().max_version, 12, "other APIs untouched");
 }
+
+/// Writes the `kafka_filter` fuzz target's seeds: every capture, the client's bytes then the
+/// broker's, in 127-byte records, in both modes (see fuzz/src/stream.rs).
+#[test]
+#[ignore = "writes fuzz/seeds/kafka_filter; run after recapturing fixtures/kafka"]
+fn write_kafka_filter_seeds() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/kafka_filter");
+    std::fs::create_dir_all(dir).unwrap();
+    for name in fixture_names() {
+        let (client, server) = (fixture(&format!("{name}.client")), fixture(&format!("{name}.server")));
+        let mut records = Vec::new();
+        for (from_server, bytes) in [(0u8, &client), (0x80, &server)] {
+            for chunk in bytes.chunks(127) {
+                records.push(from_server | chunk.len() as u8);
+                records.extend_from_slice(chunk);
+            }
+        }
+        for (mode, suffix) in [(0u8, ""), (1, "_enforce")] {
+            let seed = [&[mode][..], &records].concat();
+            std::fs::write(format!("{dir}/{name}{suffix}"), seed).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_broker_with_a_negative_node_id_and_a_host_closes_rather_than_leak() {
+    // Metadata v2 response: one broker, node id 0x8000006f, host 127.0.0.1 (found by the
+    // kafka_filter fuzz target: the codec's rewrite leaves negative node ids alone).
+    let mut conn = Conn::new(listener(Vec::new()));
+    let mut request = vec![0, 3, 0, 2, 0, 0, 0, 2, 0, 1, b'c'];
+    request.extend_from_slice(&(-1i32).to_be_bytes()); // all topics
+    let mut frame = (request.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&request);
+    assert_eq!(conn.client(&frame, false), FilterStatus::Continue);
+    let mut body = 2i32.to_be_bytes().to_vec();
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&0x8000_006fu32.to_be_bytes());
+    body.extend_from_slice(&9i16.to_be_bytes());
+    body.extend_from_slice(b"127.0.0.1");
+    body.extend_from_slice(&9092i32.to_be_bytes());
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // rack
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // cluster id
+    body.extend_from_slice(&111i32.to_be_bytes()); // controller
+    body.extend_from_slice(&0i32.to_be_bytes()); // topics
+    let mut response = (body.len() as i32).to_be_bytes().to_vec();
+    response.extend_from_slice(&body);
+    assert_eq!(conn.server(&response, false), FilterStatus::Close(CloseReason::ProtocolError));
+    assert!(conn.to_downstream.is_empty());
+}
