@@ -462,3 +462,54 @@ fn a_broker_with_a_negative_node_id_and_a_host_closes_rather_than_leak() {
     assert_eq!(conn.server(&response, false), FilterStatus::Close(CloseReason::ProtocolError));
     assert!(conn.to_downstream.is_empty());
 }
+
+/// A request frame: header v1 (api key, version, correlation id, client id) and `body`.
+fn request_v1(api: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut payload = api.to_be_bytes().to_vec();
+    payload.extend_from_slice(&version.to_be_bytes());
+    payload.extend_from_slice(&correlation_id.to_be_bytes());
+    payload.extend_from_slice(&3i16.to_be_bytes());
+    payload.extend_from_slice(b"app");
+    payload.extend_from_slice(body);
+    let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+/// A response frame: header v0 and `body`.
+fn response_v0(correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut payload = correlation_id.to_be_bytes().to_vec();
+    payload.extend_from_slice(body);
+    let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+#[test]
+fn the_sasl_plain_principal_is_the_user_rules_match() {
+    let mut conn = Conn::new(listener(vec![Rule {
+        matcher: Matcher { ops: vec!["Metadata".into()], users: vec!["alice".into()], ..Matcher::default() },
+        action: Action::Deny,
+    }]));
+    // SaslHandshake v1 for PLAIN, accepted.
+    conn.client(&request_v1(17, 1, 1, &[0, 5, b'P', b'L', b'A', b'I', b'N']), false);
+    conn.server(&response_v0(1, &[0, 0, 0, 0, 0, 1, 0, 5, b'P', b'L', b'A', b'I', b'N']), false);
+    // SaslAuthenticate v1 with the token `\0alice\0secret`.
+    let token = b"\0alice\0secret";
+    let mut body = (token.len() as i32).to_be_bytes().to_vec();
+    body.extend_from_slice(token);
+    conn.client(&request_v1(36, 1, 2, &body), false);
+    assert_eq!(conn.filter.user(), Some("alice"));
+    let mut ok = vec![0, 0, 0xff, 0xff]; // no error, null message
+    ok.extend_from_slice(&0i32.to_be_bytes()); // empty auth bytes
+    ok.extend_from_slice(&0i64.to_be_bytes()); // session lifetime
+    conn.server(&response_v0(2, &ok), false);
+    // Metadata v1 for every topic: denied for alice, answered here.
+    assert_eq!(conn.client(&request_v1(3, 1, 3, &(-1i32).to_be_bytes()), false), FilterStatus::Continue);
+    assert_eq!(frames(&conn.to_upstream.take_all()).len(), 2, "the SASL requests only");
+    let down = frames(&conn.to_downstream.take_all());
+    assert_eq!(down.len(), 3);
+    assert_eq!(&down[2][4..8], &3i32.to_be_bytes(), "the denial answers request 3");
+    let ops: Vec<_> = conn.filter.done.iter().map(|d| (d.op, d.outcome)).collect();
+    assert_eq!(ops, [("SaslHandshake", Outcome::Ok), ("SaslAuthenticate", Outcome::Ok), ("Metadata", Outcome::Denied)]);
+}
