@@ -7,7 +7,8 @@
 //! outcome its error codes give. Responses that name brokers (Metadata, FindCoordinator,
 //! DescribeCluster) are rewritten (`brokers`) so every broker address a client learns is
 //! one on sluice; ApiVersions responses are capped (`versions`) below the Produce and
-//! Fetch versions whose responses may carry broker endpoints in tagged fields (KIP-951).
+//! Fetch versions whose responses may carry broker endpoints in tagged fields (KIP-951), and
+//! at the last versions of the rewritten responses the codec decodes.
 //! `stats` holds the per-listener counters; `errors` names error codes.
 //!
 //! Spec: the Kafka protocol guide (<https://kafka.apache.org/protocol>), KIP-482 (flexible

@@ -7,8 +7,11 @@
 //! those through would tell the client a broker's real address. Clients pick the highest
 //! version both sides support (ApiVersions, KIP-511), so the filter lowers the broker's
 //! advertised maximum for these two APIs to the last version without the field; the client
-//! then learns leaders from Metadata, which is rewritten. Only the two i16 fields change,
-//! in place; every other byte of the response stays as it came.
+//! then learns leaders from Metadata, which is rewritten. For the same reason the three APIs
+//! whose responses are rewritten (Metadata, FindCoordinator, DescribeCluster) are capped at
+//! the last version the codec decodes: a newer broker's later version would otherwise be a
+//! response the filter cannot rewrite, and so a closed connection. Only the max_version
+//! fields change, in place; every other byte of the response stays as it came.
 //!
 //! ```text
 //! ApiVersions Response v0-2 => error_code [api_key min_version max_version] throttle_time_ms (v1+)
@@ -19,15 +22,23 @@
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::kafka::{ApiKey, KafkaError, Reader};
 
-/// The highest version of an API whose responses cannot name a broker, for the APIs whose
-/// later versions can (KIP-951).
+/// The highest version of an API a client may use through sluice: for Produce and Fetch
+/// the last whose responses cannot name a broker (KIP-951); for the APIs whose responses
+/// are rewritten, the last the codec decodes (`sluice_codecs::kafka` metadata,
+/// coordinator modules).
 fn cap(api: ApiKey) -> Option<i16> {
     match api {
         ApiKey::PRODUCE => Some(9),
         ApiKey::FETCH => Some(15),
+        ApiKey::METADATA => Some(12),
+        ApiKey::FIND_COORDINATOR => Some(6),
+        ApiKey::DESCRIBE_CLUSTER => Some(2),
         _ => None,
     }
 }
+
+/// How many APIs [`cap`] names.
+const CAPPED: usize = 5;
 
 /// The ApiVersions response body with the capped maxima, or `None` when nothing needs to
 /// change.
@@ -37,7 +48,7 @@ pub fn cap_api_versions(body: &[u8], version: i16) -> Result<Option<Bytes>, Kafk
     r.i16("api_versions error_code")?;
     let n = r.array_len(flexible, 6, "api_versions api_keys")?;
     // (position of max_version, new value): at most one per capped API.
-    let mut patches: [(usize, i16); 2] = [(0, 0); 2];
+    let mut patches: [(usize, i16); CAPPED] = [(0, 0); CAPPED];
     let mut found = 0;
     for _ in 0..n {
         let api = ApiKey(r.i16("api_versions api_key")?);
@@ -96,9 +107,10 @@ mod tests {
     fn produce_and_fetch_maxima_are_capped_in_place() {
         for flexible in [false, true] {
             let version = if flexible { 3 } else { 2 };
-            let original = body(flexible, &[(0, 0, 11), (1, 0, 17), (3, 0, 12)]);
+            let original = body(flexible, &[(0, 0, 11), (1, 0, 17), (3, 0, 13), (10, 0, 6), (18, 0, 4)]);
             let capped = cap_api_versions(&original, version).unwrap().unwrap();
-            assert_eq!(&capped[..], &body(flexible, &[(0, 0, 9), (1, 0, 15), (3, 0, 12)])[..]);
+            let expected = body(flexible, &[(0, 0, 9), (1, 0, 15), (3, 0, 12), (10, 0, 6), (18, 0, 4)]);
+            assert_eq!(&capped[..], &expected[..]);
             let low = body(flexible, &[(0, 0, 8), (1, 0, 11)]);
             assert_eq!(cap_api_versions(&low, version).unwrap(), None);
         }
