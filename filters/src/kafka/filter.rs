@@ -167,6 +167,9 @@ impl KafkaFilter {
         } else {
             RequestFacts::default()
         };
+        if facts.unreadable_records {
+            listener.stats.client_decode_errors.increment(1);
+        }
         if let Some(plain) = facts.plain_mechanism {
             self.plain = plain;
         }

@@ -61,6 +61,8 @@ pub struct RequestFacts<'a> {
     pub plain_mechanism: Option<bool>,
     /// The PLAIN principal of a SaslAuthenticate (read only after a PLAIN handshake).
     pub user: Option<&'a str>,
+    /// A Produce record set that is not v2 record batches (counted as bytes only).
+    pub unreadable_records: bool,
 }
 
 /// Whether the filter reads this API's request body even when it enforces nothing: for the
@@ -78,9 +80,19 @@ pub fn request<'a>(req: &Request<'a>, names: &TopicNames, plain: bool) -> Result
             for t in &p.topics {
                 let mut use_ = TopicUse { name: topic_name(&t.topic, names), bytes: 0, records: 0 };
                 for part in &t.partitions {
-                    let s = part.summary()?;
-                    use_.bytes += s.bytes as u64;
-                    use_.records += s.records;
+                    match part.summary() {
+                        Ok(s) => {
+                            use_.bytes += s.bytes as u64;
+                            use_.records += s.records;
+                        }
+                        // Not v2 record batches (a magic 0/1 message set from an old
+                        // client, or a broken batch): its size still counts, its records
+                        // cannot be told, and the broker judges it.
+                        Err(_) => {
+                            use_.bytes += part.records.map_or(0, <[u8]>::len) as u64;
+                            facts.unreadable_records = true;
+                        }
+                    }
                 }
                 facts.topics.push(use_);
             }

@@ -513,3 +513,20 @@ fn the_sasl_plain_principal_is_the_user_rules_match() {
     let ops: Vec<_> = conn.filter.done.iter().map(|d| (d.op, d.outcome)).collect();
     assert_eq!(ops, [("SaslHandshake", Outcome::Ok), ("SaslAuthenticate", Outcome::Ok), ("Metadata", Outcome::Denied)]);
 }
+
+#[test]
+fn legacy_message_sets_pass_an_enforcing_listener() {
+    // kafka_python_v0_10: Produce v2 with magic-1 message sets, three messages, sent again
+    // on each connection (tansu drops the connection without answering, so only the
+    // requests are replayed).
+    let mut produced = Vec::new();
+    for i in 1..=3 {
+        let client = fixture(&format!("kafka_python_v0_10-{i}.client"));
+        let mut conn = Conn::new(listener(vec![deny(&["DeleteTopics"])]));
+        assert_eq!(conn.client(&client, false), FilterStatus::Continue, "connection {i}");
+        assert_eq!(conn.to_upstream.take_all(), client, "connection {i}: forwarded as sent");
+        produced.push(conn.filter.produced_records);
+    }
+    // The first connection only bootstraps; the others each carry the three messages.
+    assert_eq!(produced, [0, 3, 3]);
+}
