@@ -6,7 +6,8 @@
 //! demand from `broker_ports` when the broker advertises a name of its own); a `deny` on
 //! DeleteTopics answers TOPIC_AUTHORIZATION_FAILED and the topic stays; a produce quota in
 //! bytes per client_id delays the producer to its rate, and one with `reject` fails
-//! deliveries with POLICY_VIOLATION; bytes that are not Kafka get a clean close.
+//! deliveries with POLICY_VIOLATION; bytes that are not Kafka get a clean close; SSL
+//! clients go through sluice's TLS, on the bootstrap and the per-broker listener.
 
 mod support;
 
@@ -321,4 +322,31 @@ fn bytes_that_are_not_kafka_get_a_clean_close() {
     // The listener still serves Kafka.
     let (ok, listing, err) = kcat(&["-b", &addr.to_string(), "-L"], None);
     assert!(ok && !kcat_brokers(&listing).is_empty(), "{err}{listing}");
+}
+
+#[test]
+fn ssl_clients_reach_the_broker_through_sluices_tls() {
+    let broker = Kafka::start_advertising("localhost");
+    broker.create_topic("secure", 1);
+    let dir = Scratch::new("kafka-tls");
+    let (cert, key) = self_signed(&dir);
+    let broker_port = free_port();
+    let extra = format!(
+        "    tls: {{ cert: \"{}\", key: \"{}\" }}\n    kafka: {{ advertised_host: localhost, broker_ports: \"{broker_port}\" }}\n",
+        cert.display(),
+        key.display()
+    );
+    let proxy = kafka_listener("kf_tls", &broker, &extra);
+    let bootstrap = format!("localhost:{}", proxy.addr("kf_tls").port());
+    let ssl = ["-X", "security.protocol=ssl"];
+    let ca = format!("ssl.ca.location={}", cert.display());
+    let (ok, listing, err) = kcat(&[&ssl[..], &["-X", &ca, "-b", &bootstrap, "-L"]].concat(), None);
+    assert!(ok, "kcat -L over TLS: {err}");
+    assert_eq!(kcat_brokers(&listing), [format!("localhost:{broker_port}")], "{listing}");
+    let script = format!(
+        "{PRODUCE}\nprint('delivered', produce('secure', 20, **{{'security.protocol': 'ssl', 'ssl.ca.location': {:?}}}))\n",
+        cert.display().to_string()
+    );
+    assert_eq!(kafka_python(&bootstrap, &script), ["delivered 20"]);
+    assert_eq!(topic_records(&proxy.metrics(), "kf_tls", "secure", "Produce"), 20.0);
 }
