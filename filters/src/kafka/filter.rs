@@ -73,7 +73,7 @@ enum Decision {
     Drop,
     /// Held, with everything after it, until `hold` ends.
     Hold,
-    Close,
+    Close(CloseReason),
 }
 
 /// A finished op, as the filter tests see it.
@@ -272,13 +272,19 @@ impl KafkaFilter {
             Ok(Some(bytes)) => bytes,
             // A Produce with acks=0 expects no answer, and gets none.
             Ok(None) if !req.expects_response() => return Decision::Drop,
-            // No error response sluice can write for this API (or a body it cannot read).
-            Ok(None) | Err(_) => return Decision::Close,
+            // No error response sluice can write for this API (or a body it cannot read):
+            // the connection closes, as the refusal's own (a broker closes on a request it
+            // will not serve).
+            Ok(None) | Err(_) => {
+                let reason = if outcome == Outcome::Limited { CloseReason::Limited } else { CloseReason::Denied };
+                return Decision::Close(reason);
+            }
         };
         if self.local.is_empty() && self.answered >= self.sent {
             io.to_downstream.push(bytes);
         } else if self.local.len() >= MAX_LOCAL_REPLIES {
-            return Decision::Close;
+            // Refusals the client does not read: it is cut off.
+            return Decision::Close(CloseReason::ProtocolError);
         } else {
             self.local.push_back(LocalReply { after: self.sent, bytes });
         }
@@ -456,9 +462,9 @@ impl KafkaFilter {
                 }
                 Decision::Drop => input.advance(n),
                 Decision::Hold => break,
-                Decision::Close => {
+                Decision::Close(reason) => {
                     input.clear();
-                    return FilterStatus::Close(CloseReason::ProtocolError);
+                    return FilterStatus::Close(reason);
                 }
             }
         }

@@ -370,7 +370,7 @@ fn quotas_reject_with_policy_violation_or_hold_the_connection() {
 fn an_api_without_an_error_response_closes_when_denied() {
     let mut conn = Conn::new(listener(vec![deny(&["ApiVersions"])]));
     let client = fixture("kcat_metadata-1.client");
-    assert_eq!(conn.client(&client, false), FilterStatus::Close(CloseReason::ProtocolError));
+    assert_eq!(conn.client(&client, false), FilterStatus::Close(CloseReason::Denied));
     assert!(conn.to_upstream.is_empty());
 }
 
