@@ -196,6 +196,22 @@ fn a_broker_with_an_address_of_its_own_gets_a_listener_from_broker_ports() {
 }
 
 #[test]
+fn without_broker_ports_a_broker_is_told_as_the_listener_itself() {
+    // The broker advertises a name sluice has no listener for and no port range to open one
+    // from: clients are told the listener's own address, never the broker's.
+    let broker = Kafka::start_advertising("localhost");
+    broker.create_topic("near", 1);
+    let proxy = kafka_listener("kf_noports", &broker, "");
+    let addr = proxy.addr("kf_noports");
+    let (ok, listing, err) = kcat(&["-b", &addr.to_string(), "-L"], None);
+    assert!(ok, "kcat -L: {err}");
+    assert_eq!(kcat_brokers(&listing), [addr.to_string()], "{listing}");
+    let script = format!("{PRODUCE}\nprint('delivered', produce('near', 25))\n");
+    assert_eq!(kafka_python(&addr.to_string(), &script), ["delivered 25"]);
+    assert_eq!(topic_records(&proxy.metrics(), "kf_noports", "near", "Produce"), 25.0);
+}
+
+#[test]
 fn a_deny_rule_refuses_delete_topics_with_topic_authorization_failed() {
     let broker = Kafka::start();
     broker.create_topic("keep", 1);
