@@ -108,31 +108,47 @@ impl KafkaBrokers {
         written == Some(host) || host.parse::<IpAddr>().is_ok_and(|ip| ip == endpoint.address.ip())
     }
 
-    /// Opens a listener on `local` that proxies to `host:port` on every worker.
-    fn open(&self, node_id: i32, local: u16, host: &str, port: i32) -> Result<(), String> {
-        let wiring = self.wiring.get().ok_or("the listener is not running yet")?;
-        let parent = wiring.parent.upgrade().ok_or("the listener has stopped")?;
+    /// The address sluice connects to for a broker advertised as `host:port`: resolved once,
+    /// when the broker first appears (brokers are few; their listeners live as long as
+    /// sluice). IPv4 first: a broker advertised as `localhost` usually listens on 127.0.0.1
+    /// only.
+    fn resolve(host: &str, port: i32) -> Result<SocketAddr, String> {
         let port = u16::try_from(port).map_err(|_| format!("invalid port {port}"))?;
-        // Resolved once, when the broker first appears (brokers are few; their listeners
-        // live as long as sluice). IPv4 first: a broker advertised as `localhost` usually
-        // listens on 127.0.0.1 only.
         let resolved: Vec<SocketAddr> =
             (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?.collect();
-        let upstream = resolved
+        resolved
             .iter()
             .find(|a| a.is_ipv4())
             .or(resolved.first())
             .copied()
-            .ok_or_else(|| format!("{host} resolves to no address"))?;
-        let address = SocketAddr::new(self.bind_ip, local);
-        let sockets = bind_reuseport(address, Protocol::Kafka, wiring.workers.len().max(1))
-            .map_err(|e| format!("cannot bind {address}: {e}"))?;
-        let runtime = Arc::new(parent.for_kafka_broker(node_id, address, &format!("{host}:{port}"), upstream));
-        for (socket, worker) in sockets.into_iter().zip(&wiring.workers) {
-            worker.send((runtime.clone(), socket)).map_err(|_| "the workers have stopped".to_string())?;
+            .ok_or(format!("{host} resolves to no address"))
+    }
+
+    /// Opens a listener for broker `node_id` on the next port of the range that binds, on
+    /// every worker, proxying to `upstream`; returns its port. Ports that do not bind (taken
+    /// by another process) are skipped for good.
+    fn open(&self, table: &mut Table, node_id: i32, advertised: &str, upstream: SocketAddr) -> Result<u16, String> {
+        let wiring = self.wiring.get().ok_or("the listener is not running yet")?;
+        let parent = wiring.parent.upgrade().ok_or("the listener has stopped")?;
+        let range = self.ports.clone().ok_or("no broker_ports")?;
+        loop {
+            let local = range.clone().nth(table.taken).ok_or("every port of broker_ports is taken")?;
+            table.taken += 1;
+            let address = SocketAddr::new(self.bind_ip, local);
+            let sockets = match bind_reuseport(address, Protocol::Kafka, wiring.workers.len().max(1)) {
+                Ok(sockets) => sockets,
+                Err(e) => {
+                    tracing::warn!(node_id, %address, error = %e, "kafka broker port skipped: cannot bind");
+                    continue;
+                }
+            };
+            let runtime = Arc::new(parent.for_kafka_broker(node_id, address, advertised, upstream));
+            for (socket, worker) in sockets.into_iter().zip(&wiring.workers) {
+                worker.send((runtime.clone(), socket)).map_err(|_| "the workers have stopped")?;
+            }
+            tracing::info!(listener = %parent.name, node_id, %address, upstream = %advertised, "kafka broker listener opened");
+            return Ok(local);
         }
-        tracing::info!(listener = %parent.name, node_id, %address, upstream = %format!("{host}:{port}"), "kafka broker listener opened");
-        Ok(())
     }
 }
 
@@ -146,33 +162,22 @@ impl BrokerDirectory for KafkaBrokers {
             }
         }
         let local = if self.is_bootstrap(host, port) {
-            Some(self.own_port())
+            u16::try_from(self.own_port()).ok()
         } else {
-            self.ports.as_ref().and_then(|range| {
-                // Ports the range still has, in order; one that cannot be bound is skipped.
-                while let Some(local) = range.clone().nth(table.taken) {
-                    table.taken += 1;
-                    match self.open(node_id, local, host, port) {
-                        Ok(()) => return Some(i32::from(local)),
-                        Err(e) => {
-                            tracing::warn!(node_id, port = local, error = %e, "kafka broker listener not opened");
-                            if e.starts_with("cannot resolve")
-                                || e.contains("resolves to no")
-                                || e.contains("not running")
-                                || e.contains("stopped")
-                            {
-                                return None;
-                            }
-                        }
+            let advertised = format!("{host}:{port}");
+            let opened =
+                Self::resolve(host, port).and_then(|upstream| self.open(&mut table, node_id, &advertised, upstream));
+            match opened {
+                Ok(local) => Some(local),
+                Err(e) => {
+                    if !table.by_node.contains_key(&node_id) {
+                        tracing::warn!(node_id, broker = %advertised, reason = %e, "kafka broker told as the listener's own address");
                     }
+                    None
                 }
-                None
-            })
-        };
-        let Some(local) = local.and_then(|l| u16::try_from(l).ok()) else {
-            if !table.by_node.contains_key(&node_id) {
-                tracing::warn!(node_id, broker = %format!("{host}:{port}"), "kafka broker told as the listener's own address (no broker port for it)");
             }
+        };
+        let Some(local) = local else {
             table
                 .by_node
                 .insert(node_id, Assigned { host: host.into(), port, local: u16::try_from(fallback.1).unwrap_or(0) });
