@@ -6,6 +6,7 @@
 //! fails never half-starts anything.
 
 pub mod http;
+pub mod kafka;
 pub(crate) mod raw;
 pub mod units;
 mod validate;
@@ -129,6 +130,9 @@ pub struct ListenerConfig {
     /// Settings of a `mongodb` listener (defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mongodb: Option<MongodbConfig>,
+    /// Settings of a `kafka` listener (defaults filled in); `None` for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<kafka::KafkaConfig>,
     /// Settings of an `http` listener (routes; defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<http::HttpConfig>,
@@ -433,6 +437,9 @@ pub struct MatchConfig {
     pub client_cidr: Vec<IpNet>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub user: Vec<String>,
+    /// Kafka `client_id`s, compared exactly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_id: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listener: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -465,6 +472,9 @@ pub struct RateLimitConfig {
     pub per: LimitKind,
     #[serde(rename = "action", serialize_with = "ser_on_limit")]
     pub on_limit: OnLimit,
+    /// `cost: bytes`: each op takes as many cells as its size (Kafka produce quotas).
+    #[serde(rename = "cost", serialize_with = "ser_cost")]
+    pub counts_bytes: bool,
 }
 
 impl MatchConfig {
@@ -475,6 +485,7 @@ impl MatchConfig {
             target_prefixes: self.target_prefix.iter().map(|t| t.as_bytes().to_vec()).collect(),
             client_cidrs: self.client_cidr.clone(),
             users: self.user.clone(),
+            client_ids: self.client_id.clone(),
             listeners: self.listener.clone(),
             databases: self.database.clone(),
             digests: self.digest_hashes.clone(),
@@ -491,7 +502,8 @@ impl RuleConfig {
             ActionConfig::Allow => policy::Action::Allow,
             ActionConfig::Deny => policy::Action::Deny,
             ActionConfig::RateLimit(r) => {
-                policy::Action::RateLimit(RateLimit::new(r.count, r.period, r.burst, r.per, r.on_limit))
+                let limit = RateLimit::new(r.count, r.period, r.burst, r.per, r.on_limit);
+                policy::Action::RateLimit(if r.counts_bytes { limit.counting_bytes() } else { limit })
             }
         };
         Rule { matcher, action }
@@ -529,6 +541,10 @@ fn ser_protocol<S: Serializer>(p: &Protocol, s: S) -> Result<S::Ok, S::Error> {
 
 fn ser_limit_kind<S: Serializer>(k: &LimitKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(k.as_str())
+}
+
+fn ser_cost<S: Serializer>(bytes: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *bytes { "bytes" } else { "ops" })
 }
 
 fn ser_on_limit<S: Serializer>(o: &OnLimit, s: S) -> Result<S::Ok, S::Error> {

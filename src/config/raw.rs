@@ -69,6 +69,7 @@ pub struct RawListener {
     pub mysql: Option<RawMysql>,
     pub postgres: Option<RawPostgres>,
     pub mongodb: Option<RawMongodb>,
+    pub kafka: Option<super::kafka::RawKafka>,
     pub http: Option<super::http::RawHttp>,
     pub tls: Option<RawTls>,
     pub access_log: Option<RawAccessLog>,
@@ -240,6 +241,7 @@ pub struct RawMatch {
     pub target_prefix: Option<OneOrMany>,
     pub client_cidr: Option<OneOrMany>,
     pub user: Option<OneOrMany>,
+    pub client_id: Option<OneOrMany>,
     pub listener: Option<OneOrMany>,
     pub database: Option<OneOrMany>,
     pub digest: Option<OneOrMany>,
@@ -253,6 +255,8 @@ pub struct RawRateLimit {
     pub burst: Option<u32>,
     pub per: Option<String>,
     pub max_delay: Option<String>,
+    /// `ops` (default) or `bytes`.
+    pub cost: Option<String>,
 }
 
 /// A field that takes one value or a list (`op: connect` or `op: [connect]`).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use sluice_codecs::kafka::ApiKey;
 use sluice_codecs::resp::{RespLimits, MAX_DEPTH_CAP};
 use sluice_filters::mongodb::commands as mongodb_commands;
 use sluice_filters::mysql::stats as mysql_stats;
@@ -40,8 +41,7 @@ const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 1] = ["kafka"];
-const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres, mongodb or http";
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres, mongodb, kafka or http";
 /// mongod's maxMessageSizeBytes, the default and the cap of a `mongodb` listener's messages.
 const MONGODB_MAX_MESSAGE: u64 = 48_000_000;
 const MAX_COLLECTIONS_CAP: u64 = 10_000;
@@ -89,6 +89,9 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
         Protocol::Mongodb => (!mongodb_commands::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown MongoDB command "{name}" (a command such as find, insert or drop, or a legacy opcode such as OP_INSERT)"#)
         }),
+        Protocol::Kafka => (!ApiKey::KNOWN.iter().any(|k| k.name().eq_ignore_ascii_case(name))).then(|| {
+            format!(r#"unknown Kafka API "{name}" (an API name from the protocol guide such as Produce, Fetch or DeleteTopics)"#)
+        }),
     }
 }
 
@@ -97,7 +100,7 @@ fn sql_dialect(protocol: Protocol) -> Option<Dialect> {
     match protocol {
         Protocol::Mysql => Some(Dialect::MySql),
         Protocol::Postgres => Some(Dialect::Postgres),
-        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Mongodb | Protocol::Http => None,
+        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Mongodb | Protocol::Kafka | Protocol::Http => None,
     }
 }
 
@@ -190,6 +193,17 @@ impl Validator {
                 );
             }
         }
+        for (i, l) in listeners.iter().enumerate() {
+            let Some(range) = l.kafka.as_ref().and_then(|k| k.broker_ports.clone()) else { continue };
+            for other in &listeners {
+                if other.name != l.name && other.protocol != Protocol::Udp && range.contains(&other.address.port()) {
+                    self.error(
+                        format!("listeners[{i}].kafka.broker_ports"),
+                        format!("includes port {} of listener {:?}", other.address.port(), other.name),
+                    );
+                }
+            }
+        }
         Config { admin, drain_timeout, clusters, listeners }
     }
 
@@ -254,13 +268,7 @@ impl Validator {
             "postgres" => Some(Protocol::Postgres),
             "mongodb" => Some(Protocol::Mongodb),
             "http" => Some(Protocol::Http),
-            p if FUTURE_PROTOCOLS.contains(&p) => {
-                self.error(
-                    format!("{path}.protocol"),
-                    format!(r#"protocol "{p}" is not supported yet (supported: {SUPPORTED_PROTOCOLS})"#),
-                );
-                None
-            }
+            "kafka" => Some(Protocol::Kafka),
             p => {
                 self.error(
                     format!("{path}.protocol"),
@@ -358,6 +366,14 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let kafka = match (protocol, raw.kafka) {
+            (Protocol::Kafka, raw) => Some(self.kafka(&format!("{path}.kafka"), raw, address)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.kafka"), format!("applies only to protocol kafka, not {protocol}"));
+                None
+            }
+            (_, None) => None,
+        };
         let http = match (protocol, raw.http) {
             (Protocol::Http, raw) => Some(self.http(&format!("{path}.http"), raw, clusters, cluster_index)),
             (_, Some(_)) => {
@@ -382,6 +398,7 @@ impl Validator {
             mysql,
             postgres,
             mongodb,
+            kafka,
             http,
             tls,
             access_log,
@@ -808,6 +825,10 @@ impl Validator {
                 Err(_) => self.error(format!("{path}.match.client_cidr[{k}]"), format!(r#"invalid CIDR "{text}""#)),
             }
         }
+        let client_id = list(m.client_id);
+        if !client_id.is_empty() && protocol != Protocol::Kafka {
+            self.error(format!("{path}.match.client_id"), format!("applies to kafka listeners, not {protocol}"));
+        }
         let database = list(m.database);
         let digest = list(m.digest);
         let without_where = m.without_where.unwrap_or(false);
@@ -842,6 +863,7 @@ impl Validator {
             target_prefix: list(m.target_prefix),
             client_cidr,
             user: list(m.user),
+            client_id,
             listener: list(m.listener),
             database,
             digest,
@@ -879,10 +901,34 @@ impl Validator {
                     Some(p) => LimitKind::from_name(p).or_else(|| {
                         self.error(
                             format!("{rl_path}.per"),
-                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user, op, database or digest)"#),
+                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user, op, database, digest or client_id)"#),
                         );
                         None
                     }),
+                };
+                if per == Some(LimitKind::ClientId) && protocol != Protocol::Kafka {
+                    self.error(
+                        format!("{rl_path}.per"),
+                        format!("client_id applies to kafka listeners, not {protocol}"),
+                    );
+                }
+                let counts_bytes = match rl.cost.as_deref() {
+                    None | Some("ops") => false,
+                    Some("bytes") if protocol == Protocol::Kafka => true,
+                    Some("bytes") => {
+                        self.error(
+                            format!("{rl_path}.cost"),
+                            format!("bytes applies to kafka listeners, not {protocol}"),
+                        );
+                        false
+                    }
+                    Some(other) => {
+                        self.error(
+                            format!("{rl_path}.cost"),
+                            format!(r#"unknown cost "{other}" (expected ops or bytes)"#),
+                        );
+                        false
+                    }
                 };
                 let on_limit = if a == "delay" {
                     let max_delay =
@@ -914,9 +960,14 @@ impl Validator {
                     (None, rate) => rate.map(|(count, _)| count),
                 };
                 match (rate, per, burst) {
-                    (Some((count, period)), Some(per), Some(burst)) => {
-                        Some(ActionConfig::RateLimit(RateLimitConfig { count, period, burst, per, on_limit }))
-                    }
+                    (Some((count, period)), Some(per), Some(burst)) => Some(ActionConfig::RateLimit(RateLimitConfig {
+                        count,
+                        period,
+                        burst,
+                        per,
+                        on_limit,
+                        counts_bytes,
+                    })),
                     _ => None,
                 }
             }

@@ -333,6 +333,7 @@ impl Client {
             user: self.user.as_deref(),
             database: None,
             statement: None,
+            client_id: None,
             client: self.client_ip,
         };
         // A command a delay fault held is let through when its time comes, unchecked: the

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use sluice::{Config, Server, ServerHandle};
 
+mod kafka;
+#[allow(unused_imports)]
+pub use kafka::{kafka_python, kafka_venv, kcat, tansu_bin, Kafka};
 mod mariadb;
 pub mod nginx;
 #[allow(unused_imports)]
