@@ -198,8 +198,9 @@ fn a_broker_with_an_address_of_its_own_gets_a_listener_from_broker_ports() {
 #[test]
 fn without_broker_ports_a_broker_is_told_as_the_listener_itself() {
     // The broker advertises a name sluice has no listener for and no port range to open one
-    // from: clients are told the listener's own address, never the broker's.
-    let broker = Kafka::start_advertising("localhost");
+    // from: clients are told the listener's own address, never the broker's. The name
+    // resolves nowhere (RFC 6761 `.invalid`), so a client told it could not produce at all.
+    let broker = Kafka::start_advertising("broker.invalid");
     broker.create_topic("near", 1);
     let proxy = kafka_listener("kf_noports", &broker, "");
     let addr = proxy.addr("kf_noports");
