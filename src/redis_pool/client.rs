@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply};
 use sluice_filters::filter::CloseSummary;
 use sluice_filters::policy::FaultAction;
-use sluice_filters::redis::command_table::{lookup, CommandId, READONLY, WRITE};
+use sluice_filters::redis::command_table::{CommandId, LastLookup, READONLY, WRITE};
 use sluice_filters::redis::merge::{encode_command, merge};
 use sluice_filters::redis::routing::{route, Local, Merge, Route};
 use sluice_filters::redis::RedisListener;
@@ -121,6 +121,8 @@ pub async fn serve(
         hold: None,
         released_fault: false,
         rng: fastrand::Rng::new(),
+        now: Instant::now(),
+        last_lookup: LastLookup::default(),
         authenticated: auth::pool_users(runtime).is_empty(),
         user: None,
         resp3: false,
@@ -154,6 +156,9 @@ struct Client {
     released_fault: bool,
     /// Rolls the dice for faults.
     rng: fastrand::Rng,
+    /// When the commands being dispatched were read.
+    now: Instant,
+    last_lookup: LastLookup,
     /// AUTH is not needed, or the client has passed it (as `user`).
     authenticated: bool,
     user: Option<String>,
@@ -278,6 +283,8 @@ impl Client {
 
     /// Cuts every complete command off the read buffer and dispatches it.
     fn take_commands(&mut self) -> Result<(), CloseReason> {
+        // One clock read for the commands of one read: they arrived together.
+        self.now = Instant::now();
         while self.hold.is_none() && self.subscribe.is_none() && self.queue.len() < MAX_PENDING {
             let n = match self.scanner.scan(&self.input) {
                 Ok(Some(n)) => n,
@@ -309,7 +316,7 @@ impl Client {
 
     /// Sends, answers or refuses one command; false when a delay rule holds it.
     fn dispatch(&mut self, frame: &Bytes, command: &Command<'_>) -> bool {
-        let spec = lookup(command.args());
+        let spec = self.last_lookup.lookup(command.args());
         let id = spec.map_or(CommandId::OTHER, CommandId::of);
         let routed = route(command, spec);
         let target = match &routed {
@@ -652,7 +659,7 @@ impl Client {
     }
 
     fn push(&mut self, id: CommandId, reply: Pending) {
-        self.queue.push_back(Entry { id, started: Instant::now(), reply });
+        self.queue.push_back(Entry { id, started: self.now, reply });
     }
 
     /// Moves the replies at the front of the queue that are complete to the write queue,

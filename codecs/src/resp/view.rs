@@ -114,6 +114,7 @@ fn inline_line(frame: &[u8]) -> &[u8] {
 }
 
 /// The arguments of a [`Command`], as slices of its frame.
+#[derive(Clone)]
 pub struct Args<'a> {
     frame: &'a [u8],
     /// Where the next uncached argument starts.

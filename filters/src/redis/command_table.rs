@@ -143,6 +143,39 @@ pub fn lookup<'a>(mut args: impl Iterator<Item = &'a [u8]>) -> Option<&'static C
     Some(spec)
 }
 
+/// The longest command name [`LastLookup`] keeps.
+const LAST_NAME_MAX: usize = 24;
+
+/// [`lookup`] with a memory of one: a pipeline (or a client) usually repeats one command,
+/// spelt the same way each time, so the last lookup of a command without subcommands is
+/// remembered by its bytes and answered without a search.
+#[derive(Default)]
+pub struct LastLookup {
+    last: Option<([u8; LAST_NAME_MAX], usize, &'static CommandSpec)>,
+}
+
+impl LastLookup {
+    /// The spec of a command given its arguments, as [`lookup`].
+    pub fn lookup<'a>(&mut self, mut args: impl Iterator<Item = &'a [u8]> + Clone) -> Option<&'static CommandSpec> {
+        let name = args.clone().next().unwrap_or_default();
+        if let Some((bytes, len, spec)) = &self.last {
+            if &bytes[..*len] == name {
+                return Some(spec);
+            }
+        }
+        let spec = lookup(&mut args);
+        // Only a spec that is the name itself: a container's subcommand spec (`CONFIG GET`)
+        // depends on the next argument too.
+        let whole_name = |s: &&CommandSpec| !s.has_subcommands && s.name.as_bytes().eq_ignore_ascii_case(name);
+        if let Some(spec) = spec.filter(|s| whole_name(s) && name.len() <= LAST_NAME_MAX) {
+            let mut bytes = [0; LAST_NAME_MAX];
+            bytes[..name.len()].copy_from_slice(name);
+            self.last = Some((bytes, name.len(), spec));
+        }
+        spec
+    }
+}
+
 /// The first key of a command, if it has one: from the table's position, or for the
 /// movable-key commands sluice knows (EVAL and FCALL families: after `numkeys`; XREAD and
 /// XREADGROUP: after `STREAMS`) by reading the arguments.
@@ -170,7 +203,7 @@ pub fn first_key<'a>(spec: &CommandSpec, mut args: impl Iterator<Item = &'a [u8]
 mod tests {
     use super::*;
 
-    fn args(line: &str) -> impl Iterator<Item = &[u8]> {
+    fn args(line: &str) -> impl Iterator<Item = &[u8]> + Clone {
         line.split(' ').map(str::as_bytes)
     }
 
@@ -192,6 +225,17 @@ mod tests {
         assert!(lookup(args("GETX k")).is_none());
         assert!(lookup(args("BLPOP q 0")).unwrap().has(BLOCKING));
         assert!(lookup(args("SUBSCRIBE c")).unwrap().has(PUBSUB));
+    }
+
+    #[test]
+    fn the_last_lookup_is_remembered_by_its_spelling() {
+        let mut cache = LastLookup::default();
+        assert_eq!(cache.lookup(args("get k")).unwrap().name, "GET");
+        assert_eq!(cache.lookup(args("get j")).unwrap().name, "GET");
+        assert_eq!(cache.lookup(args("GET j")).unwrap().name, "GET");
+        assert_eq!(cache.lookup(args("config get x")).unwrap().name, "CONFIG GET", "containers are not cached");
+        assert_eq!(cache.lookup(args("config set x y")).unwrap().name, "CONFIG SET");
+        assert!(cache.lookup(args("getx k")).is_none());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply, RespError, RespLimits};
 
-use super::command_table::{self, first_key, lookup, CommandId, CommandSpec};
+use super::command_table::{self, first_key, CommandId, CommandSpec, LastLookup};
 use super::session::{Answer, Effect, Pending, ReplyMode, Role, Session, SubKind};
 use super::stats::RedisStats;
 use crate::filter::{CloseReason, FilterStatus};
@@ -35,8 +35,6 @@ const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
 const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
 /// Commands awaiting replies on one connection before its client is no longer read.
 const MAX_IN_FLIGHT: usize = 64 * 1024;
-/// The longest command name the lookup cache keeps.
-const LAST_NAME_MAX: usize = 24;
 /// The longest unknown command name kept for rule matching.
 const MAX_UNKNOWN_NAME: usize = 64;
 
@@ -93,8 +91,8 @@ pub struct RedisFilter {
     pub(super) unexpected: u64,
     /// Finished commands not yet added to the stats.
     tally: Option<Tally>,
-    /// The last command name looked up, as sent, and its spec.
-    last_lookup: Option<([u8; LAST_NAME_MAX], usize, &'static CommandSpec)>,
+    /// The last command looked up.
+    last_lookup: LastLookup,
 }
 
 /// A run of finished commands with the same command, outcome and latency (a pipeline
@@ -122,7 +120,7 @@ impl RedisFilter {
             rng: fastrand::Rng::new(),
             unexpected: 0,
             tally: None,
-            last_lookup: None,
+            last_lookup: LastLookup::default(),
         }
     }
 
@@ -155,7 +153,7 @@ impl RedisFilter {
             // An empty inline line or `*0`: Redis ignores it without a reply.
             return Ok(Decision::Forward);
         }
-        let spec = self.lookup(&command);
+        let spec = self.last_lookup.lookup(command.args());
         let id = spec.map_or(CommandId::OTHER, CommandId::of);
         let enforce = !skip_policy && self.listener.enforces();
         // The key is only looked for when something uses it.
@@ -220,24 +218,6 @@ impl RedisFilter {
                 Ok(self.refuse(&command, id, Outcome::Error, &message, now, io))
             }
         }
-    }
-
-    /// The command's spec. A pipeline usually repeats one command, spelt the same way each
-    /// time, so the last lookup of a command without subcommands is remembered by its bytes.
-    fn lookup(&mut self, command: &Command<'_>) -> Option<&'static CommandSpec> {
-        let name = command.name().unwrap_or_default();
-        if let Some((bytes, len, spec)) = &self.last_lookup {
-            if &bytes[..*len] == name {
-                return Some(spec);
-            }
-        }
-        let spec = lookup(command.args());
-        if let Some(spec) = spec.filter(|s| !s.has_subcommands && name.len() <= LAST_NAME_MAX) {
-            let mut bytes = [0; LAST_NAME_MAX];
-            bytes[..name.len()].copy_from_slice(name);
-            self.last_lookup = Some((bytes, name.len(), spec));
-        }
-        spec
     }
 
     fn hold_for(&mut self, now: Instant, wait: Duration, fault: bool) -> Decision {

@@ -148,6 +148,18 @@ fn a_denied_command_is_answered_in_its_place_in_the_pipeline() {
 }
 
 #[test]
+fn a_subcommand_is_denied_after_its_sibling_was_let_through() {
+    // The lookup cache must not answer `CONFIG SET` with the `CONFIG GET` it saw last.
+    let mut c = Conn::new(listener(vec![deny("CONFIG SET")], vec![]));
+    c.client(cmd(&["config", "get", "maxmemory"]).as_bytes());
+    assert_eq!(c.sent_to_server(), cmd(&["config", "get", "maxmemory"]));
+    c.server(b"*0\r\n");
+    c.client(cmd(&["config", "set", "maxmemory", "1"]).as_bytes());
+    assert_eq!(c.sent_to_server(), "", "CONFIG SET never reaches the server");
+    assert_eq!(c.sent_to_client(), "*0\r\n-ERR sluice: command CONFIG SET denied by policy\r\n");
+}
+
+#[test]
 fn rate_limit_rejects_the_excess_in_reply_order() {
     let mut c = Conn::new(listener(vec![limit("INCR", 2, OnLimit::Reject)], vec![]));
     let pipeline: String = (0..4).map(|_| cmd(&["INCR", "n"])).collect();
