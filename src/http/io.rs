@@ -12,9 +12,64 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::BytesMut;
+use sluice_filters::CloseReason;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::listener::ListenerRuntime;
+
+/// How much one read takes at most: also the most a direction buffers beyond a head.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads once into `buf`, keeping at most one read chunk of room.
+pub async fn read_into(io: &mut Conn, buf: &mut BytesMut) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(READ_CHUNK);
+    }
+    io.read_buf(buf).await
+}
+
+pub async fn write_flush(io: &mut Conn, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+/// The client's byte stream: TLS terminated when the listener has `tls` (the handshake
+/// bounded by the idle timeout, at most 10 s), with whether it is TLS.
+pub async fn accept_tls(
+    stream: TcpStream,
+    runtime: &ListenerRuntime,
+    idle_timeout: Duration,
+) -> Result<(Conn, bool), CloseReason> {
+    let Some(tls) = &runtime.config.tls else { return Ok((Conn::Plain(stream), false)) };
+    let accept = tokio_rustls::TlsAcceptor::from(tls.server.clone()).accept(stream);
+    match timeout(idle_timeout.min(Duration::from_secs(10)), accept).await {
+        Ok(Ok(s)) => {
+            let (_, session) = s.get_ref();
+            let version = match session.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+                Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+                _ => "other",
+            };
+            let alpn = session.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
+            runtime.stats.tls.handshake("downstream", version, alpn);
+            Ok((Conn::ServerTls(Box::new(s)), true))
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(listener = %runtime.name, error = %e, "TLS handshake failed");
+            runtime.stats.tls.failure("downstream", "handshake");
+            Err(CloseReason::TlsError)
+        }
+        Err(_) => {
+            runtime.stats.tls.failure("downstream", "timeout");
+            Err(CloseReason::TlsError)
+        }
+    }
+}
 
 /// One side's byte stream.
 pub enum Conn {

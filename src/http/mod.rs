@@ -8,21 +8,26 @@
 //!   prefix rewrite, connection semantics).
 //! - `pool`: the per-worker keep-alive pools of upstream connections.
 //! - `retry`: retry conditions and the retry budget.
-//! - `proxy`: the connection driver: one task per client connection, one request at a
-//!   time, bodies streamed both ways with bounded buffers, tunnels after 101 / CONNECT.
+//! - `proxy`: the HTTP/1 connection driver: one task per client connection, one request
+//!   at a time; rules, routing and local replies.
+//! - `forward`: one request upstream (pool, tries, retries) until the response head.
+//! - `relay`: the response streamed back, tunnels after 101 / CONNECT.
+//! - `io`: the client and upstream byte streams, TLS termination.
 //! - `local`: the responses sluice answers itself (404, 403, 429, 502, 503, 504, codec errors).
-//! - `stats`, `log`: metrics and the per-request access log.
+//! - `stats`, `log`: metrics, the per-request access log and bookkeeping.
 //!
 //! The request/response model the next stage (HTTP/2 downstream, H2→H1 conversion) feeds:
 //! a routed request is a head (`RequestHead`) plus a body stream, answered by a response
 //! head plus a body stream; `route`, `rewrite`, `pool`, `retry` and `stats` take those and
 //! know nothing of the client's framing.
 
+mod forward;
 mod io;
 mod local;
 mod log;
 pub mod pool;
 mod proxy;
+mod relay;
 pub mod retry;
 pub mod rewrite;
 pub mod route;
