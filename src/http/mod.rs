@@ -1,7 +1,8 @@
-//! The `http` listener: an HTTP/1.1 reverse proxy (RFC 9110 semantics, RFC 9112 message
-//! syntax). Clients speak HTTP/1.1 or 1.0, in plain text or over TLS terminated from the
-//! first byte; each request is routed by host, path and fields to a cluster, and sent over
-//! a pooled keep-alive HTTP/1.1 connection (plain, or TLS the cluster originates).
+//! The `http` listener: an HTTP reverse proxy (RFC 9110 semantics, RFC 9112 and RFC 9113
+//! message syntax). Clients speak HTTP/1.1 or 1.0, or HTTP/2 (prior knowledge on a plain
+//! listener, ALPN `h2` over TLS), in plain text or over TLS terminated from the first
+//! byte; each request is routed by host, path and fields to a cluster, and sent over a
+//! pooled keep-alive HTTP/1.1 connection (plain, or TLS the cluster originates).
 //!
 //! - `route`: virtual hosts, route matches, weighted clusters.
 //! - `rewrite`: the heads forwarded (hop-by-hop fields, X-Forwarded-*, add/remove,
@@ -13,6 +14,8 @@
 //! - `forward`: one request upstream (pool, tries, retries) until the response head.
 //! - `relay`: the response streamed back, tunnels after 101 / CONNECT.
 //! - `io`: the client and upstream byte streams, TLS termination.
+//! - `h2_server`, `h2_stream`: the HTTP/2 connection driver and one stream's exchange.
+//! - `convert`: HTTP/2 ↔ HTTP/1.1 message conversion.
 //! - `local`: the responses sluice answers itself (404, 403, 429, 502, 503, 504, codec errors).
 //! - `stats`, `log`: metrics, the per-request access log and bookkeeping.
 //!
@@ -21,7 +24,10 @@
 //! head plus a body stream; `route`, `rewrite`, `pool`, `retry` and `stats` take those and
 //! know nothing of the client's framing.
 
+mod convert;
 mod forward;
+mod h2_server;
+mod h2_stream;
 mod io;
 mod local;
 mod log;
@@ -43,6 +49,7 @@ pub use proxy::serve;
 
 use crate::access_log::AccessLog;
 use crate::cluster::Cluster;
+use crate::config::http::Http2Config;
 use crate::config::ListenerConfig;
 use pool::{PoolSettings, PoolStats};
 use retry::RetryBudget;
@@ -63,6 +70,10 @@ pub struct HttpListener {
     pub rules: Arc<RuleSet>,
     pub access_log: Option<AccessLog>,
     pub idle_timeout: Duration,
+    pub http2: Http2Config,
+    /// The listener's TLS server config, offering `h2` and `http/1.1` by ALPN when its
+    /// `tls` names no `alpn` list.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl HttpListener {
@@ -86,6 +97,16 @@ impl HttpListener {
             rules,
             access_log,
             idle_timeout: config.idle_timeout,
+            http2: http.http2,
+            tls: config.tls.as_ref().map(|tls| {
+                if tls.alpn.is_empty() {
+                    let mut server = (*tls.server).clone();
+                    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                    Arc::new(server)
+                } else {
+                    tls.server.clone()
+                }
+            }),
         })
     }
 }

@@ -29,8 +29,10 @@ use sluice_filters::{CloseReason, FilterStatus, Op, Outcome, Protocol};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
+use tokio_util::sync::CancellationToken;
 
-use super::io::{accept_tls, read_into, write_flush, Conn};
+use super::h2_server::{self, PREFACE};
+use super::io::{accept_tls, read_into, write_flush, Conn, Prefixed};
 use super::local::{self, LocalReason};
 use super::log::{Exchange, RequestLogFacts};
 use super::HttpListener;
@@ -43,7 +45,7 @@ const MAX_DISCARD: u64 = 64 * 1024;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves one client connection (see the module docs).
-pub async fn serve(stream: TcpStream, client: SocketAddr, runtime: Arc<ListenerRuntime>) {
+pub async fn serve(stream: TcpStream, client: SocketAddr, runtime: Arc<ListenerRuntime>, drain: CancellationToken) {
     let mut record = ConnectionRecord::new(runtime.clone(), client);
     let Some(_slot) = runtime.try_admit() else {
         runtime.stats.rejected(Rejection::MaxConnections);
@@ -68,23 +70,47 @@ pub async fn serve(stream: TcpStream, client: SocketAddr, runtime: Arc<ListenerR
             _ => break,
         }
     }
-    let (io, https) = match accept_tls(stream, &runtime, http.idle_timeout).await {
+    let (mut io, https) = match accept_tls(stream, http.tls.as_ref(), &runtime, http.idle_timeout).await {
         Ok(accepted) => accepted,
         Err(reason) => {
             record.summary.reason = reason;
             return;
         }
     };
+    let mut buf = BytesMut::new();
+    let h2 = if https {
+        io.alpn() == Some(b"h2")
+    } else {
+        match sniff_preface(&mut io, &mut buf, &http, &runtime).await {
+            Ok(h2) => h2,
+            Err(reason) => {
+                record.summary.bytes_from_downstream = buf.len() as u64;
+                record.summary.reason = reason;
+                return;
+            }
+        }
+    };
+    if h2 {
+        let io = Prefixed::new(buf.freeze(), io, runtime.clone());
+        let (rx, tx) = (io.rx.clone(), io.tx.clone());
+        let reason = h2_server::serve(io, client, https, http.clone(), drain).await;
+        record.summary.bytes_from_downstream = rx.get();
+        record.summary.bytes_from_upstream = tx.get();
+        record.summary.reason = reason;
+        return;
+    }
+    http.stats.connections_h1.increment(1);
+    let sniffed = buf.len() as u64;
     let mut conn = ClientConn {
         io,
-        buf: BytesMut::new(),
+        buf,
         decoder: RequestDecoder::new(http.limits),
         eof: false,
         client,
         https,
         http: &http,
         runtime: &runtime,
-        bytes_in: 0,
+        bytes_in: sniffed,
         bytes_out: 0,
         upstream: None,
         body_in: 0,
@@ -94,6 +120,33 @@ pub async fn serve(stream: TcpStream, client: SocketAddr, runtime: Arc<ListenerR
     record.summary.bytes_from_upstream = conn.bytes_out;
     record.summary.upstream = conn.upstream;
     record.summary.reason = reason;
+}
+
+/// Reads until the first bytes either are the HTTP/2 connection preface (prior
+/// knowledge, RFC 9113 §3.3) or cannot be; an HTTP/1 request differs at its first byte
+/// unless its method starts with "PRI", so this rarely waits for more than one read.
+async fn sniff_preface(
+    io: &mut Conn,
+    buf: &mut BytesMut,
+    http: &HttpListener,
+    runtime: &ListenerRuntime,
+) -> Result<bool, CloseReason> {
+    loop {
+        let n = buf.len().min(PREFACE.len());
+        if buf[..n] != PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == PREFACE.len() {
+            return Ok(true);
+        }
+        match timeout(http.idle_timeout, read_into(io, buf)).await {
+            Err(_) => return Err(CloseReason::IdleTimeout),
+            Ok(Err(_)) => return Err(CloseReason::DownstreamError),
+            // Let the HTTP/1 side see the end (a connection closed before a request).
+            Ok(Ok(0)) => return Ok(false),
+            Ok(Ok(n)) => runtime.stats.bytes_rx.increment(n as u64),
+        }
+    }
 }
 
 /// What ended a wait for client bytes.

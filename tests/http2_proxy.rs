@@ -1,0 +1,333 @@
+//! HTTP/2 clients through the `http` listener to HTTP/1.1 upstreams: real curl
+//! (`--http2-prior-knowledge`, `--http2` over TLS with ALPN) and h2load against real nginx,
+//! a raw HTTP/1.1 upstream for trailers, and hand-built HTTP/2 frames for the hardening
+//! cases (rapid reset, CONTINUATION flood, header list size, concurrent streams, GOAWAY
+//! on drain).
+
+mod support;
+
+#[path = "http2/frames.rs"]
+mod h2_frames;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+
+use h2_frames::*;
+use support::nginx::Nginx;
+use support::*;
+
+/// A config with clusters `name → endpoints` and one http listener with `http` (indented
+/// under `    http:`) and `extra` listener keys.
+fn config(listener: &str, clusters: &[(&str, Vec<String>)], http: &str, extra: &str) -> String {
+    let mut y = String::from("admin: { address: 127.0.0.1:0 }\ndrain_timeout: 10s\nclusters:\n");
+    for (name, endpoints) in clusters {
+        let eps: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+        y += &format!("  - {{ name: {name}, endpoints: [{}], connect_timeout: 500ms }}\n", eps.join(", "));
+    }
+    y += &format!(
+        "listeners:\n  - name: {listener}\n    address: 127.0.0.1:0\n    protocol: http\n    cluster: {}\n{extra}",
+        clusters[0].0
+    );
+    if !http.is_empty() {
+        y += &format!("    http:\n{http}");
+    }
+    y
+}
+
+struct Web {
+    proxy: Proxy,
+    name: &'static str,
+}
+
+impl Web {
+    fn start(name: &'static str, clusters: &[(&str, Vec<String>)], http: &str, extra: &str) -> Web {
+        Web { proxy: Proxy::start(&config(name, clusters, http, extra)), name }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.proxy.addr(self.name)
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.proxy.metrics()
+    }
+}
+
+struct Curl {
+    status: u16,
+    version: String,
+    headers: String,
+    body: String,
+}
+
+/// Runs curl with `args`; the status and HTTP version of the last response, its headers
+/// (and trailers) and body.
+fn curl(args: &[&str]) -> Curl {
+    require("curl", "curl");
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-D", "/dev/stderr", "-w", "\n%{http_code} %{http_version}"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let headers = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "curl {args:?} failed: {headers}\n{text}");
+    let (body, tail) = text.rsplit_once('\n').unwrap();
+    let (status, version) = tail.split_once(' ').unwrap();
+    Curl { status: status.parse().unwrap(), version: version.to_string(), headers, body: body.to_string() }
+}
+
+#[test]
+fn curl_prior_knowledge_to_http1_nginx() {
+    let nginx = Nginx::start("a", 3 * 1024 * 1024);
+    let proxy = Web::start("h2c", &[("h2c_a", vec![nginx.addr()])], "", "");
+    let h2 = "--http2-prior-knowledge";
+    let r = curl(&[h2, &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.version.as_str(), r.body.as_str()), (200, "2", "hello from a\n"));
+    assert!(r.headers.contains("x-upstream: a"), "{}", r.headers);
+
+    // The request line and Host come from the pseudo-headers; X-Forwarded-* are added.
+    let r = curl(&[h2, "-H", "X-Env: prod", &proxy.url("/echo?q=1")]);
+    assert!(
+        r.body.starts_with("method=GET uri=/echo?q=1 host=127.0.0.1 xff=127.0.0.1 xfp=http env=prod"),
+        "{}",
+        r.body
+    );
+
+    // HEAD: the length of the GET, no body.
+    let r = curl(&[h2, "-I", &proxy.url("/big.bin")]);
+    assert_eq!(r.status, 200);
+    assert!(r.headers.contains("content-length: 3145728"), "{}", r.headers);
+
+    // A 3 MiB download through the flow-controlled stream.
+    let r = curl(&[h2, &proxy.url("/big.bin")]);
+    assert_eq!(r.body.len(), 3 * 1024 * 1024, "download length");
+
+    // A chunked response from nginx arrives as DATA frames.
+    let r = curl(&[h2, &proxy.url("/chunked")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "chunked body from a\n"));
+
+    // Several requests multiplexed on one connection.
+    let urls: Vec<String> = (0..8).map(|i| proxy.url(&format!("/echo?n={i}"))).collect();
+    let mut args = vec![h2, "--parallel", "--parallel-immediate"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = curl(&args);
+    assert_eq!(r.body.matches("method=GET").count(), 8, "{}", r.body);
+
+    let m = proxy.metrics();
+    let name = proxy.name;
+    assert!(m.get("sluice_http_downstream_connections_total", &[("listener", name), ("version", "2")]) >= 7.0);
+    assert_eq!(m.get("sluice_http_downstream_connections_total", &[("listener", name), ("version", "1.1")]), 0.0);
+    assert_eq!(m.get("sluice_http2_streams_total", &[("listener", name)]), 13.0);
+    // HTTP/1.1 still works on the same listener.
+    let r = curl(&["--http1.1", &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.version.as_str()), (200, "1.1"));
+}
+
+/// An HTTP/1.1 upstream that reads each request body to its end before answering
+/// `received=<body bytes as framed>`.
+fn counting_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = vec![0u8; 65536];
+                loop {
+                    let Ok(n) = s.read(&mut chunk) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else { continue };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let body = buf.len() - end;
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()));
+                    let done = match length {
+                        Some(n) => body >= n,
+                        None => buf.ends_with(b"\r\n0\r\n\r\n") || (body == 0 && !head.contains("chunked")),
+                    };
+                    if !done {
+                        continue;
+                    }
+                    let text = format!("received={body}");
+                    let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len());
+                    if s.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                    buf.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn uploads_stream_to_an_upstream_that_reads_them() {
+    let upstream = counting_upstream();
+    let proxy = Web::start("h2up", &[("h2up_a", vec![upstream])], "", "");
+    let h2 = "--http2-prior-knowledge";
+    let dir = Scratch::new("h2upload");
+    let file = dir.path("up.bin");
+    std::fs::write(&file, vec![b'u'; 2 * 1024 * 1024]).unwrap();
+    // With a content-length: forwarded with it.
+    let r = curl(&[h2, "--data-binary", &format!("@{}", file.display()), &proxy.url("/upload")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "received=2097152"), "{}", r.headers);
+    // Without one (curl -T from stdin): chunked upstream, more bytes than the payload.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("curl -sS --max-time 20 {h2} -T - {} < {}", proxy.url("/upload"), file.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let received: usize = text.strip_prefix("received=").and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(received > 2 * 1024 * 1024, "{text} {}", String::from_utf8_lossy(&out.stderr));
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "POST"), ("outcome", "ok")]), 1.0);
+    assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "PUT"), ("outcome", "ok")]), 1.0);
+}
+
+#[test]
+fn curl_http2_over_tls_by_alpn() {
+    let nginx = Nginx::start("a", 16);
+    let dir = Scratch::new("h2tls");
+    let (cert, key) = self_signed(&dir);
+    let extra = format!("    tls: {{ cert: \"{}\", key: \"{}\" }}\n", cert.display(), key.display());
+    let proxy = Web::start("h2tls", &[("h2tls_a", vec![nginx.addr()])], "", &extra);
+    let base = format!("https://localhost:{}", proxy.addr().port());
+    let ca = cert.to_str().unwrap();
+    let r = curl(&["--http2", "--cacert", ca, &format!("{base}/echo")]);
+    assert_eq!((r.status, r.version.as_str()), (200, "2"));
+    assert!(r.body.contains("host=localhost") && r.body.contains("xfp=https"), "{}", r.body);
+    let r = curl(&["--http1.1", "--cacert", ca, &format!("{base}/index.html")]);
+    assert_eq!((r.status, r.version.as_str(), r.body.as_str()), (200, "1.1", "hello from a\n"));
+    let m = proxy.metrics();
+    let name = proxy.name;
+    assert_eq!(m.get("sluice_tls_handshakes_total", &[("listener", name), ("alpn", "h2")]), 1.0);
+    assert_eq!(m.get("sluice_tls_handshakes_total", &[("listener", name), ("alpn", "http/1.1")]), 1.0);
+    assert_eq!(m.get("sluice_http_downstream_connections_total", &[("listener", name), ("version", "2")]), 1.0);
+}
+
+#[test]
+fn rules_routes_and_local_replies_over_http2() {
+    let nginx = Nginx::start("a", 16);
+    let http = "      virtual_hosts:\n\
+        \x20       - { domains: [\"127.0.0.1\", sluice.test], routes: [ { name: api, match: { prefix: /api/ }, cluster: rr_a } ] }\n";
+    let extra = "    rules:\n\
+        \x20     - { match: { op: DELETE }, action: deny }\n\
+        \x20     - { match: { target: /api/limited }, action: reject, rate_limit: { rate: 1/s, burst: 1 } }\n";
+    let proxy = Web::start("rr", &[("rr_a", vec![nginx.addr()])], http, extra);
+    let h2 = "--http2-prior-knowledge";
+    let r = curl(&[h2, &proxy.url("/api/x")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "api a uri=/api/x\n"));
+    assert_eq!(curl(&[h2, "-X", "DELETE", &proxy.url("/api/x")]).status, 403);
+    assert_eq!(curl(&[h2, &proxy.url("/other")]).status, 404);
+    assert_eq!(curl(&[h2, &proxy.url("/api/limited")]).status, 200);
+    let r = curl(&[h2, &proxy.url("/api/limited")]);
+    assert!(r.status == 429 && r.headers.contains("retry-after: 1"), "{}", r.headers);
+    // :authority and a different Host: malformed (RFC 9113 §8.3.1), answered 400
+    // (`:status` 400 is static table entry 12: 0x8c); the same Host is fine.
+    let mut c = H2Conn::connect(proxy.addr());
+    let id = c.request("GET", "/api/x", &[("host", "127.0.0.1")], true);
+    assert_eq!(c.response(id).first_byte, Some(0x8c));
+    let id = c.request("GET", "/api/x", &[("host", "sluice.test")], true);
+    assert_eq!(c.response(id).first_byte, Some(0x88));
+    let m = proxy.metrics();
+    let name = proxy.name;
+    assert_eq!(m.get("sluice_ops_total", &[("listener", name), ("op", "DELETE"), ("outcome", "denied")]), 1.0);
+    assert_eq!(m.get("sluice_ops_total", &[("listener", name), ("op", "GET"), ("outcome", "limited")]), 1.0);
+    assert_eq!(m.get("sluice_http_responses_total", &[("listener", name), ("route", "api"), ("class", "2xx")]), 3.0);
+    assert_eq!(m.get("sluice_http_local_replies_total", &[("listener", name), ("status", "404")]), 1.0);
+}
+
+#[test]
+fn h2load_all_requests_2xx_and_counted() {
+    require("h2load", "nghttp2-client");
+    let nginx = Nginx::start("a", 16);
+    let proxy = Web::start("h2load", &[("h2load_a", vec![nginx.addr()])], "", "");
+    let out = Command::new("h2load")
+        .args(["-n", "10000", "-c", "10", "-m", "10", &proxy.url("/index.html")])
+        .output()
+        .expect("run h2load");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("10000 succeeded, 0 failed, 0 errored"), "{text}");
+    assert!(text.contains("status codes: 10000 2xx"), "{text}");
+    let m = proxy.metrics();
+    let name = proxy.name;
+    assert_eq!(m.get("sluice_http2_streams_total", &[("listener", name)]), 10000.0);
+    assert_eq!(m.get("sluice_ops_total", &[("listener", name), ("op", "GET"), ("outcome", "ok")]), 10000.0);
+    assert_eq!(m.get("sluice_http_responses_total", &[("listener", name), ("class", "2xx")]), 10000.0);
+    assert_eq!(m.get("sluice_http_downstream_connections_total", &[("listener", name), ("version", "2")]), 10.0);
+    // Pooled: far fewer upstream connections than requests.
+    let new = m.get("sluice_http_upstream_requests_total", &[("cluster", "h2load_a"), ("connection", "new")]);
+    assert!(new <= 200.0, "{new} new upstream connections");
+}
+
+/// An HTTP/1.1 upstream that answers every request with a chunked body carrying the
+/// request it received (head, body and trailers, as text), then trailers of its own.
+fn echo_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    let Ok(n) = s.read(&mut chunk) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(head_end) = text.find("\r\n\r\n") else { continue };
+                    let chunked = text[..head_end].to_ascii_lowercase().contains("transfer-encoding: chunked");
+                    if chunked && !(text[head_end..].contains("\r\n0\r\n") && text.ends_with("\r\n\r\n")) {
+                        continue;
+                    }
+                    let body = text.replace("\r\n", "|");
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n{:x}\r\n{body}\r\n0\r\nx-checksum: abc\r\ngrpc-status: 0\r\n\r\n",
+                        body.len()
+                    );
+                    if s.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                    buf.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn trailers_cross_both_ways() {
+    let upstream = echo_upstream();
+    let proxy = Web::start("trl", &[("trl_a", vec![upstream])], "", "");
+    let mut c = H2Conn::connect(proxy.addr());
+    // A request with a body and trailers: chunked upstream with the trailer section.
+    let id = c.request("POST", "/t", &[("te", "trailers")], false);
+    c.send(&frame(DATA, 0, id, b"hello"));
+    c.send(&frame(HEADERS, END_HEADERS | END_STREAM, id, &literal("x-req-trailer", "yes")));
+    let r = c.response(id);
+    let body = String::from_utf8_lossy(&r.data).to_string();
+    assert!(body.starts_with("POST /t HTTP/1.1|host: sluice.test|"), "{body}");
+    assert!(body.contains("transfer-encoding: chunked"), "{body}");
+    assert!(body.contains("|5|hello|0|x-req-trailer: yes||"), "{body}");
+    // The response's trailers arrive as a trailing HEADERS frame with END_STREAM.
+    assert_eq!(r.header_blocks, 2, "head and trailers");
+    assert!(r.ended);
+}
