@@ -254,7 +254,8 @@ fn rules_routes_and_local_replies_over_http2() {
 fn h2load_all_requests_2xx_and_counted() {
     require("h2load", "nghttp2-client");
     let nginx = Nginx::start("a", 16);
-    let proxy = Web::start("h2load", &[("h2load_a", vec![nginx.addr()])], "", "");
+    // 100 streams in flight: room for as many idle upstream connections per worker.
+    let proxy = Web::start("h2load", &[("h2load_a", vec![nginx.addr()])], "      upstream_max_idle: 200\n", "");
     let out = Command::new("h2load")
         .args(["-n", "10000", "-c", "10", "-m", "10", &proxy.url("/index.html")])
         .output()
@@ -269,9 +270,9 @@ fn h2load_all_requests_2xx_and_counted() {
     assert_eq!(m.get("sluice_ops_total", &[("listener", name), ("op", "GET"), ("outcome", "ok")]), 10000.0);
     assert_eq!(m.get("sluice_http_responses_total", &[("listener", name), ("class", "2xx")]), 10000.0);
     assert_eq!(m.get("sluice_http_downstream_connections_total", &[("listener", name), ("version", "2")]), 10.0);
-    // Pooled: far fewer upstream connections than requests.
+    // Pooled: about one upstream connection per stream in flight, not one per request.
     let new = m.get("sluice_http_upstream_requests_total", &[("cluster", "h2load_a"), ("connection", "new")]);
-    assert!(new <= 200.0, "{new} new upstream connections");
+    assert!(new <= 250.0, "{new} new upstream connections");
 }
 
 /// An HTTP/1.1 upstream that answers every request with a chunked body carrying the
@@ -330,4 +331,126 @@ fn trailers_cross_both_ways() {
     // The response's trailers arrive as a trailing HEADERS frame with END_STREAM.
     assert_eq!(r.header_blocks, 2, "head and trailers");
     assert!(r.ended);
+}
+
+/// The SETTINGS the server sent first, read before anything else.
+fn server_settings(c: &mut H2Conn) {
+    while c.settings.is_empty() {
+        let f = c.read_frame().expect("server SETTINGS");
+        assert!(f.kind == SETTINGS || f.kind == WINDOW_UPDATE, "frame {} before SETTINGS", f.kind);
+    }
+}
+
+#[test]
+fn max_concurrent_streams_is_advertised_and_enforced() {
+    let nginx = Nginx::start("a", 16);
+    let http = "      http2: { max_concurrent_streams: 2 }\n";
+    let proxy = Web::start("h2mcs", &[("h2mcs_a", vec![nginx.addr()])], http, "");
+    let mut c = H2Conn::connect(proxy.addr());
+    server_settings(&mut c);
+    assert!(c.settings.contains(&(0x3, 2)), "{:?}", c.settings);
+    // Two uploads that never end hold both slots; a third stream is refused.
+    c.request("POST", "/upload", &[], false);
+    c.request("POST", "/upload", &[], false);
+    let third = c.request("GET", "/index.html", &[], true);
+    let r = c.response(third);
+    assert!(matches!(r.reset, Some(0x7) | Some(0x1)), "third stream not refused: {r:?}");
+    assert!(c.goaway.is_none());
+}
+
+#[test]
+fn rapid_reset_flood_ends_the_connection_and_others_are_served() {
+    let nginx = Nginx::start("a", 16);
+    let proxy = Web::start("h2rr", &[("h2rr_a", vec![nginx.addr()])], "", "");
+    let mut c = H2Conn::connect(proxy.addr());
+    server_settings(&mut c);
+    // CVE-2023-44487: streams opened and cancelled at once, in one burst.
+    let mut burst = Vec::new();
+    for _ in 0..1000 {
+        let id = c.next_stream();
+        burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &request_block("GET", "/index.html", &[])));
+        burst.extend(frame(RST_STREAM, 0, id, &0x8u32.to_be_bytes()));
+    }
+    let _ = c.try_send(&burst);
+    assert_eq!(c.until_goaway_or_close(), Some(0xb), "GOAWAY ENHANCE_YOUR_CALM expected");
+    // The connection is closed after the GOAWAY.
+    while c.read_frame().is_some() {}
+    let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "hello from a\n"));
+    let m = proxy.metrics();
+    let name = proxy.name;
+    assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", name), ("reason", "enhance_your_calm")]), 1.0);
+    // Only a few of the flood's streams (if any) reached the upstream.
+    assert!(m.get("sluice_http2_streams_total", &[("listener", name)]) < 100.0);
+}
+
+#[test]
+fn continuation_flood_closes_the_connection() {
+    let nginx = Nginx::start("a", 16);
+    let proxy = Web::start("h2cont", &[("h2cont_a", vec![nginx.addr()])], "", "");
+    let mut c = H2Conn::connect(proxy.addr());
+    server_settings(&mut c);
+    let id = c.next_stream();
+    let mut reader = c.reader();
+    let seen = std::thread::spawn(move || reader.until_goaway_or_close());
+    // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION
+    // frames of small literal fields, up to 64 MiB unless the server stops it.
+    let _ = c.try_send(&frame(HEADERS, 0, id, &request_block("GET", "/", &[])));
+    let mut block = Vec::new();
+    while block.len() < 16 * 1024 - 64 {
+        block.extend(literal("x-flood", "aaaaaaaaaaaaaaaa"));
+    }
+    let cont = frame(CONTINUATION, 0, id, &block);
+    let mut sent = 0usize;
+    while sent < 64 * 1024 * 1024 && c.try_send(&cont) {
+        sent += cont.len();
+    }
+    let code = seen.join().unwrap();
+    assert!(sent < 64 * 1024 * 1024, "sluice kept reading CONTINUATION frames ({sent} bytes)");
+    assert!(matches!(code, Some(0xb) | Some(0x1) | None), "{code:?}");
+    let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn oversized_header_list_is_refused_and_the_connection_lives() {
+    let nginx = Nginx::start("a", 16);
+    let http = "      http2: { max_header_list_size: 4096 }\n";
+    let proxy = Web::start("h2hls", &[("h2hls_a", vec![nginx.addr()])], http, "");
+    let big = "b".repeat(8000);
+    let r = curl(&["--http2-prior-knowledge", "-H", &format!("x-big: {big}"), &proxy.url("/index.html")]);
+    assert_eq!(r.status, 431);
+    let mut c = H2Conn::connect(proxy.addr());
+    server_settings(&mut c);
+    assert!(c.settings.contains(&(0x6, 4096)), "{:?}", c.settings);
+    let id = c.request("GET", "/index.html", &[("x-big", &big)], true);
+    let r = c.response(id);
+    assert!(r.header_blocks == 1 || r.reset.is_some(), "{r:?}");
+    let id = c.request("GET", "/index.html", &[], true);
+    let r = c.response(id);
+    assert_eq!((r.first_byte, r.data.as_slice()), (Some(0x88), &b"hello from a\n"[..]));
+}
+
+#[test]
+fn drain_sends_goaway_and_lets_the_stream_finish() {
+    let nginx = Nginx::start("a", 16);
+    let proxy = Web::start("h2drain", &[("h2drain_a", vec![nginx.addr()])], "", "");
+    let mut c = H2Conn::connect(proxy.addr());
+    server_settings(&mut c);
+    // /slow: 64 KiB at 20 KiB/s, about 3 s.
+    let id = c.request("GET", "/slow", &[], true);
+    let mut first = None;
+    while first.is_none() {
+        let f = c.read_frame().expect("response head");
+        if f.kind == HEADERS && f.stream == id {
+            first = Some(f);
+        }
+    }
+    proxy.proxy.handle().drain();
+    let r = c.response(id);
+    assert_eq!(c.goaway.map(|g| g.1), Some(0), "graceful GOAWAY (NO_ERROR)");
+    assert!(r.ended && r.reset.is_none(), "{r:?}");
+    assert_eq!(r.data.len(), 64 * 1024);
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", proxy.name), ("reason", "drain")]), 1.0);
 }

@@ -125,6 +125,11 @@ impl H2Conn {
         c
     }
 
+    /// A second handle on the same socket, to read while this one writes.
+    pub fn reader(&self) -> H2Conn {
+        H2Conn { stream: self.stream.try_clone().unwrap(), next_id: 1, settings: Vec::new(), goaway: None }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }
