@@ -6,6 +6,9 @@
 # at target/peers/mongo-venv in the repository (tests/support/mongodb.rs looks there, or at
 # $SLUICE_MONGO_VENV) with pymongo, secantusdb (the MongoDB-wire server secantusd-py) and
 # mockupdb. Made by anyone (only python3-venv needs root); skipped when it already works.
+#
+# The gRPC peers (tests/http2_proxy.rs: a grpcio server and client, tests/http2/*.py) come
+# from PyPI the same way: a venv at target/peers/grpc-venv (or $SLUICE_GRPC_VENV) with grpcio.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +30,20 @@ install_mongo_venv() {
   "$mongo_venv/bin/pip" install -q --disable-pip-version-check "${mongo_pip[@]}"
 }
 
+grpc_venv=${SLUICE_GRPC_VENV:-$repo/target/peers/grpc-venv}
+grpc_pip=(grpcio==1.85.1)
+
+install_grpc_venv() {
+  if "$grpc_venv/bin/python" -c 'import grpc' 2>/dev/null; then
+    return 0
+  fi
+  echo "installing the gRPC test venv at $grpc_venv: ${grpc_pip[*]}"
+  rm -rf "$grpc_venv"
+  mkdir -p "$(dirname "$grpc_venv")"
+  /usr/bin/python3 -m venv "$grpc_venv"
+  "$grpc_venv/bin/pip" install -q --disable-pip-version-check "${grpc_pip[@]}"
+}
+
 # binary -> Debian package
 declare -A PEERS=(
   [redis-server]=redis-server
@@ -39,6 +56,7 @@ declare -A PEERS=(
   [nginx]=nginx
   [curl]=curl
   [wrk]=wrk
+  [h2load]=nghttp2-client
   [openssl]=openssl
   [nutcracker]=nutcracker
 )
@@ -65,6 +83,7 @@ done
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing+=(python3-websockets)
 if ((${#missing[@]} == 0)); then
   install_mongo_venv
+  install_grpc_venv
   exit 0
 fi
 mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -77,3 +96,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
 install_mongo_venv
+install_grpc_venv

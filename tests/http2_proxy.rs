@@ -454,3 +454,67 @@ fn drain_sends_goaway_and_lets_the_stream_finish() {
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", proxy.name), ("reason", "drain")]), 1.0);
 }
+
+/// The gRPC test venv (grpcio from PyPI), made by scripts/install-peers.sh.
+fn grpc_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("SLUICE_GRPC_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers/grpc-venv"));
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python).args(["-c", "import grpc"]).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "no grpcio venv at {} (make it with scripts/install-peers.sh)", venv.display());
+    python
+}
+
+/// The gRPC server of tests/http2/grpc_server.py, stopped on drop.
+struct GrpcServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GrpcServer {
+    fn start(python: &std::path::Path) -> GrpcServer {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/http2/grpc_server.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the gRPC server");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("gRPC server said {line:?}"));
+        GrpcServer { child, port }
+    }
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn grpc_end_to_end_over_http2_upstream() {
+    let python = grpc_python();
+    let server = GrpcServer::start(&python);
+    let y = config("grpc", &[("grpc_a", vec![format!("127.0.0.1:{}", server.port)])], "", "")
+        .replace("connect_timeout: 500ms }", "connect_timeout: 500ms, http2: true }");
+    let proxy = Web { proxy: Proxy::start(&y), name: "grpc" };
+    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/http2/grpc_client.py");
+    let out = Command::new(&python).arg(client).arg(proxy.addr().to_string()).output().expect("run the gRPC client");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = proxy.metrics();
+    let name = proxy.name;
+    // Unary twice, Bidi, Fail: four streams, all answered 200 (the gRPC status is in the
+    // trailers), over one multiplexed upstream connection.
+    assert_eq!(m.get("sluice_ops_total", &[("listener", name), ("op", "POST"), ("outcome", "ok")]), 4.0);
+    assert_eq!(m.get("sluice_http_upstream_requests_total", &[("cluster", "grpc_a"), ("connection", "new")]), 1.0);
+    assert_eq!(m.get("sluice_http_upstream_requests_total", &[("cluster", "grpc_a"), ("connection", "reused")]), 3.0);
+}

@@ -29,6 +29,8 @@ pub struct RawCluster {
     pub endpoints: Vec<String>,
     pub connect_timeout: Option<String>,
     pub tls: Option<RawClusterTls>,
+    /// Speak HTTP/2 to the endpoints (http listeners).
+    pub http2: Option<bool>,
 }
 
 /// A cluster's `tls`: how sluice originates TLS to its endpoints.

@@ -218,6 +218,70 @@ pub fn response_trailers(trailers: &Trailers) -> HeaderMap {
     map
 }
 
+/// The HTTP/2 request for an HTTP/1.1 head (H1 → H2: the head sluice would send an HTTP/1.1
+/// upstream, rewritten by the route, sent to an HTTP/2 cluster instead): the request line
+/// and `Host` become the pseudo-headers, hop-by-hop fields are dropped (TE too: the caller
+/// adds `te: trailers` when the client asked for trailers).
+pub fn request_to_h2(head: &RequestHead, scheme: &str) -> Result<http::Request<()>, ConvertError> {
+    let headers = head.headers();
+    let host = head.host().filter(|h| !h.is_empty()).ok_or(ConvertError::NoHost)?;
+    let uri = http::Uri::builder()
+        .scheme(scheme)
+        .authority(host)
+        .path_and_query(head.target())
+        .build()
+        .map_err(|_| ConvertError::NoPath)?;
+    let method = H2Method::from_bytes(head.method().as_bytes())
+        .map_err(|_| ConvertError::Head(H1Error::MalformedRequestLine))?;
+    let mut request = http::Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let map = request.headers_mut();
+    for (name, value) in headers.iter() {
+        if name.eq_ignore_ascii_case(b"host") || hop_by_hop(&headers, name) {
+            continue;
+        }
+        if let Some((n, v)) = h2_field(name, value) {
+            map.append(n, v);
+        }
+    }
+    Ok(request)
+}
+
+/// The response head for an HTTP/2 client from an HTTP/2 upstream (H2 → H2): the route's
+/// removals and additions, and no connection-specific field (a peer must not send them,
+/// RFC 9113 §8.2.2).
+pub fn relay_response_head(parts: &http::response::Parts, route: Option<&RouteConfig>) -> Response<()> {
+    let removes: &[String] = route.map_or(&[], |r| &r.response_headers_to_remove);
+    let mut response = Response::new(());
+    *response.status_mut() = parts.status;
+    let map = response.headers_mut();
+    for (name, value) in &parts.headers {
+        let n = name.as_str().as_bytes();
+        if connection_specific(n) || removes.iter().any(|r| n.eq_ignore_ascii_case(r.as_bytes())) {
+            continue;
+        }
+        map.append(name.clone(), value.clone());
+    }
+    if let Some(route) = route {
+        for (name, value) in &route.response_headers_to_add {
+            if let Some((n, v)) = h2_field(name.as_bytes(), value.as_bytes()) {
+                map.append(n, v);
+            }
+        }
+    }
+    response
+}
+
+/// HTTP/2 trailers passed from one side to the other, minus connection-specific fields.
+pub fn relay_trailers(mut trailers: HeaderMap) -> HeaderMap {
+    for name in CONNECTION_SPECIFIC {
+        trailers.remove(name);
+    }
+    trailers.remove("te");
+    trailers
+}
+
 /// A response sluice answers itself, as HTTP/2: head and body.
 pub fn local_response(status: u16, body: &'static str, retry_after: bool) -> (Response<()>, Bytes) {
     let mut response = Response::new(());

@@ -107,7 +107,7 @@ impl<'a> ClientConn<'a> {
                 }
             }
             let reason = match failure {
-                CheckoutError::Connect(_) | CheckoutError::Tls => LocalReason::ConnectFailed,
+                CheckoutError::Connect(_) | CheckoutError::Tls | CheckoutError::Handshake => LocalReason::ConnectFailed,
             };
             let body_left = body != BodyKind::None;
             return self.upstream_failed(&head, reason, body_left, &mut ex).await;

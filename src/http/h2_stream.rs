@@ -68,7 +68,7 @@ async fn next_piece(recv: &mut RecvStream) -> Piece {
 
 /// Sends `data` as the client's window allows; false if the stream is gone or stalled
 /// beyond `idle`.
-async fn send_data(tx: &mut SendStream<Bytes>, mut data: Bytes, idle: std::time::Duration) -> bool {
+pub(super) async fn send_data(tx: &mut SendStream<Bytes>, mut data: Bytes, idle: std::time::Duration) -> bool {
     while !data.is_empty() {
         tx.reserve_capacity(data.len());
         match timeout(idle, poll_fn(|cx| tx.poll_capacity(cx))).await {
@@ -85,19 +85,21 @@ async fn send_data(tx: &mut SendStream<Bytes>, mut data: Bytes, idle: std::time:
     true
 }
 
-struct Stream<'a> {
-    sh: &'a Shared,
-    http: &'a HttpListener,
-    respond: SendResponse<Bytes>,
-    recv: RecvStream,
+pub(super) struct Stream<'a> {
+    pub(super) sh: &'a Shared,
+    pub(super) http: &'a HttpListener,
+    pub(super) respond: SendResponse<Bytes>,
+    pub(super) recv: RecvStream,
     /// The request body is completely sent upstream (or there is none).
-    request_done: bool,
+    pub(super) request_done: bool,
+    /// The client sent `te: trailers` (forwarded to HTTP/2 upstreams).
+    pub(super) te_trailers: bool,
     /// The request body is chunk-framed upstream.
     chunked: bool,
     /// The upstream stopped taking the request body (the response may still come).
     upload_stopped: bool,
     /// Request body bytes received.
-    body_in: u64,
+    pub(super) body_in: u64,
     /// Chunk framing of the request body, reused for each DATA frame.
     scratch: BytesMut,
 }
@@ -113,6 +115,10 @@ pub async fn serve(shared: std::rc::Rc<Shared>, request: Request<RecvStream>, re
         respond,
         recv,
         request_done: !has_body,
+        te_trailers: parts
+            .headers
+            .get(http::header::TE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers")),
         chunked: false,
         upload_stopped: false,
         body_in: 0,
@@ -205,7 +211,7 @@ impl<'a> Stream<'a> {
 
     /// Answers locally. A request body still arriving is refused by h2 with RST_STREAM
     /// (NO_ERROR) once the response has ended (RFC 9113 §8.1).
-    fn local(&mut self, head: &RequestHead, reason: LocalReason, ex: &mut Exchange<'_>) {
+    pub(super) fn local(&mut self, head: &RequestHead, reason: LocalReason, ex: &mut Exchange<'_>) {
         let head_only = head.method_kind() == Method::Head;
         let sent = self.send_local(reason.status(), reason.body(), reason == LocalReason::RateLimited, head_only);
         ex.bytes_out += sent as u64;
@@ -222,8 +228,14 @@ impl<'a> Stream<'a> {
         let mut stale_retried = false;
         let mut retry_token = None;
         let total = total_weight(route).max(1);
+        let first = pick_weighted(route, fastrand::u32(0..total));
+        if http.clusters[first].config.http2 {
+            ex.cluster = Some(first);
+            return self.forward_h2(&head, head_bytes.freeze(), route, first, ex).await;
+        }
+        let mut next = Some(first);
         let answer = loop {
-            let cluster = pick_weighted(route, fastrand::u32(0..total));
+            let cluster = next.take().unwrap_or_else(|| pick_weighted(route, fastrand::u32(0..total)));
             ex.cluster = Some(cluster);
             let attempt = timeout_at(deadline, self.try_once(cluster, &head, &head_bytes, stale_retried)).await;
             let failure = match attempt {
@@ -256,7 +268,7 @@ impl<'a> Stream<'a> {
                     continue;
                 }
             }
-            let (CheckoutError::Connect(_) | CheckoutError::Tls) = failure;
+            let (CheckoutError::Connect(_) | CheckoutError::Tls | CheckoutError::Handshake) = failure;
             return self.local(&head, LocalReason::ConnectFailed, &mut ex);
         };
         drop(retry_token);

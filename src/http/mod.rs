@@ -15,6 +15,8 @@
 //! - `relay`: the response streamed back, tunnels after 101 / CONNECT.
 //! - `io`: the client and upstream byte streams, TLS termination.
 //! - `h2_server`, `h2_stream`: the HTTP/2 connection driver and one stream's exchange.
+//! - `h2_client`, `h2_upstream`: HTTP/2 clusters: the per-worker multiplexed connections
+//!   and an HTTP/2 stream relayed over one (gRPC end to end).
 //! - `convert`: HTTP/2 ↔ HTTP/1.1 message conversion.
 //! - `local`: the responses sluice answers itself (404, 403, 429, 502, 503, 504, codec errors).
 //! - `stats`, `log`: metrics, the per-request access log and bookkeeping.
@@ -26,8 +28,10 @@
 
 mod convert;
 mod forward;
+mod h2_client;
 mod h2_server;
 mod h2_stream;
+mod h2_upstream;
 mod io;
 mod local;
 mod log;

@@ -47,6 +47,13 @@ impl PoolStats {
     }
 }
 
+impl PoolStats {
+    /// A request sent on an existing (HTTP/2, multiplexed) connection.
+    pub fn count_reused(&self) {
+        self.reused.increment(1);
+    }
+}
+
 /// How a listener uses the pool.
 #[derive(Clone, Copy)]
 pub struct PoolSettings {
@@ -55,7 +62,7 @@ pub struct PoolSettings {
 }
 
 /// Counts a connection in use until dropped.
-struct ActiveGuard(Arc<PoolStats>);
+pub(super) struct ActiveGuard(Arc<PoolStats>);
 
 impl ActiveGuard {
     fn new(stats: &Arc<PoolStats>) -> Self {
@@ -86,7 +93,7 @@ pub struct Upstream {
     /// It came from the pool (the server may have closed it meanwhile).
     pub reused: bool,
     key: (usize, usize),
-    guard: ActiveGuard,
+    pub(super) guard: ActiveGuard,
 }
 
 struct Idle {
@@ -106,6 +113,8 @@ thread_local! {
 pub enum CheckoutError {
     Connect(ConnectFailure),
     Tls,
+    /// The HTTP/2 handshake with the upstream failed.
+    Handshake,
 }
 
 fn key(cluster: &Arc<Cluster>, endpoint: usize) -> (usize, usize) {
