@@ -13,6 +13,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 
+use std::time::Duration;
+
 use h2_frames::*;
 use support::nginx::Nginx;
 use support::*;
@@ -447,11 +449,21 @@ fn drain_sends_goaway_and_lets_the_stream_finish() {
         }
     }
     proxy.proxy.handle().drain();
-    let r = c.response(id);
+    // Until the GOAWAY: the stream's DATA so far (the server is still up for /metrics while
+    // the stream is in flight; it stops once the connection is done).
+    let mut early = 0;
+    while c.goaway.is_none() {
+        let f = c.read_frame().expect("GOAWAY");
+        if f.kind == DATA && f.stream == id {
+            early += f.payload.len();
+            c.send(&frame(WINDOW_UPDATE, 0, id, &(f.payload.len() as u32).to_be_bytes()));
+        }
+    }
     assert_eq!(c.goaway.map(|g| g.1), Some(0), "graceful GOAWAY (NO_ERROR)");
-    assert!(r.ended && r.reset.is_none(), "{r:?}");
-    assert_eq!(r.data.len(), 64 * 1024);
     let m = proxy.metrics();
+    let r = c.response(id);
+    assert!(r.ended && r.reset.is_none(), "{r:?}");
+    assert_eq!(early + r.data.len(), 64 * 1024);
     assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", proxy.name), ("reason", "drain")]), 1.0);
 }
 
@@ -517,4 +529,73 @@ fn grpc_end_to_end_over_http2_upstream() {
     assert_eq!(m.get("sluice_ops_total", &[("listener", name), ("op", "POST"), ("outcome", "ok")]), 4.0);
     assert_eq!(m.get("sluice_http_upstream_requests_total", &[("cluster", "grpc_a"), ("connection", "new")]), 1.0);
     assert_eq!(m.get("sluice_http_upstream_requests_total", &[("cluster", "grpc_a"), ("connection", "reused")]), 3.0);
+}
+
+/// nghttpd (HTTP/2 only, prior knowledge) serving a directory, adding a trailer to every
+/// response with a body; stopped on drop.
+struct Nghttpd {
+    child: std::process::Child,
+    port: u16,
+    _dir: Scratch,
+}
+
+impl Nghttpd {
+    fn start() -> Nghttpd {
+        let bin = require("nghttpd", "nghttp2-server");
+        let dir = Scratch::new("nghttpd");
+        std::fs::write(dir.path("index.html"), "hello from nghttpd\n").unwrap();
+        std::fs::write(dir.path("big.bin"), vec![b'n'; 2 * 1024 * 1024]).unwrap();
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["--no-tls", "-a", "127.0.0.1", "--trailer", "x-trailer: yes", "-d"])
+            .arg(&dir.0)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nghttpd");
+        assert!(
+            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+            "nghttpd did not come up"
+        );
+        Nghttpd { child, port, _dir: dir }
+    }
+}
+
+impl Drop for Nghttpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn http1_and_http2_clients_to_an_http2_upstream() {
+    let nghttpd = Nghttpd::start();
+    let y = config("toh2", &[("toh2_a", vec![format!("127.0.0.1:{}", nghttpd.port)])], "", "")
+        .replace("connect_timeout: 500ms }", "connect_timeout: 500ms, http2: true }");
+    let proxy = Web { proxy: Proxy::start(&y), name: "toh2" };
+    // H1 → H2.
+    let r = curl(&["--http1.1", &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.version.as_str(), r.body.as_str()), (200, "1.1", "hello from nghttpd\n"));
+    let r = curl(&["--http1.1", &proxy.url("/big.bin")]);
+    assert_eq!((r.status, r.body.len()), (200, 2 * 1024 * 1024));
+    let r = curl(&["--http1.1", &proxy.url("/nothing")]);
+    assert_eq!(r.status, 404);
+    let dir = Scratch::new("toh2up");
+    let file = dir.path("up.bin");
+    std::fs::write(&file, vec![b'u'; 1024 * 1024]).unwrap();
+    let r = curl(&["--http1.1", "--data-binary", &format!("@{}", file.display()), &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "hello from nghttpd\n"));
+    // H2 → H2, the upstream's trailer passed on.
+    let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.version.as_str(), r.body.as_str()), (200, "2", "hello from nghttpd\n"));
+    let mut c = H2Conn::connect(proxy.addr());
+    let id = c.request("GET", "/big.bin", &[], true);
+    let r = c.response(id);
+    assert_eq!((r.data.len(), r.header_blocks, r.ended), (2 * 1024 * 1024, 2, true));
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "GET"), ("outcome", "ok")]), 5.0);
+    // One multiplexed connection per worker at most.
+    assert!(m.get("sluice_http_upstream_requests_total", &[("cluster", "toh2_a"), ("connection", "new")]) <= 2.0);
 }

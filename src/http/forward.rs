@@ -62,8 +62,14 @@ impl<'a> ClientConn<'a> {
         let mut stale_retried = false;
         let mut retry_token = None;
         let total = total_weight(route).max(1);
+        let first = pick_weighted(route, fastrand::u32(0..total));
+        if http.clusters[first].config.http2 {
+            ex.cluster = Some(first);
+            return self.forward_h2(head, body, route, first, head_bytes.freeze(), ex).await;
+        }
+        let mut next = Some(first);
         let answer = loop {
-            let cluster = pick_weighted(route, fastrand::u32(0..total));
+            let cluster = next.take().unwrap_or_else(|| pick_weighted(route, fastrand::u32(0..total)));
             ex.cluster = Some(cluster);
             let attempt = timeout_at(deadline, self.try_once(cluster, &head, &head_bytes, stale_retried)).await;
             let failure = match attempt {

@@ -28,6 +28,7 @@
 
 mod convert;
 mod forward;
+mod h1_to_h2;
 mod h2_client;
 mod h2_server;
 mod h2_stream;
