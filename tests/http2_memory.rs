@@ -63,7 +63,9 @@ fn half_gib_each_way_over_http2_in_bounded_memory() {
     assert!(out.status.success(), "{} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("received={SIZE}\n"));
     let after_upload = rss_kib();
-    eprintln!("VmRSS: {before} KiB before, {after_download} KiB after 512 MiB down, {after_upload} KiB after 512 MiB up");
+    eprintln!(
+        "VmRSS: {before} KiB before, {after_download} KiB after 512 MiB down, {after_upload} KiB after 512 MiB up"
+    );
     let grown = after_upload.saturating_sub(before);
     assert!(grown < 32 * 1024, "RSS grew by {grown} KiB over 512 MiB each way");
     let m = proxy.metrics();

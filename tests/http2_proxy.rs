@@ -225,10 +225,15 @@ fn rules_routes_and_local_replies_over_http2() {
     let nginx = Nginx::start("a", 16);
     let http = "      virtual_hosts:\n\
         \x20       - { domains: [\"127.0.0.1\", sluice.test], routes: [ { name: api, match: { prefix: /api/ }, cluster: rr_a } ] }\n";
-    let extra = "    rules:\n\
-        \x20     - { match: { op: DELETE }, action: deny }\n\
-        \x20     - { match: { target: /api/limited }, action: reject, rate_limit: { rate: 1/s, burst: 1 } }\n";
-    let proxy = Web::start("rr", &[("rr_a", vec![nginx.addr()])], http, extra);
+    let dir = Scratch::new("h2log");
+    let log = dir.path("access.log");
+    let extra = format!(
+        "    access_log: {{ path: \"{}\" }}\n    rules:\n\
+        \x20     - {{ match: {{ op: DELETE }}, action: deny }}\n\
+        \x20     - {{ match: {{ target: /api/limited }}, action: reject, rate_limit: {{ rate: 1/s, burst: 1 }} }}\n",
+        log.display()
+    );
+    let proxy = Web::start("rr", &[("rr_a", vec![nginx.addr()])], http, &extra);
     let h2 = "--http2-prior-knowledge";
     let r = curl(&[h2, &proxy.url("/api/x")]);
     assert_eq!((r.status, r.body.as_str()), (200, "api a uri=/api/x\n"));
@@ -250,6 +255,17 @@ fn rules_routes_and_local_replies_over_http2() {
     assert_eq!(m.get("sluice_ops_total", &[("listener", name), ("op", "GET"), ("outcome", "limited")]), 1.0);
     assert_eq!(m.get("sluice_http_responses_total", &[("listener", name), ("route", "api"), ("class", "2xx")]), 3.0);
     assert_eq!(m.get("sluice_http_local_replies_total", &[("listener", name), ("status", "404")]), 1.0);
+    // One access-log line per stream, marked HTTP/2.
+    drop(c);
+    proxy.proxy.drain_and_wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7, "{text}");
+    assert!(lines.iter().all(|l| l["version"] == "2"), "{text}");
+    let denied = lines.iter().find(|l| l["method"] == "DELETE").unwrap();
+    assert_eq!((denied["status"].as_u64(), denied["local_reply"].as_str()), (Some(403), Some("denied")));
+    let ok = lines.iter().find(|l| l["path"] == "/api/x" && l["status"] == 200).unwrap();
+    assert_eq!((ok["route"].as_str(), ok["cluster"].as_str()), (Some("api"), Some("rr_a")));
 }
 
 #[test]

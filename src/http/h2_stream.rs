@@ -125,6 +125,7 @@ pub async fn serve(shared: std::rc::Rc<Shared>, request: Request<RecvStream>, re
         scratch: BytesMut::new(),
     };
     let mut ex = Exchange {
+        version: "2",
         started: Instant::now(),
         route: None,
         cluster: None,

@@ -20,6 +20,8 @@ pub struct RequestLine<'a> {
     pub time: String,
     pub listener: &'a str,
     pub protocol: &'static str,
+    /// The client's HTTP version: "1.1" (HTTP/1.x) or "2".
+    pub version: &'static str,
     pub client: SocketAddr,
     pub method: &'a str,
     pub path: &'a str,
@@ -49,6 +51,8 @@ fn is_zero(n: &u32) -> bool {
 
 /// The per-request facts the access log and stats need.
 pub(super) struct Exchange<'r> {
+    /// The client's HTTP version, for the log line ("1.1" or "2").
+    pub(super) version: &'static str,
     pub(super) started: Instant,
     pub(super) route: Option<&'r RouteConfig>,
     pub(super) cluster: Option<usize>,
@@ -111,6 +115,7 @@ pub(super) fn write_line(
         time: now_rfc3339(),
         listener: &http.name,
         protocol: "http",
+        version: ex.version,
         client,
         method: facts.method,
         path: facts.path,

@@ -258,6 +258,7 @@ impl<'a> ClientConn<'a> {
                 local: Some(LocalReason::BadRequest(status)),
             },
             &Exchange {
+                version: "1.1",
                 started: Instant::now(),
                 route: None,
                 cluster: None,
@@ -274,6 +275,7 @@ impl<'a> ClientConn<'a> {
         let http = self.http;
         self.body_in = 0;
         let mut ex = Exchange {
+            version: "1.1",
             started: Instant::now(),
             route: None,
             cluster: None,
