@@ -615,3 +615,25 @@ fn http1_and_http2_clients_to_an_http2_upstream() {
     // One multiplexed connection per worker at most.
     assert!(m.get("sluice_http_upstream_requests_total", &[("cluster", "toh2_a"), ("connection", "new")]) <= 2.0);
 }
+
+#[test]
+fn idle_connection_gets_goaway_and_http1_is_not_mistaken_for_http2() {
+    let nginx = Nginx::start("a", 16);
+    let proxy = Web::start("h2idle", &[("h2idle_a", vec![nginx.addr()])], "", "    idle_timeout: 1s\n");
+    let mut c = H2Conn::connect(proxy.addr());
+    let id = c.request("GET", "/index.html", &[], true);
+    assert_eq!(c.response(id).data, b"hello from a\n");
+    let started = std::time::Instant::now();
+    assert_eq!(c.until_goaway_or_close(), Some(0), "GOAWAY NO_ERROR after the idle timeout");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // An HTTP/1.1 request whose first bytes look like the preface's start is still HTTP/1.
+    let mut s = std::net::TcpStream::connect(proxy.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"PRI /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 "), "{reply}");
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", proxy.name), ("reason", "idle")]), 1.0);
+    assert_eq!(m.get("sluice_http_downstream_connections_total", &[("listener", proxy.name), ("version", "1.1")]), 1.0);
+}

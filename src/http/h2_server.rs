@@ -39,12 +39,20 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Most the server's send buffer holds per stream beyond the client's window.
 const MAX_SEND_BUFFER: usize = 64 * 1024;
 
+/// The streams in flight and when the last one ended (the idle clock starts then).
+#[derive(Default)]
+struct Activity {
+    active: Cell<usize>,
+    last_end: Cell<Option<Instant>>,
+}
+
 /// Counts a stream as active while it lives.
-struct ActiveStream(Rc<Cell<usize>>);
+struct ActiveStream(Rc<Activity>);
 
 impl Drop for ActiveStream {
     fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
+        self.0.active.set(self.0.active.get().saturating_sub(1));
+        self.0.last_end.set(Some(Instant::now()));
     }
 }
 
@@ -89,7 +97,8 @@ where
         Err(_) => return CloseReason::IdleTimeout,
     };
     let shared = Rc::new(Shared { http: http.clone(), client, https });
-    let active = Rc::new(Cell::new(0usize));
+    let activity = Rc::new(Activity::default());
+    let opened = Instant::now();
     let mut closing = false;
     let idle_timer = sleep(idle);
     tokio::pin!(idle_timer);
@@ -98,9 +107,8 @@ where
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => {
                     http.stats.h2_streams.increment(1);
-                    active.set(active.get() + 1);
-                    idle_timer.as_mut().reset(Instant::now() + idle);
-                    let guard = ActiveStream(active.clone());
+                    activity.active.set(activity.active.get() + 1);
+                    let guard = ActiveStream(activity.clone());
                     let shared = shared.clone();
                     tokio::task::spawn_local(async move {
                         h2_stream::serve(shared, request, respond).await;
@@ -123,12 +131,16 @@ where
                 conn.graceful_shutdown();
             }
             _ = &mut idle_timer, if !closing => {
-                if active.get() == 0 {
+                let now = Instant::now();
+                let idle_since = activity.last_end.get().unwrap_or(opened);
+                if activity.active.get() == 0 && idle_since + idle <= now {
                     closing = true;
                     http.stats.goaway("idle");
                     conn.graceful_shutdown();
+                } else if activity.active.get() == 0 {
+                    idle_timer.as_mut().reset(idle_since + idle);
                 } else {
-                    idle_timer.as_mut().reset(Instant::now() + idle);
+                    idle_timer.as_mut().reset(now + idle);
                 }
             }
         }
