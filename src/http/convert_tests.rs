@@ -183,3 +183,31 @@ fn local_replies() {
     assert_eq!(fields(&r), ["content-type: text/plain; charset=utf-8", "content-length: 13", "retry-after: 1"]);
     assert_eq!(&body[..], b"rate limited\n");
 }
+
+#[test]
+fn arbitrary_fields_never_panic_and_stay_one_message() {
+    // Random names, values (anything HTTP/2 can carry: no CR, LF or NUL) and paths.
+    let mut rng = fastrand::Rng::with_seed(9113);
+    let limits = H1Limits::default();
+    for _ in 0..2000 {
+        let mut b = Request::builder().method(["GET", "POST", "PATCH", "X-Y"][rng.usize(0..4)]);
+        let path: String = (0..rng.usize(1..20)).map(|_| char::from(rng.u8(0x21..0x7f))).collect();
+        b = b.uri(format!("http://h.test/{}", path.replace(['#', '%', '"', '<', '>', '\\', '^', '`', '{', '|', '}'], "")));
+        for _ in 0..rng.usize(0..8) {
+            let name: String = (0..rng.usize(1..8)).map(|_| char::from(rng.u8(b'a'..=b'z'))).collect();
+            let value: Vec<u8> = (0..rng.usize(0..16)).map(|_| rng.u8(..)).filter(|&c| c >= 0x20 && c != 0x7f).collect();
+            if let Ok(v) = HeaderValue::from_bytes(&value) {
+                b = b.header(name.as_str(), v);
+            }
+        }
+        let Ok(request) = b.body(()) else { continue };
+        let parts = request.into_parts().0;
+        if let Ok(head) = request_head(&parts, rng.bool(), &limits) {
+            // The head parses back as exactly one request head.
+            let raw = head.raw().clone();
+            assert!(raw.ends_with(b"\r\n\r\n"));
+            assert_eq!(raw.windows(4).filter(|w| *w == b"\r\n\r\n").count(), 1, "{raw:?}");
+            let _ = request_to_h2(&head, "http");
+        }
+    }
+}
