@@ -557,19 +557,26 @@ struct Nghttpd {
 
 impl Nghttpd {
     fn start() -> Nghttpd {
+        Nghttpd::start_with(None)
+    }
+
+    /// With `tls` (key, certificate): h2 over TLS, chosen by ALPN.
+    fn start_with(tls: Option<(&std::path::Path, &std::path::Path)>) -> Nghttpd {
         let bin = require("nghttpd", "nghttp2-server");
         let dir = Scratch::new("nghttpd");
         std::fs::write(dir.path("index.html"), "hello from nghttpd\n").unwrap();
         std::fs::write(dir.path("big.bin"), vec![b'n'; 2 * 1024 * 1024]).unwrap();
         let port = free_port();
-        let child = Command::new(bin)
-            .args(["--no-tls", "-a", "127.0.0.1", "--trailer", "x-trailer: yes", "-d"])
-            .arg(&dir.0)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start nghttpd");
+        let mut cmd = Command::new(bin);
+        if tls.is_none() {
+            cmd.arg("--no-tls");
+        }
+        cmd.args(["-a", "127.0.0.1", "--trailer", "x-trailer: yes", "-d"]).arg(&dir.0).arg(port.to_string());
+        if let Some((key, cert)) = tls {
+            cmd.arg(key).arg(cert);
+        }
+        let child =
+            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("start nghttpd");
         assert!(
             wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
             "nghttpd did not come up"
@@ -636,4 +643,24 @@ fn idle_connection_gets_goaway_and_http1_is_not_mistaken_for_http2() {
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", proxy.name), ("reason", "idle")]), 1.0);
     assert_eq!(m.get("sluice_http_downstream_connections_total", &[("listener", proxy.name), ("version", "1.1")]), 1.0);
+}
+
+#[test]
+fn http2_upstream_over_tls_by_alpn() {
+    let dir = Scratch::new("h2uptls");
+    let (cert, key) = self_signed(&dir);
+    let nghttpd = Nghttpd::start_with(Some((&key, &cert)));
+    let y = config("uptls", &[("uptls_a", vec![format!("localhost:{}", nghttpd.port)])], "", "").replace(
+        "connect_timeout: 500ms }",
+        &format!("connect_timeout: 500ms, http2: true, tls: {{ ca: \"{}\" }} }}", cert.display()),
+    );
+    let proxy = Web { proxy: Proxy::start(&y), name: "uptls" };
+    let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "hello from nghttpd\n"));
+    let r = curl(&["--http1.1", &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "hello from nghttpd\n"));
+    let m = proxy.metrics();
+    // Two requests, on one TLS connection per worker that served them.
+    let count = |c| m.get("sluice_http_upstream_requests_total", &[("cluster", "uptls_a"), ("connection", c)]);
+    assert_eq!((count("new") + count("reused"), count("new") <= 2.0), (2.0, true));
 }

@@ -192,10 +192,14 @@ fn arbitrary_fields_never_panic_and_stay_one_message() {
     for _ in 0..2000 {
         let mut b = Request::builder().method(["GET", "POST", "PATCH", "X-Y"][rng.usize(0..4)]);
         let path: String = (0..rng.usize(1..20)).map(|_| char::from(rng.u8(0x21..0x7f))).collect();
-        b = b.uri(format!("http://h.test/{}", path.replace(['#', '%', '"', '<', '>', '\\', '^', '`', '{', '|', '}'], "")));
+        b = b.uri(format!(
+            "http://h.test/{}",
+            path.replace(['#', '%', '"', '<', '>', '\\', '^', '`', '{', '|', '}'], "")
+        ));
         for _ in 0..rng.usize(0..8) {
             let name: String = (0..rng.usize(1..8)).map(|_| char::from(rng.u8(b'a'..=b'z'))).collect();
-            let value: Vec<u8> = (0..rng.usize(0..16)).map(|_| rng.u8(..)).filter(|&c| c >= 0x20 && c != 0x7f).collect();
+            let value: Vec<u8> =
+                (0..rng.usize(0..16)).map(|_| rng.u8(..)).filter(|&c| c >= 0x20 && c != 0x7f).collect();
             if let Ok(v) = HeaderValue::from_bytes(&value) {
                 b = b.header(name.as_str(), v);
             }

@@ -1,6 +1,7 @@
 //! HTTP/2 upstream connections for clusters with `http2: true` (RFC 9113; prior knowledge
-//! on plain TCP, §3.3): one multiplexed connection per worker and endpoint, opened on first
-//! use and shared by every stream the worker sends there, so no lock is taken.
+//! on plain TCP, §3.3, or ALPN `h2` over the cluster's `tls`, §3.2): one multiplexed
+//! connection per worker and endpoint, opened on first use and shared by every stream the
+//! worker sends there, so no lock is taken.
 //!
 //! The connection is driven by its own task on the worker (it holds the endpoint lease and
 //! counts as an active upstream connection while open). A connection that failed or was
@@ -59,7 +60,7 @@ pub async fn ready(
             Err(_) => forget(k, entry.id),
         }
     }
-    let up = pool::fresh(cluster, endpoint, stats).await?;
+    let up = pool::fresh_with_alpn(cluster, endpoint, stats, Some(b"h2")).await?;
     let addr = up.lease.address();
     let mut builder = h2::client::Builder::new();
     builder
