@@ -664,3 +664,18 @@ fn http2_upstream_over_tls_by_alpn() {
     let count = |c| m.get("sluice_http_upstream_requests_total", &[("cluster", "uptls_a"), ("connection", c)]);
     assert_eq!((count("new") + count("reused"), count("new") <= 2.0), (2.0, true));
 }
+
+#[test]
+fn data_beyond_content_length_is_refused() {
+    let upstream = counting_upstream();
+    let proxy = Web::start("h2cl", &[("h2cl_a", vec![upstream])], "", "");
+    let mut c = H2Conn::connect(proxy.addr());
+    let id = c.request("POST", "/u", &[("content-length", "3")], false);
+    c.send(&frame(DATA, END_STREAM, id, b"abcdefghij"));
+    let r = c.response(id);
+    assert!(r.reset.is_some() && r.data.is_empty(), "{r:?}");
+    // The connection and the upstream are fine: the next request gets its own answer.
+    let id = c.request("POST", "/u", &[("content-length", "3")], false);
+    c.send(&frame(DATA, END_STREAM, id, b"abc"));
+    assert_eq!(c.response(id).data, b"received=3");
+}

@@ -96,6 +96,10 @@ pub(super) struct Stream<'a> {
     pub(super) te_trailers: bool,
     /// The request body is chunk-framed upstream.
     chunked: bool,
+    /// Body bytes the head's content-length still allows (`None`: chunked). The h2 crate
+    /// already refuses DATA beyond a content-length; this keeps the H1 framing exact
+    /// regardless, so no byte can be read upstream as the start of another request.
+    length_left: Option<u64>,
     /// The upstream stopped taking the request body (the response may still come).
     upload_stopped: bool,
     /// Request body bytes received.
@@ -120,6 +124,7 @@ pub async fn serve(shared: std::rc::Rc<Shared>, request: Request<RecvStream>, re
             .get(http::header::TE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers")),
         chunked: false,
+        length_left: None,
         upload_stopped: false,
         body_in: 0,
         scratch: BytesMut::new(),
@@ -145,8 +150,20 @@ pub async fn serve(shared: std::rc::Rc<Shared>, request: Request<RecvStream>, re
         }
     };
     ex.bytes_in = head.raw().len() as u64;
-    let body = request_body(&head, &limits).unwrap_or(BodyKind::None);
+    let body = match request_body(&head, &limits) {
+        Ok(body) => body,
+        Err(e) => {
+            let status = e.status();
+            stream.refuse(status, parts.method.as_str(), parts.uri.path(), &mut ex);
+            return;
+        }
+    };
     stream.chunked = body == BodyKind::Chunked;
+    stream.length_left = match body {
+        BodyKind::Length(n) => Some(n),
+        BodyKind::Chunked => None,
+        _ => Some(0),
+    };
     stream.request(head, body, ex).await;
 }
 
@@ -296,6 +313,12 @@ impl<'a> Stream<'a> {
             Piece::Data(data) => {
                 let len = data.len();
                 self.body_in += len as u64;
+                if let Some(left) = &mut self.length_left {
+                    match left.checked_sub(len as u64) {
+                        Some(rest) => *left = rest,
+                        None => return Err(TryError::Client(CloseReason::ProtocolError, None)),
+                    }
+                }
                 let written = if self.chunked {
                     self.scratch.clear();
                     encode_chunk(&mut self.scratch, &data);
