@@ -132,7 +132,7 @@ fn curl_prior_knowledge_to_http1_nginx() {
 }
 
 /// An HTTP/1.1 upstream that reads each request body to its end before answering
-/// `received=<body bytes as framed>`.
+/// `received=<body bytes as framed>` (with a 100 Continue first when the request expects it).
 fn counting_upstream() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -142,6 +142,7 @@ fn counting_upstream() -> String {
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 let mut chunk = vec![0u8; 65536];
+                let mut continued = false;
                 loop {
                     let Ok(n) = s.read(&mut chunk) else { return };
                     if n == 0 {
@@ -159,8 +160,13 @@ fn counting_upstream() -> String {
                         None => buf.ends_with(b"\r\n0\r\n\r\n") || (body == 0 && !head.contains("chunked")),
                     };
                     if !done {
+                        if head.contains("expect: 100-continue") && !continued {
+                            continued = true;
+                            let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        }
                         continue;
                     }
+                    continued = false;
                     let text = format!("received={body}");
                     let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len());
                     if s.write_all(reply.as_bytes()).is_err() {
@@ -194,8 +200,12 @@ fn uploads_stream_to_an_upstream_that_reads_them() {
     let text = String::from_utf8_lossy(&out.stdout);
     let received: usize = text.strip_prefix("received=").and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(received > 2 * 1024 * 1024, "{text} {}", String::from_utf8_lossy(&out.stderr));
+    // The upstream's 100 Continue reaches the HTTP/2 client as an informational response.
+    let r = curl(&[h2, "-H", "Expect: 100-continue", "--data-binary", "hello", &proxy.url("/upload")]);
+    assert!(r.headers.starts_with("HTTP/2 100"), "{}", r.headers);
+    assert_eq!((r.status, r.body.as_str()), (200, "received=5"));
     let m = proxy.metrics();
-    assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "POST"), ("outcome", "ok")]), 1.0);
+    assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "POST"), ("outcome", "ok")]), 2.0);
     assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "PUT"), ("outcome", "ok")]), 1.0);
 }
 
@@ -610,6 +620,12 @@ fn http1_and_http2_clients_to_an_http2_upstream() {
     std::fs::write(&file, vec![b'u'; 1024 * 1024]).unwrap();
     let r = curl(&["--http1.1", "--data-binary", &format!("@{}", file.display()), &proxy.url("/index.html")]);
     assert_eq!((r.status, r.body.as_str()), (200, "hello from nghttpd\n"));
+    // Expect: 100-continue is answered by sluice at once (curl would wait 1 s otherwise).
+    let started = std::time::Instant::now();
+    let r = curl(&["--http1.1", "-H", "Expect: 100-continue", "--data-binary", "hello", &proxy.url("/index.html")]);
+    assert!(r.headers.starts_with("HTTP/1.1 100 Continue"), "{}", r.headers);
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
     // H2 → H2, the upstream's trailer passed on.
     let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
     assert_eq!((r.status, r.version.as_str(), r.body.as_str()), (200, "2", "hello from nghttpd\n"));
@@ -619,6 +635,7 @@ fn http1_and_http2_clients_to_an_http2_upstream() {
     assert_eq!((r.data.len(), r.header_blocks, r.ended), (2 * 1024 * 1024, 2, true));
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "GET"), ("outcome", "ok")]), 5.0);
+    assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "POST"), ("outcome", "ok")]), 2.0);
     // One multiplexed connection per worker at most.
     assert!(m.get("sluice_http_upstream_requests_total", &[("cluster", "toh2_a"), ("connection", "new")]) <= 2.0);
 }

@@ -103,6 +103,10 @@ impl<'a> ClientConn<'a> {
         if head.headers().has_token("te", "trailers") {
             request.headers_mut().insert(http::header::TE, http::HeaderValue::from_static("trailers"));
         }
+        // sluice takes the body at once (flow control paces it), so it answers the
+        // expectation itself (RFC 9110 §10.1.1) instead of waiting for the upstream's 100.
+        let continue_now = has_body && head.expects_continue();
+        request.headers_mut().remove(http::header::EXPECT);
         let deadline = ex.started + route.timeout;
         let idle = http.idle_timeout;
         let ready = timeout_at(deadline, h2_client::ready(&http.clusters[cluster], &http.pool_stats[cluster])).await;
@@ -116,6 +120,10 @@ impl<'a> ClientConn<'a> {
         let Ok((response, mut up_tx)) = sender.send_request(request, !has_body) else {
             return self.upstream_failed(&head, LocalReason::BadGateway, has_body, &mut ex).await;
         };
+        if continue_now && self.send(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+            up_tx.send_reset(h2::Reason::CANCEL);
+            return Next::Close(CloseReason::DownstreamError);
+        }
         // The request body goes up while the response head is awaited.
         let mut request_done = !has_body;
         tokio::pin!(response);

@@ -346,7 +346,7 @@ impl<'a> Stream<'a> {
     }
 
     /// One try: an upstream connection, the head, the body as it comes, until the
-    /// response head (interim responses are dropped: HTTP/2 clients get the final one).
+    /// response head (interim responses are passed on, RFC 9113 §8.1).
     async fn try_once(
         &mut self,
         cluster: usize,
@@ -380,7 +380,11 @@ impl<'a> Stream<'a> {
                     Ok(Some(Item::Head { head: rh, .. })) if rh.status() == 101 => {
                         return Err(TryError::Upstream { nothing: false })
                     }
-                    Ok(Some(Item::Head { .. } | Item::End(_))) => continue,
+                    Ok(Some(Item::Head { head: rh, .. })) => {
+                        // 100 Continue, 103 Early Hints: passed on as informational HEADERS.
+                        let _ = self.respond.send_informational(convert::response_head(&rh, None));
+                    }
+                    Ok(Some(Item::End(_))) => continue,
                     Ok(Some(_)) | Err(_) => return Err(TryError::Upstream { nothing: false }),
                     Ok(None) => break,
                 }
