@@ -696,3 +696,37 @@ fn data_beyond_content_length_is_refused() {
     c.send(&frame(DATA, END_STREAM, id, b"abc"));
     assert_eq!(c.response(id).data, b"received=3");
 }
+
+#[test]
+fn resets_of_accepted_streams_end_the_connection() {
+    let nginx = Nginx::start("a", 16);
+    let proxy = Web::start("h2prr", &[("h2prr_a", vec![nginx.addr()])], "", "");
+    let mut c = H2Conn::connect(proxy.addr());
+    server_settings(&mut c);
+    // Each stream is accepted and its response under way (/slow sends its head at once and
+    // its body over seconds) before the client cancels it.
+    let mut sent = 0;
+    while c.goaway.is_none() && sent < 400 {
+        let id = c.request("GET", "/slow", &[], true);
+        sent += 1;
+        loop {
+            let Some(f) = c.read_frame() else { break };
+            if f.kind == HEADERS && f.stream == id || f.kind == GOAWAY {
+                break;
+            }
+        }
+        if c.goaway.is_none() && !c.try_send(&frame(RST_STREAM, 0, id, &0x8u32.to_be_bytes())) {
+            break;
+        }
+    }
+    if c.goaway.is_none() {
+        c.until_goaway_or_close();
+    }
+    assert_eq!(c.goaway.map(|g| g.1), Some(0xb), "GOAWAY ENHANCE_YOUR_CALM after {sent} cancelled streams");
+    assert!((100..=250).contains(&sent), "{sent} streams before the GOAWAY");
+    let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
+    assert_eq!(r.status, 200);
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", proxy.name), ("reason", "enhance_your_calm")]), 1.0);
+    assert!(m.get("sluice_http2_stream_resets_total", &[("listener", proxy.name)]) >= 100.0);
+}

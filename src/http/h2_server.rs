@@ -12,7 +12,10 @@
 //! connection error), the initial window (what an upload may buffer per stream), and
 //! the rapid-reset defences (CVE-2023-44487): streams the client opens and resets before
 //! they are accepted, and streams sluice resets for client errors, are counted by h2 and
-//! past their limits the connection ends with GOAWAY ENHANCE_YOUR_CALM.
+//! past their limits the connection ends with GOAWAY ENHANCE_YOUR_CALM. Streams the client
+//! resets after sluice accepted them (each had started an upstream request) are counted
+//! too: at 100 or more, once they are over half of the connection's streams, the
+//! connection ends the same way (Envoy's "premature reset" rule).
 //!
 //! The connection ends with a graceful GOAWAY (in-flight streams finish, no new ones) when
 //! the listener drains (SIGTERM) or when it had no stream for the idle timeout.
@@ -35,6 +38,9 @@ use super::HttpListener;
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Client resets of accepted streams tolerated before the ratio test below applies.
+const RESET_FLOOR: u64 = 100;
 
 /// Most the server's send buffer holds per stream beyond the client's window.
 const MAX_SEND_BUFFER: usize = 64 * 1024;
@@ -96,7 +102,8 @@ where
         }
         Err(_) => return CloseReason::IdleTimeout,
     };
-    let shared = Rc::new(Shared { http: http.clone(), client, https });
+    let shared = Rc::new(Shared { http: http.clone(), client, https, resets: Cell::new(0) });
+    let mut streams = 0u64;
     let activity = Rc::new(Activity::default());
     let opened = Instant::now();
     let mut closing = false;
@@ -107,6 +114,16 @@ where
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => {
                     http.stats.h2_streams.increment(1);
+                    streams += 1;
+                    let resets = shared.resets.get();
+                    if !closing && resets >= RESET_FLOOR && resets * 2 > streams {
+                        // Rapid reset of accepted streams: each one cost an upstream request.
+                        tracing::debug!(listener = %http.name, client = %client, resets, streams, "HTTP/2 reset flood");
+                        closing = true;
+                        http.stats.goaway("enhance_your_calm");
+                        conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                        continue;
+                    }
                     activity.active.set(activity.active.get() + 1);
                     let guard = ActiveStream(activity.clone());
                     let shared = shared.clone();
@@ -117,7 +134,7 @@ where
                 }
                 Some(Err(e)) => {
                     tracing::debug!(listener = %http.name, client = %client, error = %e, "HTTP/2 connection error");
-                    if e.is_go_away() && !e.is_remote() {
+                    if e.is_go_away() && !e.is_remote() && !closing {
                         http.stats.goaway(reason_label(e.reason()));
                         return CloseReason::ProtocolError;
                     }

@@ -43,6 +43,16 @@ pub struct Shared {
     pub http: Arc<HttpListener>,
     pub client: SocketAddr,
     pub https: bool,
+    /// Streams the client reset before their response ended (see `h2_server`).
+    pub resets: std::cell::Cell<u64>,
+}
+
+impl Shared {
+    /// The client reset a stream before its response ended.
+    pub fn client_reset(&self) {
+        self.resets.set(self.resets.get() + 1);
+        self.http.stats.h2_resets.increment(1);
+    }
 }
 
 /// A piece of the request body.
@@ -270,7 +280,7 @@ impl<'a> Stream<'a> {
                     break answer;
                 }
                 Ok(Err(TryError::Client(..))) => {
-                    http.stats.h2_resets.increment(1);
+                    self.sh.client_reset();
                     return;
                 }
                 Ok(Err(TryError::Upstream { nothing: true })) if retryable && !stale_retried => {
@@ -392,6 +402,10 @@ impl<'a> Stream<'a> {
             let sending = !self.request_done;
             tokio::select! {
                 piece = next_piece(&mut self.recv), if sending => self.forward_piece(piece, &mut up.io).await?,
+                // The client gave up (RST_STREAM): stop waiting for the upstream.
+                _ = poll_fn(|cx| self.respond.poll_reset(cx)) => {
+                    return Err(TryError::Client(CloseReason::DownstreamError, None));
+                }
                 read = read_into(&mut up.io, &mut ubuf) => match read {
                     Ok(0) | Err(_) => {
                         if let Ok(Some(Item::Head { head: rh, body })) = udec.decode_eof(&mut ubuf) {
@@ -490,7 +504,7 @@ impl<'a> Stream<'a> {
             }
         }
         match failed {
-            Some(CloseReason::DownstreamError) => self.http.stats.h2_resets.increment(1),
+            Some(CloseReason::DownstreamError) => self.sh.client_reset(),
             Some(_) => {
                 if let Some(out) = tx.as_mut() {
                     out.send_reset(Reason::INTERNAL_ERROR);

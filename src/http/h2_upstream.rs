@@ -158,12 +158,12 @@ impl<'a> Stream<'a> {
         let (status, bytes) = match ending {
             Ending::Local(reason) => return self.local(head, reason, &mut ex),
             Ending::ClientGone => {
-                http.stats.h2_resets.increment(1);
+                self.sh.client_reset();
                 return;
             }
             Ending::Broken(status, reason) => {
                 if reason == CloseReason::DownstreamError {
-                    http.stats.h2_resets.increment(1);
+                    self.sh.client_reset();
                 }
                 (status, 0)
             }
