@@ -709,8 +709,7 @@ fn resets_of_accepted_streams_end_the_connection() {
     while c.goaway.is_none() && sent < 400 {
         let id = c.request("GET", "/slow", &[], true);
         sent += 1;
-        loop {
-            let Some(f) = c.read_frame() else { break };
+        while let Some(f) = c.read_frame() {
             if f.kind == HEADERS && f.stream == id || f.kind == GOAWAY {
                 break;
             }
