@@ -1,12 +1,14 @@
 //! A 512 MiB download and a 512 MiB upload over HTTP/2 (curl --http2-prior-knowledge)
-//! through the `http` listener to HTTP/1.1 nginx, in bounded memory: the request body is
-//! sent upstream chunked as DATA frames arrive, and the response is relayed as the
-//! client's window allows. The proxy runs in this process, and this test binary runs
-//! nothing else, so this process's resident set is the proxy's.
+//! through the `http` listener to HTTP/1.1 nginx, then a 512 MiB chunked response from a
+//! streaming HTTP/1.1 upstream, in bounded memory: the request body is sent upstream
+//! chunked as DATA frames arrive, and responses are relayed as the client's window allows.
+//! The proxy runs in this process (with the small streaming upstream), and this test binary
+//! runs nothing else, so this process's resident set is the proxy's.
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
 use support::nginx::Nginx;
@@ -70,4 +72,33 @@ fn half_gib_each_way_over_http2_in_bounded_memory() {
     assert!(grown < 32 * 1024, "RSS grew by {grown} KiB over 512 MiB each way");
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_http2_streams_total", &[("listener", "mem2")]), 3.0);
+
+    // A chunked response of SIZE bytes made on the fly (one 64 KiB chunk, repeated).
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_addr = upstream.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().unwrap();
+        let mut head = [0u8; 4096];
+        let _ = s.read(&mut head);
+        let mut chunk = b"10000\r\n".to_vec();
+        chunk.extend(vec![b'c'; 0x10000]);
+        chunk.extend_from_slice(b"\r\n");
+        s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        for _ in 0..(SIZE / 0x10000) {
+            s.write_all(&chunk).unwrap();
+        }
+        s.write_all(b"0\r\n\r\n").unwrap();
+    });
+    let streaming = Proxy::start(&one_listener("mem2c", "http", &[upstream_addr], ""));
+    let before_chunked = rss_kib();
+    let out = Command::new("curl")
+        .args(["-sS", h2, "-o", "/dev/null", "-w", "%{http_code} %{size_download}"])
+        .arg(format!("http://{}/stream", streaming.addr("mem2c")))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("200 {SIZE}"));
+    let after_chunked = rss_kib();
+    eprintln!("VmRSS: {before_chunked} KiB before, {after_chunked} KiB after a 512 MiB chunked response");
+    let grown = after_chunked.saturating_sub(before_chunked);
+    assert!(grown < 32 * 1024, "RSS grew by {grown} KiB over a 512 MiB chunked response");
 }
