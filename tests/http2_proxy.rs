@@ -729,3 +729,29 @@ fn resets_of_accepted_streams_end_the_connection() {
     assert_eq!(m.get("sluice_http2_goaways_total", &[("listener", proxy.name), ("reason", "enhance_your_calm")]), 1.0);
     assert!(m.get("sluice_http2_stream_resets_total", &[("listener", proxy.name)]) >= 100.0);
 }
+
+#[test]
+fn garbage_frames_close_the_connection_cleanly() {
+    let nginx = Nginx::start("a", 16);
+    let proxy = Web::start("h2junk", &[("h2junk_a", vec![nginx.addr()])], "", "");
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..20 {
+        let mut c = H2Conn::connect(proxy.addr());
+        let mut junk = Vec::with_capacity(16 * 1024);
+        for _ in 0..16 * 1024 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            junk.push(rng as u8);
+        }
+        if round % 2 == 1 {
+            // A valid frame header in front, so the junk is read as a frame's payload.
+            junk.splice(0..0, frame(HEADERS, END_HEADERS, 1, &[]).into_iter().take(9));
+        }
+        let _ = c.try_send(&junk);
+        let code = c.until_goaway_or_close();
+        assert!(!matches!(code, Some(0)), "round {round}: a graceful GOAWAY for junk");
+    }
+    let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "hello from a\n"));
+}
