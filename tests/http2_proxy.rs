@@ -755,3 +755,26 @@ fn garbage_frames_close_the_connection_cleanly() {
     let r = curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]);
     assert_eq!((r.status, r.body.as_str()), (200, "hello from a\n"));
 }
+
+#[test]
+fn http2_requests_are_retried_like_http1() {
+    let nginx = Nginx::start("a", 16);
+    let closed = ClosedPort::new();
+    let http = "      virtual_hosts:\n        - domains: [\"*\"]\n          routes:\n\
+        \x20           - { name: dead, match: { prefix: /dead }, cluster: h2fail_down, retries: { attempts: 2, on: [connect_failure] } }\n\
+        \x20           - { name: flaky, match: { path: /status/503 }, cluster: h2fail_a, retries: { attempts: 2, on: [\"503\"] } }\n\
+        \x20           - { name: rest, cluster: h2fail_a }\n";
+    let proxy =
+        Web::start("h2fail", &[("h2fail_a", vec![nginx.addr()]), ("h2fail_down", vec![closed.addr.clone()])], http, "");
+    let h2 = "--http2-prior-knowledge";
+    assert_eq!(curl(&[h2, &proxy.url("/dead")]).status, 503);
+    let r = curl(&[h2, &proxy.url("/status/503")]);
+    assert_eq!((r.status, r.body.as_str()), (503, "unavailable\n"));
+    // A POST with a body is not retried.
+    assert_eq!(curl(&[h2, "-d", "x=1", &proxy.url("/dead")]).status, 503);
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_http_retries_total", &[("listener", proxy.name), ("route", "dead")]), 2.0);
+    assert_eq!(m.get("sluice_http_retries_total", &[("listener", proxy.name), ("route", "flaky")]), 2.0);
+    assert_eq!(nginx.requests().iter().filter(|l| l.contains("GET /status/503")).count(), 3);
+    assert_eq!(m.get("sluice_http_local_replies_total", &[("listener", proxy.name), ("status", "503")]), 2.0);
+}
