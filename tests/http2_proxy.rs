@@ -763,9 +763,19 @@ fn http2_requests_are_retried_like_http1() {
     let http = "      virtual_hosts:\n        - domains: [\"*\"]\n          routes:\n\
         \x20           - { name: dead, match: { prefix: /dead }, cluster: h2fail_down, retries: { attempts: 2, on: [connect_failure] } }\n\
         \x20           - { name: flaky, match: { path: /status/503 }, cluster: h2fail_a, retries: { attempts: 2, on: [\"503\"] } }\n\
+        \x20           - { name: dead2, match: { prefix: /h2dead }, cluster: h2fail_h2, retries: { attempts: 2, on: [connect_failure] } }\n\
         \x20           - { name: rest, cluster: h2fail_a }\n";
-    let proxy =
-        Web::start("h2fail", &[("h2fail_a", vec![nginx.addr()]), ("h2fail_down", vec![closed.addr.clone()])], http, "");
+    let clusters = [
+        ("h2fail_a", vec![nginx.addr()]),
+        ("h2fail_down", vec![closed.addr.clone()]),
+        ("h2fail_h2", vec![closed.addr.clone()]),
+    ];
+    let y = config("h2fail", &clusters, http, "").replace(
+        &format!("name: h2fail_h2, endpoints: [\"{}\"], connect_timeout: 500ms }}", closed.addr),
+        &format!("name: h2fail_h2, endpoints: [\"{}\"], connect_timeout: 500ms, http2: true }}", closed.addr),
+    );
+    assert!(y.contains("http2: true"), "{y}");
+    let proxy = Web { proxy: Proxy::start(&y), name: "h2fail" };
     let h2 = "--http2-prior-knowledge";
     assert_eq!(curl(&[h2, &proxy.url("/dead")]).status, 503);
     let r = curl(&[h2, &proxy.url("/status/503")]);
@@ -777,4 +787,9 @@ fn http2_requests_are_retried_like_http1() {
     assert_eq!(m.get("sluice_http_retries_total", &[("listener", proxy.name), ("route", "flaky")]), 2.0);
     assert_eq!(nginx.requests().iter().filter(|l| l.contains("GET /status/503")).count(), 3);
     assert_eq!(m.get("sluice_http_local_replies_total", &[("listener", proxy.name), ("status", "503")]), 2.0);
+    // To an HTTP/2 cluster, from both kinds of clients.
+    assert_eq!(curl(&[h2, &proxy.url("/h2dead")]).status, 503);
+    assert_eq!(curl(&["--http1.1", &proxy.url("/h2dead")]).status, 503);
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_http_retries_total", &[("listener", proxy.name), ("route", "dead2")]), 4.0);
 }

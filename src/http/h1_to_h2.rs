@@ -28,6 +28,7 @@ use super::io::read_into;
 use super::local::LocalReason;
 use super::log::{Exchange, RequestLogFacts};
 use super::proxy::{ClientConn, Next};
+use super::retry::{retryable_request, route_retries, TryFailure};
 use super::route::request_host;
 use crate::config::http::RouteConfig;
 
@@ -109,12 +110,25 @@ impl<'a> ClientConn<'a> {
         request.headers_mut().remove(http::header::EXPECT);
         let deadline = ex.started + route.timeout;
         let idle = http.idle_timeout;
-        let ready = timeout_at(deadline, h2_client::ready(&http.clusters[cluster], &http.pool_stats[cluster])).await;
-        let (mut sender, addr) = match ready {
-            Err(_) => return self.upstream_failed(&head, LocalReason::Timeout, has_body, &mut ex).await,
-            Ok(Err(_)) => return self.upstream_failed(&head, LocalReason::ConnectFailed, has_body, &mut ex).await,
-            Ok(Ok(ready)) => ready,
+        // Each try already fails over across the endpoints; the route's retries add tries.
+        let retryable = retryable_request(head.method_kind(), body);
+        let mut retry_token = None;
+        let (mut sender, addr) = loop {
+            let ready =
+                timeout_at(deadline, h2_client::ready(&http.clusters[cluster], &http.pool_stats[cluster])).await;
+            match ready {
+                Err(_) => return self.upstream_failed(&head, LocalReason::Timeout, has_body, &mut ex).await,
+                Ok(Ok(ready)) => break ready,
+                Ok(Err(_)) if retryable && route_retries(&route.retries, TryFailure::Connect, ex.retries) => match self
+                    .retry_slot(route, &mut ex)
+                {
+                    Some(token) => retry_token = Some(token),
+                    None => return self.upstream_failed(&head, LocalReason::ConnectFailed, has_body, &mut ex).await,
+                },
+                Ok(Err(_)) => return self.upstream_failed(&head, LocalReason::ConnectFailed, has_body, &mut ex).await,
+            }
         };
+        drop(retry_token);
         ex.upstream = Some(addr);
         self.upstream = Some(addr);
         let Ok((response, mut up_tx)) = sender.send_request(request, !has_body) else {

@@ -303,7 +303,11 @@ impl<'a> Stream<'a> {
         self.respond(head, route, answer, ex).await
     }
 
-    fn retry_slot(&self, route: &RouteConfig, ex: &mut Exchange<'_>) -> Option<super::retry::RetryToken<'a>> {
+    pub(super) fn retry_slot(
+        &self,
+        route: &RouteConfig,
+        ex: &mut Exchange<'_>,
+    ) -> Option<super::retry::RetryToken<'a>> {
         match self.http.budget.try_retry() {
             Some(token) => {
                 ex.retries += 1;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::{Reason, RecvStream, SendStream};
-use sluice_codecs::http1::{H1Limits, RequestHead};
+use sluice_codecs::http1::{BodyKind, H1Limits, RequestHead};
 use sluice_filters::CloseReason;
 use tokio::time::{timeout, timeout_at};
 
@@ -19,6 +19,7 @@ use super::h2_client;
 use super::h2_stream::{send_data, Stream};
 use super::local::LocalReason;
 use super::log::{write_line, Exchange, RequestLogFacts};
+use super::retry::{retryable_request, route_retries, TryFailure};
 use super::route::request_host;
 use crate::config::http::RouteConfig;
 
@@ -91,11 +92,24 @@ impl<'a> Stream<'a> {
             request.headers_mut().insert(http::header::TE, http::HeaderValue::from_static("trailers"));
         }
         let c = &http.clusters[cluster];
-        let (mut sender, addr) = match timeout_at(deadline, h2_client::ready(c, &http.pool_stats[cluster])).await {
-            Err(_) => return self.local(head, LocalReason::Timeout, &mut ex),
-            Ok(Err(_)) => return self.local(head, LocalReason::ConnectFailed, &mut ex),
-            Ok(Ok(ready)) => ready,
+        // Each try already fails over across the endpoints; the route's retries add tries.
+        let body = if self.request_done { BodyKind::None } else { BodyKind::Chunked };
+        let retryable = retryable_request(head.method_kind(), body);
+        let mut retry_token = None;
+        let (mut sender, addr) = loop {
+            match timeout_at(deadline, h2_client::ready(c, &http.pool_stats[cluster])).await {
+                Err(_) => return self.local(head, LocalReason::Timeout, &mut ex),
+                Ok(Ok(ready)) => break ready,
+                Ok(Err(_)) if retryable && route_retries(&route.retries, TryFailure::Connect, ex.retries) => {
+                    match self.retry_slot(route, &mut ex) {
+                        Some(token) => retry_token = Some(token),
+                        None => return self.local(head, LocalReason::ConnectFailed, &mut ex),
+                    }
+                }
+                Ok(Err(_)) => return self.local(head, LocalReason::ConnectFailed, &mut ex),
+            }
         };
+        drop(retry_token);
         ex.upstream = Some(addr);
         let end = self.request_done;
         let Ok((response, mut up_tx)) = sender.send_request(request, end) else {
