@@ -793,3 +793,23 @@ fn http2_requests_are_retried_like_http1() {
     let m = proxy.metrics();
     assert_eq!(m.get("sluice_http_retries_total", &[("listener", proxy.name), ("route", "dead2")]), 4.0);
 }
+
+#[test]
+fn idle_http2_upstream_connections_close() {
+    let nghttpd = Nghttpd::start();
+    let y = config(
+        "h2upidle",
+        &[("h2upidle_a", vec![format!("127.0.0.1:{}", nghttpd.port)])],
+        "      upstream_idle_timeout: 1s\n",
+        "",
+    )
+    .replace("connect_timeout: 500ms }", "connect_timeout: 500ms, http2: true }");
+    let proxy = Web { proxy: Proxy::start(&y), name: "h2upidle" };
+    let active = |p: &Web| p.metrics().get("sluice_http_upstream_connections_active", &[("cluster", "h2upidle_a")]);
+    assert_eq!(curl(&["--http2-prior-knowledge", &proxy.url("/index.html")]).status, 200);
+    assert_eq!(active(&proxy), 1.0);
+    assert!(wait_until(Duration::from_secs(5), || active(&proxy) == 0.0), "the idle connection stayed open");
+    assert_eq!(curl(&["--http1.1", &proxy.url("/index.html")]).status, 200);
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_http_upstream_requests_total", &[("cluster", "h2upidle_a"), ("connection", "new")]), 2.0);
+}

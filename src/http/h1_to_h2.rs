@@ -113,9 +113,12 @@ impl<'a> ClientConn<'a> {
         // Each try already fails over across the endpoints; the route's retries add tries.
         let retryable = retryable_request(head.method_kind(), body);
         let mut retry_token = None;
-        let (mut sender, addr) = loop {
-            let ready =
-                timeout_at(deadline, h2_client::ready(&http.clusters[cluster], &http.pool_stats[cluster])).await;
+        let (mut sender, addr, _in_flight) = loop {
+            let ready = timeout_at(
+                deadline,
+                h2_client::ready(&http.clusters[cluster], &http.pool_stats[cluster], http.pool.idle_timeout),
+            )
+            .await;
             match ready {
                 Err(_) => return self.upstream_failed(&head, LocalReason::Timeout, has_body, &mut ex).await,
                 Ok(Ok(ready)) => break ready,

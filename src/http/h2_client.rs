@@ -5,20 +5,25 @@
 //!
 //! The connection is driven by its own task on the worker (it holds the endpoint lease and
 //! counts as an active upstream connection while open). A connection that failed or was
-//! closed by the server (GOAWAY) is forgotten; the next request opens a new one. Requests
+//! closed by the server (GOAWAY) is forgotten; the next request opens a new one. One with
+//! no stream for the listener's `upstream_idle_timeout` is forgotten too, and closes once
+//! its last handle is gone. Requests
 //! wait for a stream slot when the server's SETTINGS_MAX_CONCURRENT_STREAMS is reached
 //! (`SendRequest::ready`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
 
 use super::pool::{self, CheckoutError, PoolStats};
 use crate::cluster::Cluster;
+use tokio::time::{sleep_until, Instant};
 
 /// Most the client's send buffer holds per stream beyond the server's window.
 const MAX_SEND_BUFFER: usize = 64 * 1024;
@@ -38,24 +43,50 @@ struct Entry {
     addr: SocketAddr,
     /// Tells this connection from a later one to the same endpoint.
     id: u64,
+    usage: Rc<Usage>,
+}
+
+/// Streams in flight on a connection, and when the last one ended.
+struct Usage {
+    in_flight: Cell<usize>,
+    last: Cell<Instant>,
+}
+
+/// One stream's use of a connection (for its idle timeout); hold it for the exchange.
+pub struct InFlight(Rc<Usage>);
+
+impl InFlight {
+    fn new(usage: &Rc<Usage>) -> InFlight {
+        usage.in_flight.set(usage.in_flight.get() + 1);
+        InFlight(usage.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get().saturating_sub(1));
+        self.0.last.set(Instant::now());
+    }
 }
 
 fn key(cluster: &Arc<Cluster>, endpoint: usize) -> Key {
     (Arc::as_ptr(cluster) as usize, endpoint)
 }
 
-/// A sender ready for one more stream to the next endpoint of `cluster`, and its address.
+/// A sender ready for one more stream to the next endpoint of `cluster`, its address, and
+/// the stream's hold on the connection; an idle connection closes after `idle_timeout`.
 pub async fn ready(
     cluster: &Arc<Cluster>,
     stats: &Arc<PoolStats>,
-) -> Result<(SendRequest<Bytes>, SocketAddr), CheckoutError> {
+    idle_timeout: Duration,
+) -> Result<(SendRequest<Bytes>, SocketAddr, InFlight), CheckoutError> {
     let endpoint = cluster.pick();
     let k = key(cluster, endpoint);
     if let Some(entry) = CONNECTIONS.with(|c| c.borrow().get(&k).cloned()) {
         match entry.sender.ready().await {
             Ok(sender) => {
                 stats.count_reused();
-                return Ok((sender, entry.addr));
+                return Ok((sender, entry.addr, InFlight::new(&entry.usage)));
             }
             Err(_) => forget(k, entry.id),
         }
@@ -78,16 +109,37 @@ pub async fn ready(
     // The endpoint this connection was made to (failover may have picked another).
     let k = key(cluster, lease.index());
     let id = NEXT_ID.with(|n| n.replace(n.get() + 1));
+    let usage = Rc::new(Usage { in_flight: Cell::new(0), last: Cell::new(Instant::now()) });
+    let in_flight = InFlight::new(&usage);
+    let watched = usage.clone();
     tokio::task::spawn_local(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "HTTP/2 upstream connection ended");
+        tokio::pin!(connection);
+        let mut forgotten = false;
+        loop {
+            let busy = watched.in_flight.get() > 0;
+            let deadline = if busy { Instant::now() + idle_timeout } else { watched.last.get() + idle_timeout };
+            tokio::select! {
+                ended = &mut connection => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "HTTP/2 upstream connection ended");
+                    }
+                    break;
+                }
+                _ = sleep_until(deadline), if !forgotten => {
+                    if watched.in_flight.get() == 0 && watched.last.get() + idle_timeout <= Instant::now() {
+                        // Idle: no new stream gets it; it closes when the last handle drops.
+                        forget(k, id);
+                        forgotten = true;
+                    }
+                }
+            }
         }
         forget(k, id);
         drop((lease, guard));
     });
-    CONNECTIONS.with(|c| c.borrow_mut().insert(k, Entry { sender: sender.clone(), addr, id }));
+    CONNECTIONS.with(|c| c.borrow_mut().insert(k, Entry { sender: sender.clone(), addr, id, usage }));
     let sender = sender.ready().await.map_err(|_| CheckoutError::Handshake)?;
-    Ok((sender, addr))
+    Ok((sender, addr, in_flight))
 }
 
 fn forget(k: Key, id: u64) {

@@ -96,8 +96,8 @@ impl<'a> Stream<'a> {
         let body = if self.request_done { BodyKind::None } else { BodyKind::Chunked };
         let retryable = retryable_request(head.method_kind(), body);
         let mut retry_token = None;
-        let (mut sender, addr) = loop {
-            match timeout_at(deadline, h2_client::ready(c, &http.pool_stats[cluster])).await {
+        let (mut sender, addr, _in_flight) = loop {
+            match timeout_at(deadline, h2_client::ready(c, &http.pool_stats[cluster], http.pool.idle_timeout)).await {
                 Err(_) => return self.local(head, LocalReason::Timeout, &mut ex),
                 Ok(Ok(ready)) => break ready,
                 Ok(Err(_)) if retryable && route_retries(&route.retries, TryFailure::Connect, ex.retries) => {
