@@ -20,7 +20,7 @@
 #
 # Usage: bench/http_bench.sh              (ROUNDS=3, 10 s wrk runs: ~4 min)
 #        QUICK=1 bench/http_bench.sh      (ROUNDS=1, 5 s runs)
-# Knobs (env): ROUNDS, DURATION, CONNS, H2LOAD_N, H2_N (h2 run requests), CLIENTS (default
+# Knobs (env): OUT (summary file), ROUNDS, DURATION, CONNS, H2LOAD_N, H2_N (h2 run requests), CLIENTS (default
 #              "wrk h2load h2"), PATH_ (request path, default /index.html),
 #              SLUICE (binary, default target/release/sluice), KEEP (1 = keep the scratch dir)
 set -euo pipefail
@@ -158,7 +158,7 @@ done
 median() { tr ' ' '\n' | awk 'NF && $1 != "-"' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
 
 DATE=$(date +%F)
-OUT=$ROOT/bench/results/$DATE-http.md
+OUT=${OUT:-$ROOT/bench/results/$DATE-http.md}
 {
     echo "# HTTP proxy benchmark (H1→H1, H2→H1), $DATE"
     echo

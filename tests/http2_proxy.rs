@@ -282,8 +282,8 @@ fn rules_routes_and_local_replies_over_http2() {
 fn h2load_all_requests_2xx_and_counted() {
     require("h2load", "nghttp2-client");
     let nginx = Nginx::start("a", 16);
-    // 100 streams in flight: room for as many idle upstream connections per worker.
-    let proxy = Web::start("h2load", &[("h2load_a", vec![nginx.addr()])], "      upstream_max_idle: 200\n", "");
+    // 100 streams in flight: the default pool keeps that many idle upstream connections.
+    let proxy = Web::start("h2load", &[("h2load_a", vec![nginx.addr()])], "", "");
     let out = Command::new("h2load")
         .args(["-n", "10000", "-c", "10", "-m", "10", &proxy.url("/index.html")])
         .output()

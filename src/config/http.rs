@@ -25,7 +25,10 @@ pub const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_HTTP_IDLE: Duration = Duration::from_secs(75);
 const DEFAULT_MAX_REQUEST_HEAD: usize = 64 * 1024;
 const DEFAULT_UPSTREAM_IDLE: Duration = Duration::from_secs(30);
-const DEFAULT_UPSTREAM_MAX_IDLE: usize = 64;
+/// An HTTP/2 client multiplexes 100 streams per connection by default: the pool keeps
+/// enough idle connections for a few such clients per worker instead of closing and
+/// reopening them under load.
+const DEFAULT_UPSTREAM_MAX_IDLE: usize = 256;
 /// Retries beyond these are refused at load time: each is another upstream request.
 const MAX_RETRY_ATTEMPTS: u32 = 10;
 

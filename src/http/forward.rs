@@ -10,7 +10,7 @@ use sluice_codecs::http1::{BodyKind, H1Error, Item, Method, RequestHead, Respons
 use sluice_filters::CloseReason;
 use tokio::time::timeout_at;
 
-use super::io::{read_into, write_flush};
+use super::io::{read_into, write_flush, FIRST_READ};
 use super::local::{self, LocalReason};
 use super::log::Exchange;
 use super::pool::{self, CheckoutError, Upstream};
@@ -175,7 +175,8 @@ impl<'a> ClientConn<'a> {
         };
         let mut udec = ResponseDecoder::new(sluice_codecs::http1::H1Limits::default());
         let _ = udec.push_request(head.pending());
-        let mut ubuf = BytesMut::new();
+        // Most responses fit; a larger body grows it to a full read chunk (`read_into`).
+        let mut ubuf = BytesMut::with_capacity(FIRST_READ);
         let reused = up.reused;
         if write_flush(&mut up.io, head_bytes).await.is_err() {
             return Err(TryError::Upstream { nothing: reused });

@@ -28,7 +28,7 @@ use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use super::convert;
 use super::forward::{Answer, TryError};
-use super::io::{read_into, write_flush, Conn};
+use super::io::{read_into, write_flush, Conn, FIRST_READ};
 use super::local::LocalReason;
 use super::log::{finish_local, write_line, Exchange, RequestLogFacts};
 use super::pool::{self, CheckoutError};
@@ -378,7 +378,8 @@ impl<'a> Stream<'a> {
         };
         let mut udec = ResponseDecoder::new(H1Limits::default());
         let _ = udec.push_request(head.pending());
-        let mut ubuf = BytesMut::new();
+        // Most responses fit; a larger body grows it to a full read chunk (`read_into`).
+        let mut ubuf = BytesMut::with_capacity(FIRST_READ);
         let reused = up.reused;
         if write_flush(&mut up.io, head_bytes).await.is_err() {
             return Err(TryError::Upstream { nothing: reused });

@@ -24,6 +24,9 @@ use crate::listener::ListenerRuntime;
 
 /// How much one read takes at most: also the most a direction buffers beyond a head.
 pub const READ_CHUNK: usize = 64 * 1024;
+/// The first read buffer of an upstream response: small heads and bodies need no more,
+/// and a 64 KiB allocation freed per request costs the allocator (consolidation).
+pub const FIRST_READ: usize = 8 * 1024;
 
 /// Reads once into `buf`, keeping at most one read chunk of room.
 pub async fn read_into<R: AsyncRead + Unpin>(io: &mut R, buf: &mut BytesMut) -> io::Result<usize> {
