@@ -66,7 +66,7 @@ worker_processes 1; master_process off; daemon off; pid $SCRATCH/front/nginx.pid
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000; http2_max_requests 1000000;
   client_body_temp_path $SCRATCH/tmp; proxy_temp_path $SCRATCH/tmp; fastcgi_temp_path $SCRATCH/tmp; uwsgi_temp_path $SCRATCH/tmp; scgi_temp_path $SCRATCH/tmp;
-  upstream up { server 127.0.0.1:$NGINX_PORT; keepalive 64; }
+  upstream up { server 127.0.0.1:$NGINX_PORT; keepalive 256; }
   server { listen 127.0.0.1:$NGINX_H2_PORT http2;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF

@@ -259,7 +259,9 @@ impl<'a> Stream<'a> {
         let first = pick_weighted(route, fastrand::u32(0..total));
         if http.clusters[first].config.http2 {
             ex.cluster = Some(first);
-            return self.forward_h2(&head, head_bytes.freeze(), route, first, ex).await;
+            // Boxed: the HTTP/2-upstream exchange would otherwise grow every stream's task
+            // (copied when spawned) by ~770 bytes.
+            return Box::pin(self.forward_h2(&head, head_bytes.freeze(), route, first, ex)).await;
         }
         let mut next = Some(first);
         let answer = loop {
