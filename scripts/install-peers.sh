@@ -9,11 +9,23 @@
 #
 # The gRPC peers (tests/http2_proxy.rs: a grpcio server and client, tests/http2/*.py) come
 # from PyPI the same way: a venv at target/peers/grpc-venv (or $SLUICE_GRPC_VENV) with grpcio.
+#
+# Kafka peers: the broker is tansu 0.6.0 from crates.io, built with its memory storage
+# (`--features dynostore`; PEERS.md section 4). The build takes about 8 minutes, so it is
+# installed once into a cache outside the checkout, ${XDG_CACHE_HOME:-$HOME/.cache}/sluice/tansu-0.6.0
+# (tests/support/kafka.rs looks there, or at $SLUICE_TANSU), and reused while its binary is
+# there; CI should keep that directory between runs. The clients are a venv at
+# target/peers/kafka-venv (or $SLUICE_KAFKA_VENV) with confluent-kafka (whose wheel's
+# librdkafka kcat is run against) and kafka-python, and Debian's kcat.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mongo_venv=${SLUICE_MONGO_VENV:-$repo/target/peers/mongo-venv}
 mongo_pip=(pymongo==4.20.1 secantusdb==0.7.0b3 mockupdb==1.8.1)
+kafka_venv=${SLUICE_KAFKA_VENV:-$repo/target/peers/kafka-venv}
+kafka_pip=(confluent-kafka==2.16.1 kafka-python==3.0.12)
+tansu_version=0.6.0
+tansu_root=${XDG_CACHE_HOME:-$HOME/.cache}/sluice/tansu-$tansu_version
 
 install_mongo_venv() {
   if "$mongo_venv/bin/python" -c 'import pymongo, mockupdb' 2>/dev/null && [[ -x $mongo_venv/bin/secantusd-py ]]; then
@@ -44,6 +56,40 @@ install_grpc_venv() {
   "$grpc_venv/bin/pip" install -q --disable-pip-version-check "${grpc_pip[@]}"
 }
 
+install_kafka_venv() {
+  if "$kafka_venv/bin/python" -c 'import confluent_kafka, kafka' 2>/dev/null; then
+    return 0
+  fi
+  echo "installing the Kafka client venv at $kafka_venv: ${kafka_pip[*]}"
+  rm -rf "$kafka_venv"
+  mkdir -p "$(dirname "$kafka_venv")"
+  /usr/bin/python3 -m venv "$kafka_venv"
+  "$kafka_venv/bin/pip" install -q --disable-pip-version-check "${kafka_pip[@]}"
+}
+
+install_tansu() {
+  if [[ -n ${SLUICE_TANSU:-} && -x $SLUICE_TANSU ]] || [[ -x $tansu_root/bin/tansu ]]; then
+    return 0
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "missing test peer: tansu $tansu_version (building it needs cargo)" >&2
+    return 1
+  fi
+  echo "building tansu $tansu_version with its memory storage into $tansu_root (about 8 minutes, once)"
+  mkdir -p "$tansu_root"
+  # The target dir sits in the cache too, so a build that is cut short resumes.
+  cargo install tansu --version "$tansu_version" --features dynostore --root "$tansu_root" \
+    --target-dir "$tansu_root/build"
+  rm -rf "$tansu_root/build"
+}
+
+install_language_peers() {
+  install_mongo_venv
+  install_kafka_venv
+  install_tansu
+  install_grpc_venv
+}
+
 # binary -> Debian package
 declare -A PEERS=(
   [redis-server]=redis-server
@@ -59,6 +105,7 @@ declare -A PEERS=(
   [h2load]=nghttp2-client
   [openssl]=openssl
   [nutcracker]=nutcracker
+  [kcat]=kcat
 )
 # Peers outside PATH, by full path -> Debian package. Debian keeps the PostgreSQL server
 # binaries per major version; pgbench ships with the server (postgresql-15, pulled in by
@@ -82,8 +129,7 @@ done
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing+=(python3-websockets)
 if ((${#missing[@]} == 0)); then
-  install_mongo_venv
-  install_grpc_venv
+  install_language_peers
   exit 0
 fi
 mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -95,5 +141,4 @@ echo "installing test peers: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
-install_mongo_venv
-install_grpc_venv
+install_language_peers

@@ -59,6 +59,8 @@ struct EndpointState {
 pub struct Cluster {
     pub config: Arc<ClusterConfig>,
     next: AtomicUsize,
+    /// Endpoint indexes in weighted round-robin order (see [`schedule`]).
+    schedule: Vec<usize>,
     endpoints: Vec<EndpointState>,
     active: Gauge,
     total: Counter,
@@ -96,6 +98,7 @@ impl Cluster {
         Cluster {
             endpoints: config.endpoints.iter().map(|_| EndpointState::default()).collect(),
             next: AtomicUsize::new(0),
+            schedule: schedule(&config.endpoints.iter().map(|e| e.weight).collect::<Vec<_>>()),
             active: metrics::gauge!(UPSTREAM_CONNECTIONS_ACTIVE, "cluster" => name.clone()),
             total: metrics::counter!(UPSTREAM_CONNECTIONS_TOTAL, "cluster" => name.clone()),
             errors: ConnectFailure::ALL.map(error),
@@ -103,9 +106,9 @@ impl Cluster {
         }
     }
 
-    /// The next endpoint in round-robin order.
+    /// The next endpoint in weighted round-robin order.
     pub fn pick(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len()
+        self.schedule[self.next.fetch_add(1, Ordering::Relaxed) % self.schedule.len()]
     }
 
     /// Counts an upstream connection (or UDP session) on `index` until the lease drops.
@@ -136,6 +139,9 @@ impl Cluster {
         let mut last = ConnectFailure::Other;
         for attempt in 0..self.endpoints.len() {
             let index = (first + attempt) % self.endpoints.len();
+            if self.config.endpoints[index].weight == 0 {
+                continue;
+            }
             let addr = self.config.endpoints[index].address;
             let result = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(addr)).await;
             let failure = match result {
@@ -167,6 +173,7 @@ impl Cluster {
                 .map(|(e, s)| EndpointSnapshot {
                     endpoint: e.name.clone(),
                     address: e.address,
+                    weight: e.weight,
                     active_connections: s.active.load(Ordering::Relaxed),
                     total_connections: s.total.load(Ordering::Relaxed),
                     connect_errors: s.connect_errors.load(Ordering::Relaxed),
@@ -187,7 +194,55 @@ pub struct ClusterSnapshot {
 pub struct EndpointSnapshot {
     pub endpoint: String,
     pub address: SocketAddr,
+    pub weight: u32,
     pub active_connections: usize,
     pub total_connections: u64,
     pub connect_errors: u64,
+}
+
+/// Endpoint indexes in smooth weighted round-robin order (nginx's: each turn every
+/// endpoint gains its weight, the one with the most credit is picked and pays the total),
+/// one cycle long, so a weight-3 endpoint is picked three times per cycle, spread out
+/// rather than in a row. Weights are divided by their common divisor first; weight 0
+/// never appears. Equal weights give plain round robin.
+fn schedule(weights: &[u32]) -> Vec<usize> {
+    let divisor = weights.iter().copied().filter(|&w| w > 0).reduce(gcd).unwrap_or(1);
+    let weights: Vec<i64> = weights.iter().map(|&w| i64::from(w / divisor)).collect();
+    let total: i64 = weights.iter().sum();
+    if total == 0 {
+        return (0..weights.len().max(1)).collect();
+    }
+    let mut credit = vec![0i64; weights.len()];
+    (0..total)
+        .map(|_| {
+            for (c, w) in credit.iter_mut().zip(&weights) {
+                *c += w;
+            }
+            let best = (0..weights.len()).filter(|&i| weights[i] > 0).max_by_key(|&i| (credit[i], -(i as i64)));
+            let best = best.unwrap_or(0);
+            credit[best] -= total;
+            best
+        })
+        .collect()
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schedule;
+
+    #[test]
+    fn weights_share_the_schedule_spread_out() {
+        assert_eq!(schedule(&[1, 1, 1]), vec![0, 1, 2]);
+        assert_eq!(schedule(&[5, 1, 1]), vec![0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(schedule(&[2, 0, 4]), vec![2, 0, 2]);
+        assert_eq!(schedule(&[300, 100]), vec![0, 0, 1, 0]);
+    }
 }

@@ -138,6 +138,19 @@ impl ClusterTls {
         (self.client.clone(), self.names[index].clone())
     }
 
+    /// A new client session to a server known by `name` (`host:port`) rather than by its
+    /// place among the endpoints (a Redis Cluster node the slot map named): verified
+    /// against `server_name` when set, else the name's host.
+    pub fn connect_to(&self, name: &str) -> Result<ClientConnection, rustls::Error> {
+        let server = match &self.server_name {
+            Some(configured) => {
+                ServerName::try_from(configured.clone()).map_err(|_| rustls::Error::General("server_name".into()))?
+            }
+            None => endpoint_name(name).map_err(rustls::Error::General)?,
+        };
+        ClientConnection::new(self.client.clone(), server)
+    }
+
     /// A new client session to the endpoint at `index`.
     pub fn connect(&self, index: usize) -> Result<ClientConnection, rustls::Error> {
         ClientConnection::new(self.client.clone(), self.names[index].clone())

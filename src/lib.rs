@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod cluster_tls;
 pub mod config;
 pub mod http;
+mod kafka_brokers;
 pub mod listener;
 mod redis_pool;
 pub mod server;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use sluice_filters::connection::{ConnectionOps, ConnectionPolicy};
 use sluice_filters::filter::{CloseSummary, ConnectionEvent, ConnectionInfo};
+use sluice_filters::kafka::stats::KafkaStats;
+use sluice_filters::kafka::{KafkaFilter, KafkaListener, TopicNames};
 use sluice_filters::mongodb::stats::MongodbStats;
 use sluice_filters::mongodb::{MongodbFilter, MongodbListener};
 use sluice_filters::mysql::stats::MysqlStats;
@@ -26,7 +28,8 @@ use socket2::{Domain, Socket, Type};
 
 use crate::access_log::{now_rfc3339, AccessLog, AccessRecord, QueryLogWriter};
 use crate::cluster::Cluster;
-use crate::config::{EncryptionRequests, ListenerConfig};
+use crate::config::{ClusterConfig, EncryptionRequests, Endpoint, ListenerConfig};
+use crate::kafka_brokers::KafkaBrokers;
 use crate::telemetry::ListenerStats;
 
 pub struct ListenerRuntime {
@@ -47,8 +50,16 @@ pub struct ListenerRuntime {
     pub postgres: Option<Arc<PostgresListener>>,
     /// What the connections of a `mongodb` listener share.
     pub mongodb: Option<Arc<MongodbListener>>,
+    /// What the connections of a `kafka` listener (and of the per-broker listeners it
+    /// opens) share.
+    pub kafka: Option<Arc<KafkaListener>>,
+    /// Where a `kafka` listener's brokers are on sluice (wired by the server once bound).
+    pub kafka_brokers: Option<Arc<KafkaBrokers>>,
     /// What the connections of an `http` listener share (set by [`ListenerRuntime::with_http`]).
     pub http: Option<Arc<crate::http::HttpListener>>,
+    /// Every cluster of the server, in config order, for listeners that reach beyond their
+    /// own (`redis` pool routes and mirror; set by [`ListenerRuntime::with_clusters`]).
+    pub clusters: Vec<Arc<Cluster>>,
 }
 
 /// A slot under `max_connections`, released when dropped.
@@ -129,8 +140,30 @@ impl ListenerRuntime {
                 limit_error: mongodb.limit_error.build(),
             })
         });
+        let kafka_brokers = config.kafka.as_ref().map(|kafka| {
+            Arc::new(KafkaBrokers::new(
+                &kafka.advertised_host,
+                config.address.ip(),
+                kafka.broker_ports.clone(),
+                cluster.config.clone(),
+            ))
+        });
+        let kafka = config.kafka.as_ref().zip(kafka_brokers.as_ref()).map(|(kafka, brokers)| {
+            Arc::new(KafkaListener {
+                name: config.name.as_str().into(),
+                rules: rules.clone(),
+                stats: KafkaStats::new(&config.name, kafka.max_topics, kafka.max_client_ids),
+                limits: kafka.limits(),
+                max_in_flight: kafka.max_in_flight,
+                brokers: brokers.clone(),
+                topic_names: TopicNames::default(),
+            })
+        });
         ListenerRuntime {
             http: None,
+            clusters: Vec::new(),
+            kafka,
+            kafka_brokers,
             redis,
             mysql,
             postgres,
@@ -152,6 +185,12 @@ impl ListenerRuntime {
     pub fn with_http(mut self, clusters: &[Arc<Cluster>]) -> Self {
         self.http = crate::http::HttpListener::new(&self.config, self.rules.clone(), self.access_log.clone(), clusters)
             .map(Arc::new);
+        self
+    }
+
+    /// Lets the listener reach every cluster of the server (`clusters`, in config order).
+    pub fn with_clusters(mut self, clusters: &[Arc<Cluster>]) -> Self {
+        self.clusters = clusters.to_vec();
         self
     }
 
@@ -193,8 +232,52 @@ impl ListenerRuntime {
         if let Some(mongodb) = &self.mongodb {
             return Some(Box::new(MongodbFilter::new(mongodb.clone(), client.ip())));
         }
+        if let Some(kafka) = &self.kafka {
+            return Some(Box::new(KafkaFilter::new(kafka.clone(), client.ip())));
+        }
         let redis = self.redis.as_ref()?;
         Some(Box::new(RedisFilter::new(redis.clone(), client.ip())))
+    }
+
+    /// The listener sluice opens for Kafka broker `node_id` of this `kafka` listener, on
+    /// `address`, proxying to the broker at `upstream` (as the broker advertised itself:
+    /// `advertised`), with this listener's filter state (rules, quotas, stats), settings,
+    /// and upstream TLS.
+    pub fn for_kafka_broker(
+        &self,
+        node_id: i32,
+        address: SocketAddr,
+        advertised: &str,
+        upstream: SocketAddr,
+    ) -> ListenerRuntime {
+        let name = format!("{}-broker-{node_id}", self.name);
+        let cluster = ClusterConfig {
+            name: format!("{}-broker-{node_id}", self.cluster.config.name),
+            endpoints: vec![Endpoint { name: advertised.to_string(), address: upstream, weight: 1 }],
+            connect_timeout: self.cluster.config.connect_timeout,
+            tls: self.cluster.config.tls.clone(),
+            http2: false,
+        };
+        let config = ListenerConfig { name: name.clone(), address, ..self.config.clone() };
+        ListenerRuntime {
+            http: None,
+            clusters: Vec::new(),
+            redis: None,
+            mysql: None,
+            postgres: None,
+            mongodb: None,
+            kafka: self.kafka.clone(),
+            kafka_brokers: self.kafka_brokers.clone(),
+            name: name.as_str().into(),
+            cluster_name: cluster.name.as_str().into(),
+            ops: Arc::new(ConnectionOps::new(&name, config.protocol)),
+            stats: ListenerStats::new(&name, config.protocol),
+            active: AtomicUsize::new(0),
+            rules: self.rules.clone(),
+            cluster: Arc::new(Cluster::new(Arc::new(cluster))),
+            config,
+            access_log: self.access_log.clone(),
+        }
     }
 
     /// What the connections of a `redis` listener share.

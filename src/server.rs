@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::access_log::AccessLogs;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::kafka_brokers::{NewListener, Wiring};
 use crate::listener::{bind_reuseport, ListenerRuntime};
 use crate::tcp_proxy::Stops;
 use crate::{admin, telemetry, worker};
@@ -73,7 +74,8 @@ impl Server {
             };
             let runtime = Arc::new(
                 ListenerRuntime::new(lc.clone(), clusters[lc.cluster_index].clone(), log, query_log)
-                    .with_http(&clusters),
+                    .with_http(&clusters)
+                    .with_clusters(&clusters),
             );
             let sockets = bind_reuseport(lc.address, lc.protocol, workers)
                 .with_context(|| format!("listeners[{i}] ({}): cannot bind {} {}", lc.name, lc.protocol, lc.address))?;
@@ -83,6 +85,15 @@ impl Server {
             }
             listeners.push((runtime, bound));
         }
+        // Listeners opened later (a kafka listener's per-broker ones) reach the workers here.
+        let (added_tx, added_rx): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| tokio::sync::mpsc::unbounded_channel::<NewListener>()).unzip();
+        for (runtime, bound) in &listeners {
+            if let Some(brokers) = &runtime.kafka_brokers {
+                brokers.wire(Wiring { parent: Arc::downgrade(runtime), bound: *bound, workers: added_tx.clone() });
+            }
+        }
+        drop(added_tx);
         let admin_listener = std::net::TcpListener::bind(config.admin.address)
             .with_context(|| format!("admin.address: cannot bind {}", config.admin.address))?;
         admin_listener.set_nonblocking(true)?;
@@ -98,8 +109,8 @@ impl Server {
             workers_stop: CancellationToken::new(),
         });
         let mut threads = Vec::new();
-        for (id, sockets) in per_worker.into_iter().enumerate() {
-            threads.push(worker::spawn(id, sockets, shared.stops.clone(), shared.workers_stop.clone())?);
+        for (id, (sockets, added)) in per_worker.into_iter().zip(added_rx).enumerate() {
+            threads.push(worker::spawn(id, sockets, added, shared.stops.clone(), shared.workers_stop.clone())?);
         }
         let control_runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let control_shared = shared.clone();

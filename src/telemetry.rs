@@ -80,6 +80,7 @@ fn describe() {
     sluice_filters::postgres::stats::describe();
     crate::redis_pool::stats::describe();
     sluice_filters::mongodb::stats::describe();
+    sluice_filters::kafka::stats::describe();
     crate::http::stats::describe();
 }
 

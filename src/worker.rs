@@ -8,17 +8,21 @@ use std::thread::JoinHandle;
 
 use sluice_filters::Protocol;
 use socket2::Socket;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::LocalSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::kafka_brokers::NewListener;
 use crate::listener::ListenerRuntime;
 use crate::tcp_proxy::{self, Stops};
 use crate::udp_proxy;
 
-/// Starts worker `id` with its sockets; it runs until `stop` is cancelled.
+/// Starts worker `id` with its sockets; it runs until `stop` is cancelled. Sockets of
+/// listeners opened later (a `kafka` listener's per-broker listeners) arrive on `added`.
 pub fn spawn(
     id: usize,
     sockets: Vec<(Arc<ListenerRuntime>, Socket)>,
+    mut added: UnboundedReceiver<NewListener>,
     stops: Stops,
     stop: CancellationToken,
 ) -> io::Result<JoinHandle<()>> {
@@ -27,20 +31,38 @@ pub fn spawn(
         let local = LocalSet::new();
         runtime.block_on(local.run_until(async move {
             for (listener, socket) in sockets {
-                let started = match listener.protocol() {
-                    Protocol::Tcp | Protocol::Redis | Protocol::Mysql | Protocol::Postgres | Protocol::Mongodb | Protocol::Http => tokio::net::TcpListener::from_std(socket.into())
-                        .map(|l| tokio::task::spawn_local(tcp_proxy::accept_loop(l, listener.clone(), stops.clone()))),
-                    Protocol::Udp => tokio::net::UdpSocket::from_std(socket.into())
-                        .map(|s| tokio::task::spawn_local(udp_proxy::serve(s, listener.clone(), stops.clone()))),
-                };
-                if let Err(e) = started {
-                    tracing::error!(worker = id, listener = %listener.name, error = %e, "cannot register listener socket");
+                start(id, listener, socket, &stops);
+            }
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    Some((listener, socket)) = added.recv(), if !stops.accept.is_cancelled() => {
+                        start(id, listener, socket, &stops);
+                    }
                 }
             }
-            stop.cancelled().await;
         }));
         // Dropping the set drops the connections still open (drain timeout or stop_now)
         // while the runtime is alive to deregister their sockets.
         drop(local);
     })
+}
+
+/// Accepts on one listener socket, on the current worker.
+fn start(id: usize, listener: Arc<ListenerRuntime>, socket: Socket, stops: &Stops) {
+    let started = match listener.protocol() {
+        Protocol::Tcp
+        | Protocol::Redis
+        | Protocol::Mysql
+        | Protocol::Postgres
+        | Protocol::Mongodb
+        | Protocol::Kafka
+        | Protocol::Http => tokio::net::TcpListener::from_std(socket.into())
+            .map(|l| tokio::task::spawn_local(tcp_proxy::accept_loop(l, listener.clone(), stops.clone()))),
+        Protocol::Udp => tokio::net::UdpSocket::from_std(socket.into())
+            .map(|s| tokio::task::spawn_local(udp_proxy::serve(s, listener.clone(), stops.clone()))),
+    };
+    if let Err(e) = started {
+        tracing::error!(worker = id, listener = %listener.name, error = %e, "cannot register listener socket");
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod connection;
 pub mod filter;
+pub mod kafka;
 pub mod latency;
 pub mod mongodb;
 pub mod mysql;

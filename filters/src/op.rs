@@ -19,6 +19,8 @@ pub enum Protocol {
     Mysql,
     Postgres,
     Mongodb,
+    /// Kafka requests: op = API name, target = topic.
+    Kafka,
     /// HTTP/1.1 requests: op = method, target = path.
     Http,
 }
@@ -33,6 +35,7 @@ impl Protocol {
             Protocol::Mysql => "mysql",
             Protocol::Postgres => "postgres",
             Protocol::Mongodb => "mongodb",
+            Protocol::Kafka => "kafka",
             Protocol::Http => "http",
         }
     }
@@ -68,6 +71,9 @@ pub struct Op<'a> {
     /// For SQL statements: every table touched (`target` is the first), the digest and
     /// the statement's flags.
     pub statement: Option<&'a StatementInfo>,
+    /// The client's own name for itself where the protocol sends one (Kafka's
+    /// `client_id` request header field).
+    pub client_id: Option<&'a str>,
     pub client: IpAddr,
 }
 
@@ -82,6 +88,7 @@ impl<'a> Op<'a> {
             user: None,
             database: None,
             statement: None,
+            client_id: None,
             client,
         }
     }

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use sluice_codecs::resp::{Command, FrameScanner, Reply, RespLimits};
 use sluice_filters::redis::cluster_slots::{parse_cluster_slots, redirect, slot_of, Redirect, SLOTS};
+use sluice_filters::redis::command_table::lookup;
 use sluice_filters::redis::distribution::{Distribution, DistributionKind};
 use sluice_filters::redis::ketama::KeyHash;
 use sluice_filters::redis::merge::{encode_command, merge};
@@ -38,10 +39,10 @@ fuzz_target!(|data: &[u8]| {
         let (frame, next) = buf.split_at(n);
         buf = next;
         let Ok(command) = Command::parse(frame) else { continue };
-        let keys: Vec<&[u8]> = match route(&command) {
+        let keys: Vec<&[u8]> = match route(&command, lookup(command.args())) {
             Route::Key(key) => vec![key],
             Route::SameServer(keys) | Route::Blocking(keys) => keys,
-            Route::Subscribe(channel) => vec![channel],
+            Route::Subscribe(channel) | Route::Publish(channel) => vec![channel],
             Route::Split { name, group, merge: how } => {
                 let args: Vec<&[u8]> = command.args().skip(1).collect();
                 assert!(!args.is_empty() && args.len() % group == 0);
@@ -83,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
 fn rings() -> &'static (Distribution, Distribution) {
     static RINGS: OnceLock<(Distribution, Distribution)> = OnceLock::new();
     RINGS.get_or_init(|| {
-        let servers: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", 7000 + i)).collect();
+        let servers: Vec<(String, u32)> = (0..3).map(|i| (format!("127.0.0.1:{}", 7000 + i), 1 + i)).collect();
         (
             Distribution::new(DistributionKind::Ketama, &servers, KeyHash::Fnv1a64),
             Distribution::new(DistributionKind::Maglev, &servers, KeyHash::Murmur),

@@ -190,6 +190,7 @@ fuzz_target!(|input: Input| {
             user: f.user.as_ref().map(|u| u.get(USERS)),
             database: None,
             statement: None,
+            client_id: None,
             client: f.client.addr(),
         };
         let verdict = set.evaluate(&op);

@@ -6,6 +6,7 @@
 //! fails never half-starts anything.
 
 pub mod http;
+pub mod kafka;
 pub(crate) mod raw;
 pub mod units;
 mod validate;
@@ -99,6 +100,9 @@ pub struct ClusterConfig {
 pub struct Endpoint {
     pub name: String,
     pub address: SocketAddr,
+    /// Its share of the cluster's connections (tcp listeners) and keys (`redis` pool
+    /// placement), relative to the others; 0 takes it out. 1 unless written.
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +134,9 @@ pub struct ListenerConfig {
     /// Settings of a `mongodb` listener (defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mongodb: Option<MongodbConfig>,
+    /// Settings of a `kafka` listener (defaults filled in); `None` for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<kafka::KafkaConfig>,
     /// Settings of an `http` listener (routes; defaults filled in); `None` for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<http::HttpConfig>,
@@ -274,6 +281,73 @@ pub struct RedisPoolConfig {
     /// What sluice logs in to the servers with, on every connection it opens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_auth: Option<RedisUser>,
+    /// Where reads go in front of a Redis Cluster: `primary`, `prefer_replica`, `any`.
+    #[serde(serialize_with = "ser_read_from")]
+    pub read_from: ReadFrom,
+    /// Keys by prefix to other clusters (the longest prefix wins; the listener's cluster
+    /// takes the rest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RedisPrefixRoute>,
+    /// Commands copied to a second cluster, whose replies are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<RedisMirror>,
+}
+
+/// Which nodes of a Redis Cluster serve reads (commands Redis flags `readonly`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    Primary,
+    /// A replica of the slot's primary, in turn; the primary when none is up.
+    PreferReplica,
+    /// The primary and its replicas, in turn.
+    Any,
+}
+
+impl ReadFrom {
+    pub fn parse(name: &str) -> Option<ReadFrom> {
+        match name {
+            "primary" => Some(ReadFrom::Primary),
+            "prefer_replica" => Some(ReadFrom::PreferReplica),
+            "any" => Some(ReadFrom::Any),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadFrom::Primary => "primary",
+            ReadFrom::PreferReplica => "prefer_replica",
+            ReadFrom::Any => "any",
+        }
+    }
+}
+
+fn ser_read_from<S: serde::Serializer>(read_from: &ReadFrom, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(read_from.as_str())
+}
+
+/// One of `redis.pool.routes`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisPrefixRoute {
+    pub prefix: String,
+    pub cluster: String,
+    /// The cluster's position in the config's `clusters`.
+    #[serde(skip)]
+    pub cluster_index: usize,
+    /// The prefix is cut off the keys before they are sent (and hashed).
+    pub remove_prefix: bool,
+}
+
+/// `redis.pool.mirror`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisMirror {
+    pub cluster: String,
+    #[serde(skip)]
+    pub cluster_index: usize,
+    /// The share of commands copied, in (0, 1].
+    pub fraction: f64,
+    /// Only commands that write are copied.
+    pub exclude_reads: bool,
 }
 
 /// A Redis user and its password (`default` when written without a user).
@@ -367,6 +441,9 @@ pub struct MatchConfig {
     pub client_cidr: Vec<IpNet>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub user: Vec<String>,
+    /// Kafka `client_id`s, compared exactly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_id: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listener: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -399,6 +476,9 @@ pub struct RateLimitConfig {
     pub per: LimitKind,
     #[serde(rename = "action", serialize_with = "ser_on_limit")]
     pub on_limit: OnLimit,
+    /// `cost: bytes`: each op takes as many cells as its size (Kafka produce quotas).
+    #[serde(rename = "cost", serialize_with = "ser_cost")]
+    pub counts_bytes: bool,
 }
 
 impl MatchConfig {
@@ -409,6 +489,7 @@ impl MatchConfig {
             target_prefixes: self.target_prefix.iter().map(|t| t.as_bytes().to_vec()).collect(),
             client_cidrs: self.client_cidr.clone(),
             users: self.user.clone(),
+            client_ids: self.client_id.clone(),
             listeners: self.listener.clone(),
             databases: self.database.clone(),
             digests: self.digest_hashes.clone(),
@@ -425,7 +506,8 @@ impl RuleConfig {
             ActionConfig::Allow => policy::Action::Allow,
             ActionConfig::Deny => policy::Action::Deny,
             ActionConfig::RateLimit(r) => {
-                policy::Action::RateLimit(RateLimit::new(r.count, r.period, r.burst, r.per, r.on_limit))
+                let limit = RateLimit::new(r.count, r.period, r.burst, r.per, r.on_limit);
+                policy::Action::RateLimit(if r.counts_bytes { limit.counting_bytes() } else { limit })
             }
         };
         Rule { matcher, action }
@@ -463,6 +545,10 @@ fn ser_protocol<S: Serializer>(p: &Protocol, s: S) -> Result<S::Ok, S::Error> {
 
 fn ser_limit_kind<S: Serializer>(k: &LimitKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(k.as_str())
+}
+
+fn ser_cost<S: Serializer>(bytes: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *bytes { "bytes" } else { "ops" })
 }
 
 fn ser_on_limit<S: Serializer>(o: &OnLimit, s: S) -> Result<S::Ok, S::Error> {

@@ -26,11 +26,19 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     pub name: String,
-    pub endpoints: Vec<String>,
+    pub endpoints: Vec<RawEndpoint>,
     pub connect_timeout: Option<String>,
     pub tls: Option<RawClusterTls>,
     /// Speak HTTP/2 to the endpoints (http listeners).
     pub http2: Option<bool>,
+}
+
+/// One entry of a cluster's `endpoints`: `"host:port"`, or `{ address, weight }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawEndpoint {
+    Address(String),
+    Weighted { address: String, weight: u32 },
 }
 
 /// A cluster's `tls`: how sluice originates TLS to its endpoints.
@@ -63,6 +71,7 @@ pub struct RawListener {
     pub mysql: Option<RawMysql>,
     pub postgres: Option<RawPostgres>,
     pub mongodb: Option<RawMongodb>,
+    pub kafka: Option<super::kafka::RawKafka>,
     pub http: Option<super::http::RawHttp>,
     pub tls: Option<RawTls>,
     pub access_log: Option<RawAccessLog>,
@@ -115,6 +124,30 @@ pub struct RawRedisPool {
     #[serde(default)]
     pub users: Vec<RawRedisUser>,
     pub upstream_auth: Option<RawRedisUser>,
+    pub read_from: Option<String>,
+    #[serde(default)]
+    pub routes: Vec<RawRedisRoute>,
+    pub mirror: Option<RawRedisMirror>,
+}
+
+/// `redis.pool.routes[]`: keys starting with `prefix` go to another cluster.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisRoute {
+    pub prefix: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub remove_prefix: bool,
+}
+
+/// `redis.pool.mirror`: commands copied to a second cluster, replies dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisMirror {
+    pub cluster: String,
+    pub fraction: Option<f64>,
+    #[serde(default)]
+    pub exclude_reads: bool,
 }
 
 /// A user and password: one clients may AUTH as, or the one sluice logs in to servers with.
@@ -210,6 +243,7 @@ pub struct RawMatch {
     pub target_prefix: Option<OneOrMany>,
     pub client_cidr: Option<OneOrMany>,
     pub user: Option<OneOrMany>,
+    pub client_id: Option<OneOrMany>,
     pub listener: Option<OneOrMany>,
     pub database: Option<OneOrMany>,
     pub digest: Option<OneOrMany>,
@@ -223,6 +257,8 @@ pub struct RawRateLimit {
     pub burst: Option<u32>,
     pub per: Option<String>,
     pub max_delay: Option<String>,
+    /// `ops` (default) or `bytes`.
+    pub cost: Option<String>,
 }
 
 /// A field that takes one value or a list (`op: connect` or `op: [connect]`).

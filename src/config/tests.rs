@@ -73,6 +73,7 @@ listeners:
     address: 127.0.0.1:2
     protocol: kafka
     cluster: b
+    kafka: { broker_ports: "2-1" }
 "#;
     let got = errors(yaml);
     let expected = [
@@ -82,8 +83,8 @@ listeners:
         "listeners[0].rules[0].match.client_cidr[0]: invalid CIDR",
         "listeners[0].rules[1].rate_limit.rate: expected",
         "listeners[0].rules[1].rate_limit.per: unknown key \"shoe\"",
-        "listeners[1].protocol: protocol \"kafka\" is not supported yet",
         "listeners[1].cluster: unknown cluster \"b\"",
+        "listeners[1].kafka.broker_ports: 2-1: the first port must not be above the last",
     ];
     assert_eq!(got.len(), expected.len(), "{got:#?}");
     for (g, e) in got.iter().zip(expected) {
@@ -696,6 +697,69 @@ fn redis_pool_mode_takes_its_settings_and_refuses_what_it_cannot_do() {
     );
 }
 
+#[test]
+fn redis_pool_routes_mirror_and_replica_reads_name_clusters_and_are_checked() {
+    let yaml = |pool: &str| {
+        format!(
+            "clusters:\n  - {{ name: main, endpoints: [\"127.0.0.1:6379\"] }}\n  \
+             - {{ name: sessions, endpoints: [{{ address: \"127.0.0.1:6380\", weight: 3 }}, \"127.0.0.1:6381\"] }}\n  \
+             - {{ name: secure, endpoints: [\"127.0.0.1:6382\"], tls: {{ insecure: true }} }}\n\
+             listeners:\n  - {{ name: l, address: 127.0.0.1:0, protocol: redis, cluster: main, redis: {{ mode: pool, pool: {pool} }} }}\n"
+        )
+    };
+    let c = Config::from_yaml(&yaml(
+        "{ routes: [ { prefix: \"s:\", cluster: sessions, remove_prefix: true } ], mirror: { cluster: sessions, fraction: 0.25, exclude_reads: true } }",
+    ))
+    .unwrap();
+    assert_eq!(c.clusters[1].endpoints.iter().map(|e| e.weight).collect::<Vec<_>>(), [3, 1]);
+    let pool = c.listeners[0].redis.as_ref().unwrap().pool.clone().unwrap();
+    let route = &pool.routes[0];
+    assert_eq!((route.prefix.as_str(), route.cluster_index, route.remove_prefix), ("s:", 1, true));
+    let mirror = pool.mirror.unwrap();
+    assert_eq!((mirror.cluster_index, mirror.fraction, mirror.exclude_reads), (1, 0.25, true));
+    assert_eq!(pool.read_from, ReadFrom::Primary);
+    let rc = Config::from_yaml(&yaml("{ backend: cluster, read_from: any }")).unwrap();
+    assert_eq!(rc.listeners[0].redis.as_ref().unwrap().pool.as_ref().unwrap().read_from, ReadFrom::Any);
+    assert_eq!(
+        errors(&yaml(
+            "{ routes: [ { prefix: \"\", cluster: sessions }, { prefix: a, cluster: nowhere }, { prefix: b, cluster: secure }, \
+             { prefix: c, cluster: main }, { prefix: c, cluster: main } ], mirror: { cluster: main, fraction: 1.5 }, read_from: prefer_replica }"
+        )),
+        [
+            "listeners[0].redis.pool.read_from: needs backend: cluster (a ring of servers has no replicas)",
+            "listeners[0].redis.pool.routes[0].prefix: must not be empty (the listener's cluster takes every other key)",
+            r#"listeners[0].redis.pool.routes[1].cluster: unknown cluster "nowhere""#,
+            r#"listeners[0].redis.pool.routes[4].prefix: "c" is routed already"#,
+            "listeners[0].redis.pool.mirror.fraction: must be above 0 and at most 1",
+        ]
+    );
+    assert_eq!(
+        errors(&yaml("{ read_from: replicas }")),
+        [
+            r#"listeners[0].redis.pool.read_from: unknown read_from "replicas" (expected primary, prefer_replica or any)"#
+        ]
+    );
+}
+
+#[test]
+fn endpoint_weights_are_bounded_and_one_must_be_above_zero() {
+    let yaml = |endpoints: &str| {
+        format!(
+            "clusters: [{{ name: c, endpoints: {endpoints} }}]\n\
+             listeners: [{{ name: l, address: 127.0.0.1:0, protocol: tcp, cluster: c }}]\n"
+        )
+    };
+    assert_eq!(
+        errors(&yaml("[{ address: \"127.0.0.1:1\", weight: 0 }]")),
+        ["clusters[0].endpoints: needs an endpoint with a weight above zero"]
+    );
+    assert_eq!(
+        errors(&yaml("[{ address: \"127.0.0.1:1\", weight: 1001 }]")),
+        ["clusters[0].endpoints[0].weight: at most 1000"]
+    );
+    assert!(Config::from_yaml(&yaml("[\"127.0.0.1:1\", { address: \"127.0.0.1:2\", weight: 0 }]")).is_ok());
+}
+
 const HTTP_BASE: &str = "clusters:\n  - { name: web, endpoints: [\"127.0.0.1:8080\"] }\n  - { name: canary, endpoints: [\"127.0.0.1:8081\"] }\nlisteners:\n  - name: front\n    address: 127.0.0.1:0\n    protocol: http\n    cluster: web\n";
 
 #[test]
@@ -783,6 +847,89 @@ fn http2_settings_and_http2_clusters() {
             "listeners[0].http.http2.max_pending_accept_reset_streams: must be between 1 and 100000",
             "listeners[0].http.http2.max_header_list_size: must be between 1024 and 1048576 bytes",
             "listeners[0].http.http2.initial_window_size: must be between 1024 and 2147483647 bytes",
+        ]
+    );
+}
+
+#[test]
+fn kafka_listener_with_quotas_and_broker_ports() {
+    let yaml = r#"
+clusters: [ { name: kafka, endpoints: ["127.0.0.1:9092"] } ]
+listeners:
+  - name: kf
+    address: 127.0.0.1:19092
+    protocol: kafka
+    cluster: kafka
+    kafka:
+      advertised_host: kafka.example
+      broker_ports: 19100-19199
+      max_frame_size: 16MiB
+      max_topics: 10
+      max_client_ids: 20
+      max_in_flight: 64
+    rules:
+      - match: { op: [DeleteTopics, CreateAcls] }
+        action: deny
+      - match: { op: Produce, client_id: [ingest] }
+        rate_limit: { rate: 1048576/s, per: client_id, cost: bytes, max_delay: 2s }
+        action: delay
+"#;
+    let c = Config::from_yaml(yaml).unwrap();
+    let l = &c.listeners[0];
+    assert_eq!(l.protocol, Protocol::Kafka);
+    let k = l.kafka.as_ref().unwrap();
+    assert_eq!(k.advertised_host, "kafka.example");
+    assert_eq!(k.broker_ports, Some(19100..=19199));
+    assert_eq!((k.max_frame_size, k.max_topics, k.max_client_ids, k.max_in_flight), (16 << 20, 10, 20, 64));
+    let ActionConfig::RateLimit(rl) = &l.rules[1].action else { panic!("{:?}", l.rules[1].action) };
+    assert!(rl.counts_bytes);
+    assert_eq!(rl.per, LimitKind::ClientId);
+    assert_eq!(l.rules[1].matcher.client_id, ["ingest"]);
+    // Defaults: the listener's IP, no broker ports.
+    let defaults = yaml.split("    kafka:").next().unwrap().to_string();
+    let c = Config::from_yaml(&defaults).unwrap();
+    let k = c.listeners[0].kafka.as_ref().unwrap();
+    assert_eq!((k.advertised_host.as_str(), &k.broker_ports), ("127.0.0.1", &None));
+
+    let bad = yaml
+        .replace("[DeleteTopics, CreateAcls]", "[DeleteTopic]")
+        .replace("broker_ports: 19100-19199", "broker_ports: 19000-19100")
+        .replace("address: 127.0.0.1:19092", "address: 0.0.0.0:19092")
+        .replace("      advertised_host: kafka.example\n", "")
+        .replace("max_in_flight: 64", "max_in_flight: 0")
+        .replace("cost: bytes", "cost: pages");
+    assert_eq!(
+        errors(&bad),
+        [
+            r#"listeners[0].rules[0].match.op[0]: unknown Kafka API "DeleteTopic" (an API name from the protocol guide such as Produce, Fetch or DeleteTopics)"#,
+            r#"listeners[0].rules[1].rate_limit.cost: unknown cost "pages" (expected ops or bytes)"#,
+            "listeners[0].kafka.advertised_host: required: the listener binds 0.0.0.0, which is no address a client can be told",
+            "listeners[0].kafka.broker_ports: includes the listener's own port 19092",
+            "listeners[0].kafka.max_in_flight: must be between 1 and 1048576",
+        ]
+    );
+    let not_kafka = yaml.replace("protocol: kafka", "protocol: redis").replace("    kafka:\n", "    kafka_x:\n");
+    assert!(errors(&not_kafka).iter().any(|e| e.contains("kafka_x")));
+    let redis = r#"
+clusters: [ { name: c, endpoints: ["127.0.0.1:6379"] } ]
+listeners:
+  - name: r
+    address: 127.0.0.1:0
+    protocol: redis
+    cluster: c
+    kafka: {}
+    rules:
+      - match: { client_id: x }
+        rate_limit: { rate: 5/s, per: client_id, cost: bytes }
+        action: reject
+"#;
+    assert_eq!(
+        errors(redis),
+        [
+            "listeners[0].rules[0].match.client_id: applies to kafka listeners, not redis",
+            "listeners[0].rules[0].rate_limit.per: client_id applies to kafka listeners, not redis",
+            "listeners[0].rules[0].rate_limit.cost: bytes applies to kafka listeners, not redis",
+            "listeners[0].kafka: applies only to protocol kafka, not redis",
         ]
     );
 }

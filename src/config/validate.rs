@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use sluice_codecs::kafka::ApiKey;
 use sluice_codecs::resp::{RespLimits, MAX_DEPTH_CAP};
 use sluice_filters::mongodb::commands as mongodb_commands;
 use sluice_filters::mysql::stats as mysql_stats;
@@ -20,8 +21,9 @@ use sluice_filters::sql::{self, Dialect};
 use sluice_filters::Protocol;
 
 use super::raw::{
-    OneOrMany, RawCluster, RawClusterTls, RawConfig, RawErrorCode, RawFault, RawListener, RawMatch, RawMongodb,
-    RawMysql, RawPostgres, RawQueryLog, RawRedis, RawRedisPool, RawRedisUser, RawRule, RawSize, RawTls,
+    OneOrMany, RawCluster, RawClusterTls, RawConfig, RawEndpoint, RawErrorCode, RawFault, RawListener, RawMatch,
+    RawMongodb, RawMysql, RawPostgres, RawQueryLog, RawRedis, RawRedisMirror, RawRedisPool, RawRedisRoute,
+    RawRedisUser, RawRule, RawSize, RawTls,
 };
 use super::units::{parse_duration, parse_rate, parse_size};
 use super::*;
@@ -31,14 +33,15 @@ use crate::tls::TlsConfigError;
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Endpoint weights are relative shares; this keeps the round-robin schedule short.
+const MAX_WEIGHT: u32 = 1000;
 /// Envoy's tcp_proxy default.
 const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(3600);
 /// Envoy's udp_proxy default.
 const DEFAULT_UDP_IDLE: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
-const FUTURE_PROTOCOLS: [&str; 1] = ["kafka"];
-const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres, mongodb or http";
+const SUPPORTED_PROTOCOLS: &str = "tcp, udp, redis, mysql, postgres, mongodb, kafka or http";
 /// mongod's maxMessageSizeBytes, the default and the cap of a `mongodb` listener's messages.
 const MONGODB_MAX_MESSAGE: u64 = 48_000_000;
 const MAX_COLLECTIONS_CAP: u64 = 10_000;
@@ -86,6 +89,9 @@ fn op_problem(name: &str, protocol: Protocol) -> Option<String> {
         Protocol::Mongodb => (!mongodb_commands::op_names().any(|op| op.eq_ignore_ascii_case(name))).then(|| {
             format!(r#"unknown MongoDB command "{name}" (a command such as find, insert or drop, or a legacy opcode such as OP_INSERT)"#)
         }),
+        Protocol::Kafka => (!ApiKey::KNOWN.iter().any(|k| k.name().eq_ignore_ascii_case(name))).then(|| {
+            format!(r#"unknown Kafka API "{name}" (an API name from the protocol guide such as Produce, Fetch or DeleteTopics)"#)
+        }),
     }
 }
 
@@ -94,7 +100,7 @@ fn sql_dialect(protocol: Protocol) -> Option<Dialect> {
     match protocol {
         Protocol::Mysql => Some(Dialect::MySql),
         Protocol::Postgres => Some(Dialect::Postgres),
-        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Mongodb | Protocol::Http => None,
+        Protocol::Tcp | Protocol::Udp | Protocol::Redis | Protocol::Mongodb | Protocol::Kafka | Protocol::Http => None,
     }
 }
 
@@ -187,6 +193,17 @@ impl Validator {
                 );
             }
         }
+        for (i, l) in listeners.iter().enumerate() {
+            let Some(range) = l.kafka.as_ref().and_then(|k| k.broker_ports.clone()) else { continue };
+            for other in &listeners {
+                if other.name != l.name && other.protocol != Protocol::Udp && range.contains(&other.address.port()) {
+                    self.error(
+                        format!("listeners[{i}].kafka.broker_ports"),
+                        format!("includes port {} of listener {:?}", other.address.port(), other.name),
+                    );
+                }
+            }
+        }
         Config { admin, drain_timeout, clusters, listeners }
     }
 
@@ -199,15 +216,25 @@ impl Validator {
             self.error(format!("{path}.endpoints"), "needs at least one endpoint");
         }
         let mut endpoints = Vec::new();
-        for (j, name) in raw.endpoints.into_iter().enumerate() {
+        for (j, endpoint) in raw.endpoints.into_iter().enumerate() {
+            let (name, weight) = match endpoint {
+                RawEndpoint::Address(name) => (name, 1),
+                RawEndpoint::Weighted { address, weight } => (address, weight),
+            };
+            if weight > MAX_WEIGHT {
+                self.error(format!("{path}.endpoints[{j}].weight"), format!("at most {MAX_WEIGHT}"));
+            }
             match name.to_socket_addrs().map(|mut a| a.next()) {
-                Ok(Some(address)) => endpoints.push(Endpoint { name, address }),
+                Ok(Some(address)) => endpoints.push(Endpoint { name, address, weight }),
                 Ok(None) => self.error(format!("{path}.endpoints[{j}]"), format!(r#""{name}" resolves to no address"#)),
                 Err(e) => self.error(
                     format!("{path}.endpoints[{j}]"),
                     format!(r#"invalid endpoint "{name}": {e} (expected "<host>:<port>")"#),
                 ),
             }
+        }
+        if !endpoints.is_empty() && endpoints.iter().all(|e| e.weight == 0) {
+            self.error(format!("{path}.endpoints"), "needs an endpoint with a weight above zero");
         }
         let connect_timeout =
             self.duration(&format!("{path}.connect_timeout"), raw.connect_timeout.as_deref(), DEFAULT_CONNECT_TIMEOUT);
@@ -241,13 +268,7 @@ impl Validator {
             "postgres" => Some(Protocol::Postgres),
             "mongodb" => Some(Protocol::Mongodb),
             "http" => Some(Protocol::Http),
-            p if FUTURE_PROTOCOLS.contains(&p) => {
-                self.error(
-                    format!("{path}.protocol"),
-                    format!(r#"protocol "{p}" is not supported yet (supported: {SUPPORTED_PROTOCOLS})"#),
-                );
-                None
-            }
+            "kafka" => Some(Protocol::Kafka),
             p => {
                 self.error(
                     format!("{path}.protocol"),
@@ -314,7 +335,7 @@ impl Validator {
             .filter_map(|(j, f)| self.fault(&format!("{path}.faults[{j}]"), f, protocol))
             .collect();
         let redis = match (protocol, raw.redis) {
-            (Protocol::Redis, raw) => Some(self.redis(&format!("{path}.redis"), raw)),
+            (Protocol::Redis, raw) => Some(self.redis(&format!("{path}.redis"), raw, clusters)),
             (_, Some(_)) => {
                 self.error(format!("{path}.redis"), format!("applies only to protocol redis, not {protocol}"));
                 None
@@ -345,6 +366,14 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let kafka = match (protocol, raw.kafka) {
+            (Protocol::Kafka, raw) => Some(self.kafka(&format!("{path}.kafka"), raw, address)),
+            (_, Some(_)) => {
+                self.error(format!("{path}.kafka"), format!("applies only to protocol kafka, not {protocol}"));
+                None
+            }
+            (_, None) => None,
+        };
         let http = match (protocol, raw.http) {
             (Protocol::Http, raw) => Some(self.http(&format!("{path}.http"), raw, clusters, cluster_index)),
             (_, Some(_)) => {
@@ -354,17 +383,6 @@ impl Validator {
             (_, None) => None,
         };
         let tls = raw.tls.and_then(|t| self.tls(&format!("{path}.tls"), t, protocol));
-        if redis.as_ref().is_some_and(|r| r.pool.is_some()) {
-            if tls.is_some() {
-                self.error(format!("{path}.tls"), "redis mode: pool does not terminate TLS yet");
-            }
-            if !faults.is_empty() {
-                self.error(format!("{path}.faults"), "redis mode: pool does not apply faults yet");
-            }
-            if cluster_index.is_some_and(|i| clusters[i].tls.is_some()) {
-                self.error(format!("{path}.cluster"), "redis mode: pool does not originate TLS yet");
-            }
-        }
         let access_log = raw.access_log.map(|a| self.log_target(&format!("{path}.access_log.path"), &a.path));
         Some(ListenerConfig {
             name: raw.name,
@@ -380,6 +398,7 @@ impl Validator {
             mysql,
             postgres,
             mongodb,
+            kafka,
             http,
             tls,
             access_log,
@@ -579,7 +598,7 @@ impl Validator {
         SqlListenerSettings { max_digests, max_tables, query_log }
     }
 
-    fn redis(&mut self, path: &str, raw: Option<RawRedis>) -> RedisConfig {
+    fn redis(&mut self, path: &str, raw: Option<RawRedis>, clusters: &[Arc<ClusterConfig>]) -> RedisConfig {
         let defaults = RespLimits::requests();
         let raw = raw.unwrap_or_default();
         let max_bulk_length = match raw.max_bulk_length {
@@ -634,7 +653,7 @@ impl Validator {
                 }
                 None
             }
-            Some("pool") => Some(self.redis_pool(&format!("{path}.pool"), raw.pool.unwrap_or_default())),
+            Some("pool") => Some(self.redis_pool(&format!("{path}.pool"), raw.pool.unwrap_or_default(), clusters)),
             Some(other) => {
                 self.error(format!("{path}.mode"), format!(r#"unknown mode "{other}" (expected observe or pool)"#));
                 None
@@ -643,7 +662,7 @@ impl Validator {
         RedisConfig { max_bulk_length, max_array_length, max_depth, key_prefixes: raw.key_prefixes, pool }
     }
 
-    fn redis_pool(&mut self, path: &str, raw: RawRedisPool) -> RedisPoolConfig {
+    fn redis_pool(&mut self, path: &str, raw: RawRedisPool, clusters: &[Arc<ClusterConfig>]) -> RedisPoolConfig {
         let connections = match raw.connections {
             None => 1,
             Some(n @ 1..=64) => n as usize,
@@ -685,7 +704,79 @@ impl Validator {
         };
         let users = raw.users.into_iter().enumerate().map(|(i, u)| user(format!("{path}.users[{i}]"), u)).collect();
         let upstream_auth = raw.upstream_auth.map(|u| user(format!("{path}.upstream_auth"), u));
-        RedisPoolConfig { connections, cluster_backend, distribution, hash, timeout, users, upstream_auth }
+        let read_from = match raw.read_from.as_deref() {
+            None => ReadFrom::Primary,
+            Some(name) => ReadFrom::parse(name).unwrap_or_else(|| {
+                let message = format!(r#"unknown read_from "{name}" (expected primary, prefer_replica or any)"#);
+                self.error(format!("{path}.read_from"), message);
+                ReadFrom::Primary
+            }),
+        };
+        if read_from != ReadFrom::Primary && !cluster_backend {
+            self.error(format!("{path}.read_from"), "needs backend: cluster (a ring of servers has no replicas)");
+        }
+        let routes = self.redis_routes(path, raw.routes, clusters);
+        let mirror = raw.mirror.and_then(|m| self.redis_mirror(&format!("{path}.mirror"), m, clusters));
+        RedisPoolConfig {
+            connections,
+            cluster_backend,
+            distribution,
+            hash,
+            timeout,
+            users,
+            upstream_auth,
+            read_from,
+            routes,
+            mirror,
+        }
+    }
+
+    /// A cluster a pool sends keys to.
+    fn pool_cluster(&mut self, path: String, name: &str, clusters: &[Arc<ClusterConfig>]) -> Option<usize> {
+        let found = clusters.iter().position(|c| c.name == name);
+        if found.is_none() {
+            self.error(path, format!(r#"unknown cluster "{name}""#));
+        }
+        found
+    }
+
+    fn redis_routes(
+        &mut self,
+        path: &str,
+        raw: Vec<RawRedisRoute>,
+        clusters: &[Arc<ClusterConfig>],
+    ) -> Vec<RedisPrefixRoute> {
+        let mut routes: Vec<RedisPrefixRoute> = Vec::new();
+        for (i, route) in raw.into_iter().enumerate() {
+            let path = format!("{path}.routes[{i}]");
+            if route.prefix.is_empty() {
+                self.error(
+                    format!("{path}.prefix"),
+                    "must not be empty (the listener's cluster takes every other key)",
+                );
+            } else if routes.iter().any(|r| r.prefix == route.prefix) {
+                self.error(format!("{path}.prefix"), format!(r#""{}" is routed already"#, route.prefix));
+            }
+            if let Some(cluster_index) = self.pool_cluster(format!("{path}.cluster"), &route.cluster, clusters) {
+                let RawRedisRoute { prefix, cluster, remove_prefix } = route;
+                routes.push(RedisPrefixRoute { prefix, cluster, cluster_index, remove_prefix });
+            }
+        }
+        routes
+    }
+
+    fn redis_mirror(
+        &mut self,
+        path: &str,
+        raw: RawRedisMirror,
+        clusters: &[Arc<ClusterConfig>],
+    ) -> Option<RedisMirror> {
+        let fraction = raw.fraction.unwrap_or(1.0);
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            self.error(format!("{path}.fraction"), "must be above 0 and at most 1");
+        }
+        let cluster_index = self.pool_cluster(format!("{path}.cluster"), &raw.cluster, clusters)?;
+        Some(RedisMirror { cluster: raw.cluster, cluster_index, fraction, exclude_reads: raw.exclude_reads })
     }
 
     fn fault(&mut self, path: &str, raw: RawFault, protocol: Protocol) -> Option<FaultConfig> {
@@ -734,6 +825,10 @@ impl Validator {
                 Err(_) => self.error(format!("{path}.match.client_cidr[{k}]"), format!(r#"invalid CIDR "{text}""#)),
             }
         }
+        let client_id = list(m.client_id);
+        if !client_id.is_empty() && protocol != Protocol::Kafka {
+            self.error(format!("{path}.match.client_id"), format!("applies to kafka listeners, not {protocol}"));
+        }
         let database = list(m.database);
         let digest = list(m.digest);
         let without_where = m.without_where.unwrap_or(false);
@@ -768,6 +863,7 @@ impl Validator {
             target_prefix: list(m.target_prefix),
             client_cidr,
             user: list(m.user),
+            client_id,
             listener: list(m.listener),
             database,
             digest,
@@ -805,10 +901,34 @@ impl Validator {
                     Some(p) => LimitKind::from_name(p).or_else(|| {
                         self.error(
                             format!("{rl_path}.per"),
-                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user, op, database or digest)"#),
+                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user, op, database, digest or client_id)"#),
                         );
                         None
                     }),
+                };
+                if per == Some(LimitKind::ClientId) && protocol != Protocol::Kafka {
+                    self.error(
+                        format!("{rl_path}.per"),
+                        format!("client_id applies to kafka listeners, not {protocol}"),
+                    );
+                }
+                let counts_bytes = match rl.cost.as_deref() {
+                    None | Some("ops") => false,
+                    Some("bytes") if protocol == Protocol::Kafka => true,
+                    Some("bytes") => {
+                        self.error(
+                            format!("{rl_path}.cost"),
+                            format!("bytes applies to kafka listeners, not {protocol}"),
+                        );
+                        false
+                    }
+                    Some(other) => {
+                        self.error(
+                            format!("{rl_path}.cost"),
+                            format!(r#"unknown cost "{other}" (expected ops or bytes)"#),
+                        );
+                        false
+                    }
                 };
                 let on_limit = if a == "delay" {
                     let max_delay =
@@ -840,9 +960,14 @@ impl Validator {
                     (None, rate) => rate.map(|(count, _)| count),
                 };
                 match (rate, per, burst) {
-                    (Some((count, period)), Some(per), Some(burst)) => {
-                        Some(ActionConfig::RateLimit(RateLimitConfig { count, period, burst, per, on_limit }))
-                    }
+                    (Some((count, period)), Some(per), Some(burst)) => Some(ActionConfig::RateLimit(RateLimitConfig {
+                        count,
+                        period,
+                        burst,
+                        per,
+                        on_limit,
+                        counts_bytes,
+                    })),
                     _ => None,
                 }
             }

@@ -220,6 +220,7 @@ impl<'a> Stream<'a> {
             user: None,
             database: None,
             statement: None,
+            client_id: None,
             client: self.sh.client.ip(),
         };
         loop {

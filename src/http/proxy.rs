@@ -292,6 +292,7 @@ impl<'a> ClientConn<'a> {
             user: None,
             database: None,
             statement: None,
+            client_id: None,
             client: self.client.ip(),
         };
         loop {

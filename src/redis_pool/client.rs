@@ -7,11 +7,10 @@
 //!
 //! The client is not read while it has [`MAX_PENDING`] commands unanswered or a full
 //! write queue, so a client that pipelines without reading is held back by TCP, as a
-//! server would hold it. A `delay` rule holds the command, and everything after it, in
-//! the read buffer until its time.
+//! server would hold it. A `delay` rule or fault holds the command, and everything after
+//! it, in the read buffer until its time; an error fault answers it in the server's place.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,7 +19,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sluice_codecs::resp::{Command, FrameScanner, Reply};
 use sluice_filters::filter::CloseSummary;
-use sluice_filters::redis::command_table::{lookup, CommandId};
+use sluice_filters::policy::FaultAction;
+use sluice_filters::redis::command_table::{lookup, CommandId, READONLY, WRITE};
 use sluice_filters::redis::merge::{encode_command, merge};
 use sluice_filters::redis::routing::{route, Local, Merge, Route};
 use sluice_filters::redis::RedisListener;
@@ -29,10 +29,12 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
-use super::upstream::{login, Slot, Upstream};
-use super::{pools, Pools};
+use super::upstream::{Slot, Upstream};
+use super::wire::{Read, Wire, WireError};
+use super::{pools, sink_slot, Pools, ServerId};
 use crate::listener::ListenerRuntime;
-use crate::socket_io::{read_once, write_once, IDLE_TICKS};
+use crate::socket_io::IDLE_TICKS;
+use crate::tls_stream::TlsSide;
 use transaction::Transaction;
 
 mod auth;
@@ -43,8 +45,10 @@ mod transaction;
 const MAX_PENDING: usize = 4096;
 /// Reply bytes queued for a client before it is no longer read.
 const QUEUE_LIMIT: usize = 256 * 1024;
-const READ_CHUNK: usize = 16 * 1024;
-const MAX_IOV: usize = 64;
+
+/// One part of a split command: its server (and hash slot), and the client's key
+/// positions it carries.
+type Part = ((ServerId, u16), Vec<usize>);
 
 /// A command in the client's reply queue.
 struct Entry {
@@ -58,9 +62,10 @@ enum Pending {
     Ready(Bytes, Outcome),
     /// Sent to one server (on a connection of the client's own, or not to be redirected).
     One(Rc<Slot>),
-    /// Sent to the server of its key on a pooled connection: followed to another server
-    /// if a Redis Cluster answers MOVED or ASK.
-    Routed { slot: Rc<Slot>, command: Bytes, redirects: u8 },
+    /// Sent to the server of its key on a pooled connection (of `group`): followed to
+    /// another server if a Redis Cluster answers MOVED or ASK, and sent to `fallback`
+    /// (the primary of the replica a read went to) if its connection fails.
+    Routed { slot: Rc<Slot>, command: Bytes, group: usize, redirects: u8, fallback: Option<usize> },
     /// Split over servers: each part's slot and the client's key positions it carries.
     Split { merge: Merge, parts: Vec<(Rc<Slot>, Vec<usize>)>, keys: usize },
 }
@@ -85,12 +90,23 @@ pub async fn serve(
     let (Some(pools), Some(redis)) = (pools(runtime), runtime.redis()) else { return CloseReason::ProtocolError };
     // In front of a Redis Cluster, the first clients wait for the slot map (a refresh
     // under way elsewhere is waited for, up to the connect timeout).
-    let deadline = Instant::now() + pools.connect_timeout;
+    let deadline = Instant::now() + pools.groups[0].settings.connect_timeout;
     while !pools.placement_known() && !pools.refresh().await && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let wire = match &runtime.config.tls {
+        None => Wire::plain(downstream),
+        Some(tls) => match rustls::ServerConnection::new(tls.server.clone()) {
+            Ok(session) => Wire::tls(downstream, TlsSide::accepting(session)),
+            Err(e) => {
+                tracing::warn!(listener = %runtime.name, error = %e, "cannot start TLS");
+                return CloseReason::TlsError;
+            }
+        },
+    };
+    let lane = pools.next_lane();
     let client = Client {
-        socket: downstream,
+        wire,
         pools,
         redis: redis.clone(),
         runtime: runtime.clone(),
@@ -103,8 +119,12 @@ pub async fn serve(
         quit: false,
         eof: false,
         hold: None,
+        released_fault: false,
+        rng: fastrand::Rng::new(),
         authenticated: auth::pool_users(runtime).is_empty(),
         user: None,
+        resp3: false,
+        lane,
         own: Vec::new(),
         pinned: None,
         tx: None,
@@ -114,7 +134,8 @@ pub async fn serve(
 }
 
 struct Client {
-    socket: TcpStream,
+    /// The client's socket, plain or through the listener's TLS.
+    wire: Wire,
     pools: Rc<Pools>,
     redis: Arc<RedisListener>,
     runtime: Arc<ListenerRuntime>,
@@ -127,23 +148,33 @@ struct Client {
     out: WriteQueue,
     quit: bool,
     eof: bool,
-    hold: Option<Instant>,
+    /// Until when commands are held (by a delay rule, or a delay fault: `true`).
+    hold: Option<(Instant, bool)>,
+    /// The command at the front was held by a delay fault, whose time has come.
+    released_fault: bool,
+    /// Rolls the dice for faults.
+    rng: fastrand::Rng,
     /// AUTH is not needed, or the client has passed it (as `user`).
     authenticated: bool,
     user: Option<String>,
+    /// The client said HELLO 3: its commands go on RESP3 connections.
+    resp3: bool,
+    /// Which of each server's pooled connections the client uses (always the same, so
+    /// its commands to a server stay in order).
+    lane: usize,
     /// The client's own connections, by server: blocking commands and transactions.
-    own: Vec<Option<Rc<Upstream>>>,
+    own: Vec<(ServerId, Rc<Upstream>)>,
     /// The server WATCH tied the client to, until EXEC, DISCARD or UNWATCH.
-    pinned: Option<usize>,
+    pinned: Option<ServerId>,
     tx: Option<Transaction>,
     /// A subscription asked for (server, command): the connection becomes a tunnel to
     /// that server once the replies before it are written.
-    subscribe: Option<(usize, Bytes)>,
+    subscribe: Option<(ServerId, Bytes)>,
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        for own in self.own.iter().flatten() {
+        for (_, own) in &self.own {
             own.close();
         }
     }
@@ -159,6 +190,17 @@ impl Client {
         tokio::pin!(idle);
         loop {
             self.collect_replies();
+            // Replies go out at once: the socket is almost always writable, and waiting for
+            // the readiness event would cost a turn of this loop per reply.
+            if self.wire.wants_write(&self.out) {
+                match self.write() {
+                    Ok(n) => {
+                        summary.bytes_from_upstream += n as u64;
+                        active |= n > 0;
+                    }
+                    Err(_) => return CloseReason::DownstreamError,
+                }
+            }
             if (self.quit || self.eof) && self.queue.is_empty() && self.out.is_empty() {
                 return CloseReason::Done;
             }
@@ -173,16 +215,17 @@ impl Client {
                 && self.out.len() < QUEUE_LIMIT;
             let hold = self.hold;
             tokio::select! {
-                ready = self.socket.readable(), if can_read => {
+                ready = self.wire.socket().readable(), if can_read => {
                     if ready.is_err() {
                         return CloseReason::DownstreamError;
                     }
-                    if self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
-                        self.input.reserve(READ_CHUNK);
+                    let read = self.wire.read_now(&mut self.input);
+                    if let Some((version, alpn)) = self.wire.handshake_finished() {
+                        self.runtime.stats.tls.handshake("downstream", version, alpn);
                     }
-                    match read_once(&self.socket, &mut self.input) {
-                        Ok(Some(0)) => self.eof = true,
-                        Ok(Some(n)) => {
+                    match read {
+                        Ok(Read::Closed) => self.eof = true,
+                        Ok(Read::Bytes(n)) => {
                             summary.bytes_from_downstream += n as u64;
                             self.runtime.stats.bytes_rx.increment(n as u64);
                             active = true;
@@ -192,11 +235,18 @@ impl Client {
                                 return reason;
                             }
                         }
-                        Ok(None) => {}
-                        Err(_) => return CloseReason::DownstreamError,
+                        Ok(Read::Nothing) => {}
+                        Err(WireError::Io(e)) => {
+                            tracing::debug!(listener = %self.runtime.name, error = %e, "client read failed");
+                            return CloseReason::DownstreamError;
+                        }
+                        Err(WireError::Tls(failure)) => {
+                            self.runtime.stats.tls.failure("downstream", failure.reason());
+                            return CloseReason::TlsError;
+                        }
                     }
                 }
-                ready = self.socket.writable(), if !self.out.is_empty() => {
+                ready = self.wire.socket().writable(), if self.wire.wants_write(&self.out) => {
                     match ready.and_then(|()| self.write()) {
                         Ok(n) => {
                             summary.bytes_from_upstream += n as u64;
@@ -206,7 +256,8 @@ impl Client {
                     }
                 }
                 () = self.notify.notified(), if !self.queue.is_empty() => {}
-                () = sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {
+                () = sleep_until(hold.map_or_else(Instant::now, |(until, _)| until)), if hold.is_some() => {
+                    self.released_fault = hold.is_some_and(|(_, fault)| fault);
                     self.hold = None;
                     if let Err(reason) = self.take_commands() {
                         return reason;
@@ -260,7 +311,7 @@ impl Client {
     fn dispatch(&mut self, frame: &Bytes, command: &Command<'_>) -> bool {
         let spec = lookup(command.args());
         let id = spec.map_or(CommandId::OTHER, CommandId::of);
-        let routed = route(command);
+        let routed = route(command, spec);
         let target = match &routed {
             Route::Key(key) => Some(*key),
             Route::SameServer(keys) => keys.first().copied(),
@@ -274,7 +325,7 @@ impl Client {
             self.push(id, Pending::Ready(error("NOAUTH Authentication required."), Outcome::Denied));
             return true;
         }
-        let verdict = self.redis.rules.evaluate(&Op {
+        let op = Op {
             protocol: Protocol::Redis,
             listener: &self.redis.name,
             op: name,
@@ -282,12 +333,40 @@ impl Client {
             user: self.user.as_deref(),
             database: None,
             statement: None,
+            client_id: None,
             client: self.client_ip,
-        });
+        };
+        // A command a delay fault held is let through when its time comes, unchecked: the
+        // dice are not rolled for it again.
+        let released = std::mem::take(&mut self.released_fault);
+        let verdict = match released {
+            true => Verdict::Allow,
+            false => self.redis.rules.evaluate(&op),
+        };
+        let fault = match verdict {
+            Verdict::Allow if !released && !self.redis.faults.is_empty() => {
+                let rng = &mut self.rng;
+                self.redis.faults.pick(&op, || rng.f64() * 100.0).cloned()
+            }
+            _ => None,
+        };
+        match fault {
+            Some(FaultAction::Delay(delay)) => {
+                self.redis.stats.fault_delays.increment(1);
+                self.hold = Some((Instant::now() + delay, true));
+                return false;
+            }
+            Some(FaultAction::Error(message)) => {
+                self.redis.stats.fault_errors.increment(1);
+                self.push(id, Pending::Ready(error(&message), Outcome::Error));
+                return true;
+            }
+            None => {}
+        }
         match verdict {
             Verdict::Allow => {}
             Verdict::Delay { wait, .. } => {
-                self.hold = Some(Instant::now() + wait);
+                self.hold = Some((Instant::now() + wait, false));
                 return false;
             }
             Verdict::Deny { .. } => {
@@ -306,6 +385,8 @@ impl Client {
             self.push(id, pending);
             return true;
         }
+        let read = spec.is_some_and(|s| s.has(READONLY));
+        let writes = spec.is_some_and(|s| s.has(WRITE));
         let pending = match routed {
             Route::Local(Local::Pong) => Pending::Ready(Bytes::from_static(b"+PONG\r\n"), Outcome::Ok),
             Route::Local(Local::Ok) => Pending::Ready(Bytes::from_static(b"+OK\r\n"), Outcome::Ok),
@@ -323,53 +404,80 @@ impl Client {
                 Pending::Ready(Bytes::from(reply), Outcome::Ok)
             }
             Route::Refuse(message) => Pending::Ready(error(&message), Outcome::Error),
-            Route::Key(key) => self.send(key, frame.clone()),
-            Route::SameServer(keys) => {
-                let servers: Vec<Option<usize>> = keys.iter().map(|k| self.pools.server_for(k)).collect();
-                if servers.windows(2).any(|w| w[0] != w[1]) {
-                    crossslot()
-                } else {
-                    self.send(keys[0], frame.clone())
+            Route::Key(key) => self.send_keyed(command, frame, &[key], read, writes),
+            Route::SameServer(keys) => self.send_keyed(command, frame, &keys, read, writes),
+            Route::Publish(channel) => match self.pools.channel_server(channel) {
+                Some(server) => self.send_to(server, frame.clone(), None),
+                None => no_server(),
+            },
+            Route::Split { name, group, merge } => self.split(command, name, group, merge, read, writes),
+            Route::Blocking(keys) => match self.server_of_all(&keys, false) {
+                Ok(server) => {
+                    let outgoing = self.outgoing(command, frame, &keys);
+                    self.send_own(server, outgoing)
                 }
-            }
-            Route::Split { name, group, merge } => self.split(command, name, group, merge),
-            Route::Blocking(keys) => match self.server_of_all(&keys) {
-                Ok(server) => self.send_own(server, frame.clone()),
                 Err(refusal) => refusal,
             },
-            Route::Transaction(tx) => self.transaction(tx, frame),
-            Route::Subscribe(channel) => match self.pools.server_for(channel) {
+            Route::Transaction(tx) => self.transaction(tx, command, frame),
+            Route::Subscribe(channel) => match self.pools.channel_server(channel) {
                 Some(server) => {
                     self.subscribe = Some((server, frame.clone()));
                     return true;
                 }
-                None => Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error),
+                None => no_server(),
             },
         };
         self.push(id, pending);
         true
     }
 
-    /// The one server all `keys` live on, or the CROSSSLOT refusal.
-    fn server_of_all(&self, keys: &[&[u8]]) -> Result<usize, Pending> {
-        let mut servers = keys.iter().map(|k| self.pools.server_for(k));
-        let first = servers.next().flatten();
-        match first {
-            Some(server) if servers.all(|s| s == Some(server)) => Ok(server),
-            Some(_) => Err(crossslot()),
-            None => Err(Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error)),
+    /// The one server all `keys` live on (a read's may be a replica of it), or the
+    /// CROSSSLOT refusal.
+    fn server_of_all(&self, keys: &[&[u8]], read: bool) -> Result<ServerId, Pending> {
+        let Some(&first) = keys.first() else { return Err(no_server()) };
+        let primary = self.pools.server_for(first, false);
+        if keys[1..].iter().any(|k| self.pools.server_for(k, false) != primary) {
+            return Err(crossslot());
         }
+        match read {
+            true => self.pools.server_for(first, true),
+            false => primary,
+        }
+        .ok_or_else(no_server)
+    }
+
+    /// `frame`, with each of `keys` (arguments of `command`) cut by its prefix route.
+    fn outgoing(&self, command: &Command<'_>, frame: &Bytes, keys: &[&[u8]]) -> Bytes {
+        if !self.pools.strips {
+            return frame.clone();
+        }
+        let cuts: Vec<(&[u8], usize)> =
+            keys.iter().map(|k| (*k, self.pools.route(k).1)).filter(|(_, cut)| *cut > 0).collect();
+        if cuts.is_empty() {
+            return frame.clone();
+        }
+        let mut args = command.args();
+        let name = args.next().unwrap_or_default();
+        let rest: Vec<&[u8]> = args
+            .map(|arg| match cuts.iter().find(|(key, _)| std::ptr::eq(*key, arg)) {
+                Some((_, cut)) => &arg[*cut..],
+                None => arg,
+            })
+            .collect();
+        encode_command(name, rest.into_iter())
     }
 
     /// The client's own connection to `server`, opened on first use.
-    fn own(&mut self, server: usize) -> Rc<Upstream> {
-        if self.own.len() <= server {
-            self.own.resize(server + 1, None);
+    fn own(&mut self, server: ServerId) -> Rc<Upstream> {
+        if let Some((_, own)) = self.own.iter().find(|(id, _)| *id == server) {
+            return own.clone();
         }
-        self.own[server].get_or_insert_with(|| self.pools.own_connection(server)).clone()
+        let own = self.pools.group(server).own_connection(server.index, self.resp3);
+        self.own.push((server, own.clone()));
+        own
     }
 
-    fn send_own(&mut self, server: usize, command: Bytes) -> Pending {
+    fn send_own(&mut self, server: ServerId, command: Bytes) -> Pending {
         let slot = Slot::new(self.notify.clone());
         self.own(server).send(command, slot.clone());
         Pending::One(slot)
@@ -379,73 +487,168 @@ impl Client {
     /// client sent after it go to the channel's server, then bytes flow both ways as they
     /// come until either side closes. The connection stays on that server from then on.
     async fn tunnel(&mut self, summary: &mut CloseSummary) -> CloseReason {
-        use tokio::io::AsyncWriteExt;
         let Some((server, frame)) = self.subscribe.take() else { return CloseReason::Done };
-        let address = self.pools.server(server).address;
-        let connected = tokio::time::timeout(self.pools.connect_timeout, TcpStream::connect(address)).await;
-        let Ok(Ok(mut upstream)) = connected else {
-            let _ = self.socket.write_all(b"-ERR sluice: upstream server unavailable\r\n").await;
-            return CloseReason::UpstreamConnectFailed;
+        let target = {
+            let server_entry = self.pools.server(server);
+            self.pools.group(server).target(&server_entry.name, server_entry.address, self.resp3)
         };
-        if let Some(auth) = &self.pools.auth {
-            if let Err(refused) = login(&mut upstream, auth, self.pools.limits, self.pools.connect_timeout).await {
-                let _ = self.socket.write_all(refused.as_bytes()).await;
-                return CloseReason::UpstreamError;
+        let mut upstream = match target.open().await {
+            Ok(wire) => wire,
+            Err(refused) => {
+                self.out.push(Bytes::from_static(refused.as_bytes()));
+                let _ = self.wire.write_all(&mut self.out).await;
+                return CloseReason::UpstreamConnectFailed;
             }
-        }
-        if upstream.write_all(&frame).await.is_err() || upstream.write_all(&self.input).await.is_err() {
-            return CloseReason::UpstreamError;
-        }
-        self.input.clear();
-        match tokio::io::copy_bidirectional(&mut self.socket, &mut upstream).await {
-            Ok((up, down)) => {
-                summary.bytes_from_downstream += up;
-                summary.bytes_from_upstream += down;
-                self.runtime.stats.bytes_rx.increment(up);
-                self.runtime.stats.bytes_tx.increment(down);
-                CloseReason::Done
+        };
+        let mut to_server = WriteQueue::default();
+        to_server.push(frame);
+        to_server.push(self.input.split().freeze());
+        let (mut from_client, mut from_server) = (BytesMut::new(), BytesMut::new());
+        loop {
+            tokio::select! {
+                ready = self.wire.socket().readable() => {
+                    if ready.is_err() {
+                        return CloseReason::DownstreamError;
+                    }
+                    match self.wire.read_now(&mut from_client) {
+                        Ok(Read::Closed) => return CloseReason::Done,
+                        Ok(Read::Bytes(n)) if n > 0 => {
+                            summary.bytes_from_downstream += n as u64;
+                            self.runtime.stats.bytes_rx.increment(n as u64);
+                            to_server.push(from_client.split().freeze());
+                        }
+                        Ok(_) => {}
+                        Err(_) => return CloseReason::DownstreamError,
+                    }
+                }
+                ready = upstream.socket().readable() => {
+                    if ready.is_err() {
+                        return CloseReason::UpstreamError;
+                    }
+                    match upstream.read_now(&mut from_server) {
+                        Ok(Read::Closed) => return CloseReason::Done,
+                        Ok(Read::Bytes(n)) if n > 0 => {
+                            summary.bytes_from_upstream += n as u64;
+                            self.out.push(from_server.split().freeze());
+                        }
+                        Ok(_) => {}
+                        Err(_) => return CloseReason::UpstreamError,
+                    }
+                }
+                ready = upstream.socket().writable(), if upstream.wants_write(&to_server) => {
+                    if ready.is_err() || upstream.write_now(&mut to_server).is_err() {
+                        return CloseReason::UpstreamError;
+                    }
+                }
+                ready = self.wire.socket().writable(), if self.wire.wants_write(&self.out) => {
+                    if ready.is_err() || self.write().is_err() {
+                        return CloseReason::DownstreamError;
+                    }
+                }
             }
-            Err(_) => CloseReason::DownstreamError,
         }
     }
 
-    /// Sends `command` to the server of `key`.
-    fn send(&self, key: &[u8], command: Bytes) -> Pending {
-        let Some(server) = self.pools.server_for(key) else {
-            return Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error);
+    /// Sends a command to the server all its `keys` share (cut by their prefix route),
+    /// and its copy to the mirror.
+    fn send_keyed(&self, command: &Command<'_>, frame: &Bytes, keys: &[&[u8]], read: bool, writes: bool) -> Pending {
+        let primary = match self.server_of_all(keys, false) {
+            Ok(server) => server,
+            Err(refusal) => return refusal,
         };
+        let server = if read { self.pools.server_for(keys[0], true).unwrap_or(primary) } else { primary };
+        let outgoing = self.outgoing(command, frame, keys);
+        if let Some(mirror) = self.pools.mirrors(writes) {
+            let (_, cut) = self.pools.route(keys[0]);
+            let mirror_group = &self.pools.groups[mirror.group];
+            let servers: Vec<Option<usize>> = keys.iter().map(|k| mirror_group.server_for(&k[cut..], false)).collect();
+            if let Some(Some(index)) = servers.first().filter(|first| servers.iter().all(|s| s == *first)) {
+                mirror_group.server(*index).pick(false, self.lane).send(outgoing.clone(), sink_slot(mirror));
+            }
+        }
+        let fallback = (server != primary).then_some(primary.index);
+        self.send_to(server, outgoing, fallback)
+    }
+
+    /// Sends `command` to `server` on a pooled connection.
+    fn send_to(&self, server: ServerId, command: Bytes, fallback: Option<usize>) -> Pending {
         let slot = Slot::new(self.notify.clone());
-        self.pools.server(server).pick().send(command.clone(), slot.clone());
-        Pending::Routed { slot, command, redirects: 0 }
+        self.pools.server(server).pick(self.resp3, self.lane).send(command.clone(), slot.clone());
+        Pending::Routed { slot, command, group: server.group, redirects: 0, fallback }
     }
 
-    /// Sends each server the part of a multi-key command it holds.
-    fn split(&self, command: &Command<'_>, name: &[u8], group: usize, merge: Merge) -> Pending {
+    /// Sends each server the part of a multi-key command it holds, and the mirror its own
+    /// split of it.
+    fn split(
+        &self,
+        command: &Command<'_>,
+        name: &[u8],
+        group: usize,
+        merge: Merge,
+        read: bool,
+        writes: bool,
+    ) -> Pending {
         let args: Vec<&[u8]> = command.args().skip(1).collect();
         let keys = args.len() / group;
-        // One part per server; per hash slot in front of a Redis Cluster, whose nodes
-        // refuse multi-key commands across slots.
-        let mut parts_by: Vec<((usize, u16), Vec<usize>)> = Vec::new();
-        for k in 0..keys {
-            let Some(part) = self.pools.part_for(args[k * group]) else {
-                return Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error);
+        let Some(parts) = self.parts(&args, group, |key| self.pools.part_for(key, read)) else {
+            return no_server();
+        };
+        if let Some(mirror) = self.pools.mirrors(writes) {
+            let mirror_group = &self.pools.groups[mirror.group];
+            let place = |key: &[u8]| {
+                let (_, cut) = self.pools.route(key);
+                let (index, slot) = mirror_group.part_for(&key[cut..], false)?;
+                Some((ServerId { group: mirror.group, index }, slot))
             };
-            match parts_by.iter_mut().find(|(p, _)| *p == part) {
-                Some((_, positions)) => positions.push(k),
-                None => parts_by.push((part, vec![k])),
+            for ((server, _), positions) in self.parts(&args, group, place).unwrap_or_default() {
+                let part = self.part_command(name, &args, group, &positions);
+                self.pools.server(server).pick(false, self.lane).send(part, sink_slot(mirror));
             }
         }
-        let parts = parts_by
+        let parts = parts
             .into_iter()
             .map(|((server, _), positions)| {
-                let part_args: Vec<&[u8]> =
-                    positions.iter().flat_map(|&k| args[k * group..k * group + group].iter().copied()).collect();
                 let slot = Slot::new(self.notify.clone());
-                self.pools.server(server).pick().send(encode_command(name, part_args.into_iter()), slot.clone());
+                let part = self.part_command(name, &args, group, &positions);
+                self.pools.server(server).pick(self.resp3, self.lane).send(part, slot.clone());
                 (slot, positions)
             })
             .collect();
         Pending::Split { merge, parts, keys }
+    }
+
+    /// The client's key positions per part of a split command: one part per server, and
+    /// per hash slot in front of a Redis Cluster, whose nodes refuse multi-key commands
+    /// across slots. `None` when a key has no server.
+    fn parts(
+        &self,
+        args: &[&[u8]],
+        group: usize,
+        place: impl Fn(&[u8]) -> Option<(ServerId, u16)>,
+    ) -> Option<Vec<Part>> {
+        let mut parts: Vec<Part> = Vec::new();
+        for k in 0..args.len() / group {
+            let part = place(args[k * group])?;
+            match parts.iter_mut().find(|(p, _)| *p == part) {
+                Some((_, positions)) => positions.push(k),
+                None => parts.push((part, vec![k])),
+            }
+        }
+        Some(parts)
+    }
+
+    /// One part of a split command: `name` and the argument runs at `positions`, each key
+    /// cut by its prefix route.
+    fn part_command(&self, name: &[u8], args: &[&[u8]], group: usize, positions: &[usize]) -> Bytes {
+        let part_args: Vec<&[u8]> = positions
+            .iter()
+            .flat_map(|&k| {
+                let run = &args[k * group..k * group + group];
+                let cut = if self.pools.strips { self.pools.route(run[0]).1 } else { 0 };
+                std::iter::once(&run[0][cut..]).chain(run[1..].iter().copied())
+            })
+            .collect();
+        encode_command(name, part_args.into_iter())
     }
 
     fn push(&mut self, id: CommandId, reply: Pending) {
@@ -489,23 +692,14 @@ impl Client {
 
     /// Writes what the client takes now; returns the bytes written.
     fn write(&mut self) -> std::io::Result<usize> {
-        let mut total = 0;
-        while !self.out.is_empty() {
-            let (written, wanted) = {
-                let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let count = self.out.io_slices(&mut slices);
-                let slices = &slices[..count];
-                (write_once(&self.socket, slices)?, slices.iter().map(|s| s.len()).sum::<usize>())
-            };
-            self.out.advance(written);
-            total += written;
-            self.runtime.stats.bytes_tx.increment(written as u64);
-            if written < wanted {
-                break;
-            }
-        }
-        Ok(total)
+        let written = self.wire.write_now(&mut self.out)?;
+        self.runtime.stats.bytes_tx.increment(written as u64);
+        Ok(written)
     }
+}
+
+fn no_server() -> Pending {
+    Pending::Ready(error("ERR sluice: no upstream server"), Outcome::Error)
 }
 
 fn crossslot() -> Pending {

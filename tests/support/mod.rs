@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use sluice::{Config, Server, ServerHandle};
 
+mod kafka;
+#[allow(unused_imports)]
+pub use kafka::{kafka_python, kafka_venv, kcat, tansu_bin, Kafka};
 mod mariadb;
 pub mod nginx;
 #[allow(unused_imports)]
@@ -152,7 +155,10 @@ impl Redis {
 
     /// A Redis Cluster node (no slots yet: `redis-cli --cluster create` joins nodes).
     pub fn start_cluster_node() -> Redis {
-        Redis::start_with(false, None, &["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+        // Replicas sync at once (Redis 7 waits 5 s for more replicas before a diskless sync).
+        let args =
+            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--repl-diskless-sync-delay", "0"];
+        Redis::start_with(false, None, &args)
     }
 
     fn start_with(tls: bool, password: Option<&str>, extra: &[&str]) -> Redis {

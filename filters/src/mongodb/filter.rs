@@ -190,6 +190,7 @@ impl MongodbFilter {
             user: self.user.as_deref(),
             database: req.has_database.then_some(s.database.as_str()),
             statement: None,
+            client_id: None,
             client: self.client,
         };
         let verdict = listener.rules.evaluate(&op);

@@ -225,6 +225,7 @@ impl MysqlFilter {
                 user: self.user.as_deref(),
                 database: schema.as_deref().filter(|_| kind == CommandKind::InitDb).or(self.database.as_deref()),
                 statement: matched_statement,
+                client_id: None,
                 client: self.client,
             })
         };

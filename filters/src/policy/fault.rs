@@ -61,6 +61,7 @@ mod tests {
             user: None,
             database: None,
             statement: None,
+            client_id: None,
             client: "127.0.0.1".parse().unwrap(),
         }
     }

@@ -25,6 +25,8 @@ pub enum LimitKind {
     Database,
     /// The normalized text of a SQL statement (its digest hash).
     Digest,
+    /// The client's own name (Kafka's `client_id`).
+    ClientId,
 }
 
 /// The time between two cells of a `count` per `period` limit, at least 1 ns.
@@ -52,6 +54,7 @@ impl LimitKind {
             LimitKind::Op => "op",
             LimitKind::Database => "database",
             LimitKind::Digest => "digest",
+            LimitKind::ClientId => "client_id",
         }
     }
 
@@ -64,6 +67,7 @@ impl LimitKind {
             LimitKind::Op,
             LimitKind::Database,
             LimitKind::Digest,
+            LimitKind::ClientId,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -90,6 +94,10 @@ pub struct RateLimit {
     on_limit: OnLimit,
     hasher: RandomState,
     limiter: RateLimiter<u64, DefaultKeyedStateStore<u64>, DefaultClock>,
+    /// The most cells one check may take (a weighted check beyond it takes this many).
+    burst: NonZeroU32,
+    /// Cells are bytes (`cost: bytes`): an op takes as many as it is long.
+    counts_bytes: bool,
     description: String,
 }
 
@@ -113,13 +121,44 @@ impl RateLimit {
             on_limit,
             hasher: RandomState::new(),
             limiter: RateLimiter::dashmap(quota),
+            burst,
+            counts_bytes: false,
             description: format!("{count} per {period:?}, burst {burst}, per {per:?}, {on_limit:?}"),
         }
     }
 
+    /// The same limit counted in bytes: each op takes as many cells as its size (Kafka
+    /// produce quotas, `cost: bytes`).
+    pub fn counting_bytes(mut self) -> Self {
+        self.counts_bytes = true;
+        self.description.push_str(", in bytes");
+        self
+    }
+
+    /// Whether the cells of this limit are bytes.
+    pub fn counts_bytes(&self) -> bool {
+        self.counts_bytes
+    }
+
+    /// The cells an op of `bytes` bytes takes: 1, or its size for a limit in bytes.
+    pub fn cost(&self, bytes: u64) -> NonZeroU32 {
+        if !self.counts_bytes {
+            return NonZeroU32::MIN;
+        }
+        NonZeroU32::new(u32::try_from(bytes).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+    }
+
     pub fn check(&self, op: &Op<'_>) -> Result<(), RateLimitError> {
+        self.check_n(op, NonZeroU32::MIN)
+    }
+
+    /// As [`RateLimit::check`] for an op that takes `cost` cells (a limit counted in bytes:
+    /// the op's size). A cost above the burst takes the whole burst, so an op larger than
+    /// the bucket waits for a full bucket instead of never passing.
+    pub fn check_n(&self, op: &Op<'_>, cost: NonZeroU32) -> Result<(), RateLimitError> {
         let key = self.key(op);
-        match self.limiter.check_key(&key) {
+        let checked = self.limiter.check_key_n(&key, cost.min(self.burst)).unwrap_or(Ok(()));
+        match checked {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -142,6 +181,7 @@ impl RateLimit {
             LimitKind::User => op.user.hash(&mut h),
             LimitKind::Database => op.database.hash(&mut h),
             LimitKind::Digest => op.statement.map(|s| s.digest_hash).hash(&mut h),
+            LimitKind::ClientId => op.client_id.hash(&mut h),
             LimitKind::Op => {
                 // Case-insensitive, like rule matching, without allocating.
                 for b in op.op.bytes() {

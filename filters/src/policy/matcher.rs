@@ -15,6 +15,8 @@ pub struct Matcher {
     pub target_prefixes: Vec<Vec<u8>>,
     pub client_cidrs: Vec<IpNet>,
     pub users: Vec<String>,
+    /// Client ids (Kafka's `client_id` header field), compared exactly.
+    pub client_ids: Vec<String>,
     pub listeners: Vec<String>,
     /// Databases (schemas) of SQL statements, compared exactly.
     pub databases: Vec<String>,
@@ -30,6 +32,7 @@ impl Matcher {
             && self.matches_target(op)
             && (self.client_cidrs.is_empty() || self.client_cidrs.iter().any(|net| net.contains(&canonical(op.client))))
             && (self.users.is_empty() || op.user.is_some_and(|u| self.users.iter().any(|x| x == u)))
+            && (self.client_ids.is_empty() || op.client_id.is_some_and(|c| self.client_ids.iter().any(|x| x == c)))
             && (self.listeners.is_empty() || self.listeners.iter().any(|l| l == op.listener))
             && (self.databases.is_empty() || op.database.is_some_and(|d| self.databases.iter().any(|x| x == d)))
             && self.matches_statement(op)

@@ -67,6 +67,12 @@ impl RuleSet {
     /// Evaluates `op` against the rules in order; the first rule whose matcher matches
     /// decides. Rate limits consume a cell only when the verdict is `Allow`.
     pub fn evaluate(&self, op: &Op<'_>) -> Verdict {
+        self.evaluate_sized(op, 1)
+    }
+
+    /// As [`RuleSet::evaluate`], for an op of `bytes` bytes: rate limits counted in bytes
+    /// ([`RateLimit::counts_bytes`]) take that many cells, the others one.
+    pub fn evaluate_sized(&self, op: &Op<'_>, bytes: u64) -> Verdict {
         for (index, rule) in self.rules.iter().enumerate() {
             if !rule.matcher.matches(op) {
                 continue;
@@ -74,7 +80,7 @@ impl RuleSet {
             return match &rule.action {
                 Action::Allow => Verdict::Allow,
                 Action::Deny => Verdict::Deny { rule: index },
-                Action::RateLimit(limit) => match limit.check(op) {
+                Action::RateLimit(limit) => match limit.check_n(op, limit.cost(bytes)) {
                     Ok(()) => Verdict::Allow,
                     Err(RateLimitError::Reject) => Verdict::Limited { rule: index },
                     Err(RateLimitError::RetryAfter(wait)) => Verdict::Delay { rule: index, wait },

@@ -14,6 +14,7 @@ fn op<'a>(name: &'a str, target: &'a str, client: &str) -> Op<'a> {
         user: None,
         database: None,
         statement: None,
+        client_id: None,
         client: client.parse::<IpAddr>().unwrap(),
     }
 }
@@ -111,4 +112,27 @@ fn bursts_too_deep_for_governor_are_clamped_not_a_panic() {
         assert_eq!(rules.evaluate(&op("connect", "c", "1.1.1.1")), Verdict::Allow);
     }
     assert_eq!(max_burst(nz(1), Duration::from_secs(1)).get(), u32::MAX);
+}
+
+#[test]
+fn limits_in_bytes_take_the_op_size_and_client_ids_key_them() {
+    let limit = RateLimit::new(nz(1000), Duration::from_secs(1), nz(1000), LimitKind::ClientId, OnLimit::Reject)
+        .counting_bytes();
+    let rules = RuleSet::new(vec![Rule {
+        matcher: Matcher { client_ids: vec!["ingest".into(), "other".into()], ..Matcher::default() },
+        action: Action::RateLimit(limit),
+    }]);
+    let mut a = op("Produce", "clicks", "127.0.0.1");
+    a.client_id = Some("ingest");
+    let mut b = a;
+    b.client_id = Some("other");
+    let mut unmatched = a;
+    unmatched.client_id = Some("nobody");
+    assert_eq!(rules.evaluate_sized(&a, 600), Verdict::Allow);
+    assert_eq!(rules.evaluate_sized(&a, 600), Verdict::Limited { rule: 0 }, "1200 bytes over a 1000-byte bucket");
+    assert_eq!(rules.evaluate_sized(&b, 600), Verdict::Allow, "each client id has its own bucket");
+    assert_eq!(rules.evaluate_sized(&unmatched, 1 << 30), Verdict::Allow);
+    let mut c = a;
+    c.client_id = None;
+    assert_eq!(rules.evaluate_sized(&c, 1), Verdict::Allow, "no client id: the matcher does not match");
 }

@@ -248,6 +248,7 @@ impl PostgresFilter {
                 user: self.user.as_deref(),
                 database: self.database.as_deref(),
                 statement: info,
+                client_id: None,
                 client: self.client,
             });
             let (outcome, rule) = match verdict {

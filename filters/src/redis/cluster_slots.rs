@@ -29,13 +29,15 @@ pub fn slot_of(key: &[u8]) -> u16 {
     crc16(hash_tag(key)) % SLOTS as u16
 }
 
-/// One range of slots and the primary serving it, from `CLUSTER SLOTS`.
+/// One range of slots and the nodes serving it, from `CLUSTER SLOTS`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotRange {
     pub start: u16,
     pub end: u16,
     /// `host:port` of the primary.
     pub primary: String,
+    /// `host:port` of each replica, as listed after the primary.
+    pub replicas: Vec<String>,
 }
 
 /// The ranges in a `CLUSTER SLOTS` reply; `None` if it is not one.
@@ -49,21 +51,28 @@ pub fn parse_cluster_slots(reply: &Bytes) -> Option<Vec<SlotRange>> {
             _ => None,
         };
         let (start, end) = (number(fields.first()?)?, number(fields.get(1)?)?);
-        let Value::Array(node) = fields.get(2)? else { return None };
-        let host = match node.first()? {
-            Value::BulkString(host) => std::str::from_utf8(host).ok()?.to_owned(),
-            _ => return None,
-        };
-        let port = match node.get(1)? {
-            Value::Integer(port) => std::str::from_utf8(port).ok()?.parse::<u16>().ok()?,
-            _ => return None,
-        };
         if start > end || usize::from(end) >= SLOTS {
             return None;
         }
-        out.push(SlotRange { start, end, primary: format!("{host}:{port}") });
+        let primary = node_address(fields.get(2)?)?;
+        let replicas = fields.get(3..).unwrap_or_default().iter().map(node_address).collect::<Option<Vec<_>>>()?;
+        out.push(SlotRange { start, end, primary, replicas });
     }
     Some(out)
+}
+
+/// `host:port` of one node entry (`[host, port, id, …]`).
+fn node_address(node: &Value) -> Option<String> {
+    let Value::Array(node) = node else { return None };
+    let host = match node.first()? {
+        Value::BulkString(host) => std::str::from_utf8(host).ok()?,
+        _ => return None,
+    };
+    let port = match node.get(1)? {
+        Value::Integer(port) => std::str::from_utf8(port).ok()?.parse::<u16>().ok()?,
+        _ => return None,
+    };
+    Some(format!("{host}:{port}"))
 }
 
 /// A redirection in a reply.
@@ -111,8 +120,14 @@ mod tests {
               *4\r\n:5461\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:7001\r\n*2\r\n$9\r\n127.0.0.1\r\n:7004\r\n",
         );
         let ranges = parse_cluster_slots(&reply).unwrap();
-        assert_eq!(ranges[0], SlotRange { start: 0, end: 5460, primary: "127.0.0.1:7000".into() });
-        assert_eq!(ranges[1], SlotRange { start: 5461, end: 16383, primary: "127.0.0.1:7001".into() });
+        let range = |start, end, primary: &str, replicas: &[&str]| SlotRange {
+            start,
+            end,
+            primary: primary.into(),
+            replicas: replicas.iter().map(|r| r.to_string()).collect(),
+        };
+        assert_eq!(ranges[0], range(0, 5460, "127.0.0.1:7000", &[]));
+        assert_eq!(ranges[1], range(5461, 16383, "127.0.0.1:7001", &["127.0.0.1:7004"]));
         assert!(
             parse_cluster_slots(&Bytes::from_static(b"-ERR This instance has cluster support disabled\r\n")).is_none()
         );

@@ -29,7 +29,8 @@ impl DistributionKind {
     }
 }
 
-/// A built distribution over servers named as their endpoints are written.
+/// A built distribution over servers named as their endpoints are written, each with its
+/// weight.
 #[derive(Clone, Debug)]
 pub enum Distribution {
     Ketama(Ketama),
@@ -37,10 +38,11 @@ pub enum Distribution {
 }
 
 impl Distribution {
-    pub fn new(kind: DistributionKind, endpoints: &[String], hash: KeyHash) -> Distribution {
+    pub fn new(kind: DistributionKind, endpoints: &[(String, u32)], hash: KeyHash) -> Distribution {
         match kind {
             DistributionKind::Ketama => {
-                let servers: Vec<(String, u32)> = endpoints.iter().map(|e| (Ketama::server_name(e), 1)).collect();
+                let servers: Vec<(String, u32)> =
+                    endpoints.iter().map(|(e, weight)| (Ketama::server_name(e), *weight)).collect();
                 Distribution::Ketama(Ketama::new(&servers, hash))
             }
             DistributionKind::Maglev => Distribution::Maglev(Maglev::new(endpoints, hash)),

@@ -187,6 +187,7 @@ impl RedisFilter {
             user: self.session.user.as_deref(),
             database: None,
             statement: None,
+            client_id: None,
             client: self.client,
         };
         let verdict = self.listener.rules.evaluate(&op);

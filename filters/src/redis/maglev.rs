@@ -8,6 +8,11 @@
 //! A server's preference list is its permutation `(offset + j × skip) mod size`, with
 //! `offset` and `skip` from the MD5 of its name (two 64-bit halves), so the table depends
 //! only on the servers' names and order, never on the process.
+//!
+//! Weights (Envoy's weighted Maglev): a server takes a turn in a round only when its
+//! credit, grown by its weight each round, reaches the largest weight, so its share of
+//! slots follows its weight; with equal weights every server takes every round and the
+//! table is the unweighted one. Weight 0 takes a server out.
 
 use md5::{Digest, Md5};
 
@@ -24,16 +29,17 @@ pub struct Maglev {
 }
 
 impl Maglev {
-    /// `servers`: names in configuration order (at most 65535).
-    pub fn new(servers: &[String], hash: KeyHash) -> Maglev {
+    /// `servers`: (name, weight) in configuration order (at most 65535).
+    pub fn new(servers: &[(String, u32)], hash: KeyHash) -> Maglev {
         let n = servers.len().min(usize::from(u16::MAX));
-        if n == 0 {
+        let max_weight = servers[..n].iter().map(|(_, w)| u64::from(*w)).max().unwrap_or(0);
+        if max_weight == 0 {
             return Maglev { hash, table: Vec::new() };
         }
         let size = TABLE_SIZE as u64;
         let permutations: Vec<(u64, u64)> = servers[..n]
             .iter()
-            .map(|name| {
+            .map(|(name, _)| {
                 let digest = Md5::digest(name.as_bytes());
                 let half = |at: usize| {
                     let mut bytes = [0u8; 8];
@@ -45,9 +51,15 @@ impl Maglev {
             .collect();
         let mut table = vec![u16::MAX; TABLE_SIZE];
         let mut next = vec![0u64; n];
+        let mut credit = vec![0u64; n];
         let mut filled = 0;
         'fill: loop {
             for (server, &(offset, skip)) in permutations.iter().enumerate() {
+                credit[server] += u64::from(servers[server].1);
+                if credit[server] < max_weight {
+                    continue;
+                }
+                credit[server] -= max_weight;
                 loop {
                     // j < size always: a server's permutation visits every slot once, and
                     // the table fills before any server runs out.
@@ -81,8 +93,22 @@ impl Maglev {
 mod tests {
     use super::*;
 
-    fn names(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("10.0.0.{i}:6379")).collect()
+    fn names(n: usize) -> Vec<(String, u32)> {
+        (0..n).map(|i| (format!("10.0.0.{i}:6379"), 1)).collect()
+    }
+
+    #[test]
+    fn weights_set_the_shares_and_zero_takes_a_server_out() {
+        let servers = [("a:1".to_string(), 3), ("b:1".to_string(), 1), ("c:1".to_string(), 0)];
+        let table = Maglev::new(&servers, KeyHash::Murmur);
+        let mut slots = [0usize; 3];
+        for &s in &table.table {
+            slots[usize::from(s)] += 1;
+        }
+        assert_eq!(slots[2], 0);
+        assert!(slots[0].abs_diff(TABLE_SIZE * 3 / 4) <= 2, "{slots:?}");
+        let none = [("a:1".to_string(), 0)];
+        assert!(Maglev::new(&none, KeyHash::Murmur).server_for(b"k").is_none());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! Multi-key commands that cannot be split are sent only when all their keys hash to one
 //! server (use hash tags: `{user:1}:a` and `{user:1}:b` share a server), else refused with
-//! a `CROSSSLOT` error, as Redis Cluster does. Commands that hold a connection (blocking
+//! a `CROSSSLOT` error, as Redis Cluster does; scripts (EVAL, EVALSHA, FCALL) go to the
+//! server of their first key. Commands that hold a connection (blocking
 //! pops, transactions, pub/sub) are marked for a connection of the client's own
 //! ([`Route::Blocking`], [`Route::Transaction`], [`Route::Subscribe`]); pub/sub channels
 //! hash like keys, so PUBLISH and SUBSCRIBE of one channel meet on one server. Keyless
@@ -16,7 +17,7 @@
 
 use sluice_codecs::resp::Command;
 
-use super::command_table::{first_key, lookup, CommandSpec, BLOCKING, MOVABLE_KEYS, PUBSUB};
+use super::command_table::{first_key, CommandSpec, BLOCKING, MOVABLE_KEYS, PUBSUB};
 
 /// How a split command's replies are merged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +50,9 @@ pub enum Route<'a> {
     /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: the connection turns into a subscription on the
     /// server of the first channel (or pattern).
     Subscribe(&'a [u8]),
+    /// PUBLISH, SPUBLISH: to the server of the channel, placed like a key but never cut
+    /// by a prefix route (a channel is no key), so it meets the channel's subscribers.
+    Publish(&'a [u8]),
     /// Answered with this error (without the leading `-` and line end).
     Refuse(String),
 }
@@ -82,69 +86,53 @@ pub enum Local<'a> {
     },
 }
 
-/// Decides where `command` goes.
-pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
+/// Decides where `command` goes; `spec` is its entry in the command table (the caller
+/// looked it up already, for its stats).
+pub fn route<'a>(command: &Command<'a>, spec: Option<&'static CommandSpec>) -> Route<'a> {
     let Some(name) = command.name() else { return Route::Refuse("ERR empty command".into()) };
-    let argc = command.argc();
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    if is("PING") {
-        return match (argc, command.arg(1)) {
-            (1, _) => Route::Local(Local::Pong),
-            (2, Some(message)) => Route::Local(Local::Echo(message)),
-            _ => arity(name),
-        };
-    }
-    if is("ECHO") {
-        return match (argc, command.arg(1)) {
-            (2, Some(message)) => Route::Local(Local::Echo(message)),
-            _ => arity(name),
-        };
-    }
-    if is("QUIT") {
-        return Route::Local(Local::Quit);
-    }
-    if is("AUTH") {
-        return match (argc, command.arg(1), command.arg(2)) {
-            (2, Some(password), _) => Route::Local(Local::Auth { user: None, password }),
-            (3, Some(user), Some(password)) => Route::Local(Local::Auth { user: Some(user), password }),
-            _ => arity(name),
-        };
-    }
-    if is("HELLO") {
-        let args: Vec<&'a [u8]> = command.args().skip(1).collect();
-        let mut auth = None;
-        let mut i = 1;
-        while i < args.len() {
-            if args[i].eq_ignore_ascii_case(b"AUTH") && args.len() > i + 2 {
-                auth = Some((args[i + 1], args[i + 2]));
-                i += 3;
-            } else if args[i].eq_ignore_ascii_case(b"SETNAME") && args.len() > i + 1 {
-                i += 2;
-            } else {
-                return Route::Refuse("ERR Syntax error in HELLO option".into());
-            }
-        }
-        return Route::Local(Local::Hello { protover: args.first().copied(), auth });
-    }
-    if is("SELECT") {
-        return match command.arg(1) {
-            Some(b"0") if argc == 2 => Route::Local(Local::Ok),
-            Some(_) if argc == 2 => Route::Refuse("ERR sluice: only database 0 exists in pool mode".into()),
-            _ => arity(name),
-        };
-    }
-    for (split, group, merge) in SPLIT {
-        if is(split) {
-            let keys = argc.saturating_sub(1);
-            if keys == 0 || keys % group != 0 {
-                return arity(name);
-            }
-            return Route::Split { name: split.as_bytes(), group: *group, merge: *merge };
-        }
-    }
-    let Some(spec) = lookup(command.args()) else {
+    let Some(spec) = spec else {
         return Route::Refuse(format!("ERR sluice: unknown command '{}' in pool mode", lossy(name)));
     };
+    let argc = command.argc();
+    match spec.name {
+        "PING" => {
+            return match (argc, command.arg(1)) {
+                (1, _) => Route::Local(Local::Pong),
+                (2, Some(message)) => Route::Local(Local::Echo(message)),
+                _ => arity(name),
+            }
+        }
+        "ECHO" => {
+            return match (argc, command.arg(1)) {
+                (2, Some(message)) => Route::Local(Local::Echo(message)),
+                _ => arity(name),
+            }
+        }
+        "QUIT" => return Route::Local(Local::Quit),
+        "AUTH" => {
+            return match (argc, command.arg(1), command.arg(2)) {
+                (2, Some(password), _) => Route::Local(Local::Auth { user: None, password }),
+                (3, Some(user), Some(password)) => Route::Local(Local::Auth { user: Some(user), password }),
+                _ => arity(name),
+            }
+        }
+        "HELLO" => return hello(command),
+        "SELECT" => {
+            return match command.arg(1) {
+                Some(b"0") if argc == 2 => Route::Local(Local::Ok),
+                Some(_) if argc == 2 => Route::Refuse("ERR sluice: only database 0 exists in pool mode".into()),
+                _ => arity(name),
+            }
+        }
+        _ => {}
+    }
+    if let Some((split, group, merge)) = SPLIT.iter().find(|(split, ..)| *split == spec.name) {
+        let keys = argc.saturating_sub(1);
+        if keys == 0 || keys % group != 0 {
+            return arity(name);
+        }
+        return Route::Split { name: split.as_bytes(), group: *group, merge: *merge };
+    }
     if spec.arity > 0 && argc != spec.arity as usize || spec.arity < 0 && argc < spec.arity.unsigned_abs() as usize {
         return arity(name);
     }
@@ -157,9 +145,18 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
         "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => {
             return command.arg(1).map_or_else(|| arity(name), Route::Subscribe);
         }
-        "PUBLISH" | "SPUBLISH" => return command.arg(1).map_or_else(|| arity(name), Route::Key),
+        "PUBLISH" | "SPUBLISH" => return command.arg(1).map_or_else(|| arity(name), Route::Publish),
+        // All or nothing across its keys, so never split: sent whole when every key lives
+        // on one server (hash tags), else refused as CROSSSLOT.
         "MSETNX" => {
-            return Route::Refuse("ERR sluice: MSETNX is atomic across keys, which pool mode cannot split".into())
+            let keys: Vec<&'a [u8]> = command.args().skip(1).step_by(2).collect();
+            if argc % 2 == 0 {
+                return arity(name);
+            }
+            return match keys.as_slice() {
+                [key] => Route::Key(key),
+                _ => Route::SameServer(keys),
+            };
         }
         _ => {}
     }
@@ -175,6 +172,14 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
             _ => keyless(spec),
         };
     }
+    // Scripts go where their first key lives (twemproxy's and Envoy's rule): a script
+    // touching keys of other servers fails there, as it would on one of them alone.
+    if matches!(spec.name, "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO") {
+        return match first_key(spec, command.args()) {
+            Some(key) => Route::Key(key),
+            None => keyless(spec),
+        };
+    }
     if let Some(keys) = all_keys(spec, command) {
         return match keys.as_slice() {
             [] => keyless(spec),
@@ -186,6 +191,24 @@ pub fn route<'a>(command: &Command<'a>) -> Route<'a> {
         Some(key) => Route::Key(key),
         None => keyless(spec),
     }
+}
+
+/// HELLO [protover [AUTH user password] [SETNAME name]].
+fn hello<'a>(command: &Command<'a>) -> Route<'a> {
+    let args: Vec<&'a [u8]> = command.args().skip(1).collect();
+    let mut auth = None;
+    let mut i = 1;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"AUTH") && args.len() > i + 2 {
+            auth = Some((args[i + 1], args[i + 2]));
+            i += 3;
+        } else if args[i].eq_ignore_ascii_case(b"SETNAME") && args.len() > i + 1 {
+            i += 2;
+        } else {
+            return Route::Refuse("ERR Syntax error in HELLO option".into());
+        }
+    }
+    Route::Local(Local::Hello { protover: args.first().copied(), auth })
 }
 
 /// Commands split over servers: name, arguments per key, merge.
@@ -235,6 +258,39 @@ fn lossy(bytes: &[u8]) -> String {
 /// Every key of the commands that take several (beyond the split ones), or `None` when
 /// the command takes at most its first key.
 fn all_keys<'a>(spec: &CommandSpec, command: &Command<'a>) -> Option<Vec<&'a [u8]>> {
+    const LISTED: &[&str] = &[
+        "RENAME",
+        "RENAMENX",
+        "SMOVE",
+        "LMOVE",
+        "RPOPLPUSH",
+        "COPY",
+        "LCS",
+        "GEOSEARCHSTORE",
+        "SDIFF",
+        "SINTER",
+        "SUNION",
+        "SDIFFSTORE",
+        "SINTERSTORE",
+        "SUNIONSTORE",
+        "PFCOUNT",
+        "PFMERGE",
+        "BITOP",
+        "ZUNIONSTORE",
+        "ZINTERSTORE",
+        "ZDIFFSTORE",
+        "ZUNION",
+        "ZINTER",
+        "ZDIFF",
+        "SINTERCARD",
+        "ZINTERCARD",
+        "LMPOP",
+        "ZMPOP",
+    ];
+    // Most commands take one key: no argument list for them.
+    if !LISTED.contains(&spec.name) {
+        return spec.has(MOVABLE_KEYS).then(Vec::new);
+    }
     let args: Vec<&'a [u8]> = command.args().collect();
     let from = |start: usize| args.get(start..).map(<[_]>::to_vec).unwrap_or_default();
     let numkeys = |at: usize, first: usize| -> Vec<&'a [u8]> {
@@ -256,14 +312,13 @@ fn all_keys<'a>(spec: &CommandSpec, command: &Command<'a>) -> Option<Vec<&'a [u8
             keys
         }
         "ZUNION" | "ZINTER" | "ZDIFF" | "SINTERCARD" | "ZINTERCARD" | "LMPOP" | "ZMPOP" => numkeys(1, 2),
-        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => numkeys(2, 3),
-        _ if spec.has(MOVABLE_KEYS) => return Some(Vec::new()),
         _ => return None,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::command_table::lookup;
     use super::*;
 
     fn command(line: &str) -> Vec<u8> {
@@ -277,7 +332,7 @@ mod tests {
     fn routed(line: &str) -> String {
         let frame = command(line);
         let command = Command::parse(&frame).unwrap();
-        match route(&command) {
+        match route(&command, lookup(command.args())) {
             Route::Key(key) => format!("key {}", String::from_utf8_lossy(key)),
             Route::Split { name, group, merge } => format!("split {} {group} {merge:?}", String::from_utf8_lossy(name)),
             Route::SameServer(keys) => {
@@ -289,6 +344,7 @@ mod tests {
             }
             Route::Transaction(tx) => format!("tx {tx:?}"),
             Route::Subscribe(channel) => format!("subscribe {}", String::from_utf8_lossy(channel)),
+            Route::Publish(channel) => format!("publish {}", String::from_utf8_lossy(channel)),
             Route::Refuse(error) => format!("refuse {error}"),
         }
     }
@@ -304,7 +360,9 @@ mod tests {
         assert_eq!(routed("RENAME a b"), "same a,b");
         assert_eq!(routed("SUNION a b c"), "same a,b,c");
         assert_eq!(routed("ZUNIONSTORE d 2 a b WEIGHTS 1 2"), "same d,a,b");
-        assert_eq!(routed("EVAL return 2 {t}a {t}b x"), "same {t}a,{t}b");
+        assert_eq!(routed("EVAL return 2 {t}a {t}b x"), "key {t}a");
+        assert_eq!(routed("EVALSHA abc 2 a b"), "key a");
+        assert_eq!(routed("FCALL f 1 k arg"), "key k");
         assert_eq!(routed("BITOP AND d a b"), "same d,a,b");
     }
 
@@ -330,11 +388,13 @@ mod tests {
         assert_eq!(routed("BZMPOP 1 2 z1 z2 MIN"), "blocking z1,z2");
         assert_eq!(routed("XREAD BLOCK 0 STREAMS s1 s2 $ $"), "blocking s1,s2");
         assert_eq!(routed("SUBSCRIBE news sport"), "subscribe news");
-        assert_eq!(routed("PUBLISH news hi"), "key news");
+        assert_eq!(routed("PUBLISH news hi"), "publish news");
         assert!(routed("PUBSUB CHANNELS").contains("outside a subscription"));
         assert!(routed("KEYS *").contains("no key to route by"));
         assert!(routed("EVAL return 0").contains("no key to route by"));
-        assert!(routed("MSETNX a 1 b 2").contains("atomic"));
+        assert_eq!(routed("MSETNX {a}1 1 {a}2 2"), "same {a}1,{a}2");
+        assert_eq!(routed("MSETNX a 1"), "key a");
+        assert_eq!(routed("MSETNX a 1 b"), "refuse ERR wrong number of arguments for 'msetnx' command");
         assert_eq!(routed("MGET"), "refuse ERR wrong number of arguments for 'mget' command");
         assert_eq!(routed("MSET a"), "refuse ERR wrong number of arguments for 'mset' command");
         assert_eq!(routed("GET"), "refuse ERR wrong number of arguments for 'get' command");

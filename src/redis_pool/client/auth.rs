@@ -31,14 +31,17 @@ impl Client {
         }
     }
 
-    /// HELLO: RESP2 only (the pooled connections are shared, so their protocol is fixed),
-    /// with its optional AUTH; answered as a RESP2 server does, as a flat array.
+    /// HELLO [2|3] with its optional AUTH, answered as a server does (a flat array in
+    /// RESP2, a map in RESP3). HELLO 3 moves the client's later commands to RESP3 pooled
+    /// connections; its own connections (kept for WATCH or a transaction) cannot change
+    /// protocol, so HELLO may not switch while one is in use.
     pub(super) fn hello(&mut self, protover: Option<&[u8]>, auth: Option<(&[u8], &[u8])>) -> Pending {
-        match protover {
-            None | Some(b"2") => {}
-            Some(b"3") => return Pending::Ready(error("NOPROTO sluice pool mode speaks RESP2 only"), Outcome::Error),
+        let resp3 = match protover {
+            None => self.resp3,
+            Some(b"2") => false,
+            Some(b"3") => true,
             Some(_) => return Pending::Ready(error("NOPROTO unsupported protocol version"), Outcome::Error),
-        }
+        };
         if let Some((user, password)) = auth {
             if let refused @ Pending::Ready(_, Outcome::Error | Outcome::Denied) = self.auth(user, password) {
                 return refused;
@@ -50,10 +53,24 @@ impl Client {
                            select the RESP protocol version at the same time";
             return Pending::Ready(error(message), Outcome::Denied);
         }
-        let reply = "*14\r\n$6\r\nserver\r\n$6\r\nsluice\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n$5\r\nproto\r\n:2\r\n\
-                     $2\r\nid\r\n:0\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n\
-                     $7\r\nmodules\r\n*0\r\n";
-        Pending::Ready(Bytes::from_static(reply.as_bytes()), Outcome::Ok)
+        if resp3 != self.resp3 {
+            if self.pinned.is_some() {
+                let message = "ERR sluice: HELLO cannot change the protocol while WATCH holds a connection";
+                return Pending::Ready(error(message), Outcome::Error);
+            }
+            for (_, own) in self.own.drain(..) {
+                own.close();
+            }
+            self.resp3 = resp3;
+        }
+        const FIELDS: &str = "$6\r\nserver\r\n$6\r\nsluice\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n$5\r\nproto\r\n";
+        const REST: &str = "$2\r\nid\r\n:0\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n\
+                            $7\r\nmodules\r\n*0\r\n";
+        let reply = match resp3 {
+            true => format!("%7\r\n{FIELDS}:3\r\n{REST}"),
+            false => format!("*14\r\n{FIELDS}:2\r\n{REST}"),
+        };
+        Pending::Ready(Bytes::from(reply), Outcome::Ok)
     }
 }
 

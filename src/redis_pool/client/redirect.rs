@@ -2,6 +2,7 @@
 //! (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#redirection-and-resharding):
 //! a `-MOVED` or `-ASK` reply to a command sent on a pooled connection is not passed on;
 //! the command goes to the node named instead, and the client only ever sees the answer.
+//! A read sent to a replica whose connection failed goes to the replica's primary.
 
 use bytes::Bytes;
 use sluice_filters::redis::cluster_slots::{redirect, Redirect};
@@ -19,28 +20,39 @@ impl Client {
     /// [`MAX_REDIRECTS`] times; true when it did. A MOVED also updates the slot map and
     /// has it refreshed in the background.
     pub(super) fn follow_redirect(&mut self) -> bool {
-        let Some(Entry { reply: Pending::Routed { slot, command, redirects }, .. }) = self.queue.front_mut() else {
+        let Some(Entry { reply: Pending::Routed { slot, command, group, redirects, fallback }, .. }) =
+            self.queue.front_mut()
+        else {
             return false;
         };
+        // A read whose replica failed goes to the primary instead, once.
+        if slot.is_failed() {
+            let Some(primary) = fallback.take() else { return false };
+            let fresh = Slot::new(self.notify.clone());
+            self.pools.groups[*group].server(primary).pick(self.resp3, self.lane).send(command.clone(), fresh.clone());
+            *slot = fresh;
+            return true;
+        }
         if *redirects >= MAX_REDIRECTS {
             return false;
         }
         let Some(redirect) = slot.peek(redirect) else { return false };
+        let group = &self.pools.groups[*group];
         let (server, asking) = match &redirect {
             Redirect::Moved { slot, node } => {
-                self.pools.redirections.moved.increment(1);
-                self.pools.refresh_soon();
-                (self.pools.moved(*slot, node), false)
+                group.redirections.moved.increment(1);
+                group.refresh_soon();
+                (group.moved(*slot, node), false)
             }
             Redirect::Ask { node, .. } => {
-                self.pools.redirections.ask.increment(1);
-                (self.pools.server_named(node), true)
+                group.redirections.ask.increment(1);
+                (group.server_named(node), true)
             }
         };
         let Some(server) = server else { return false };
         let fresh = Slot::new(self.notify.clone());
-        let server = self.pools.server(server);
-        let connection = server.pick();
+        let server = group.server(server);
+        let connection = server.pick(self.resp3, self.lane);
         if asking {
             connection.send(Bytes::from_static(ASKING), Slot::new(self.notify.clone()));
         }

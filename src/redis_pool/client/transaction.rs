@@ -7,18 +7,19 @@
 
 use bytes::Bytes;
 use sluice_codecs::resp::Command;
-use sluice_filters::redis::routing::{Route, Tx};
+use sluice_filters::redis::routing::{Local, Route, Tx};
 use sluice_filters::Outcome;
 
 use super::{crossslot, error, Client, Pending, DISCARD, EXECABORT};
 use crate::redis_pool::upstream::Slot;
+use crate::redis_pool::ServerId;
 
 /// A MULTI in progress: its server is the one of its first keyed command (or of WATCH).
 /// Until that is known, MULTI and keyless commands are answered here (`+OK`, `+QUEUED`,
 /// as the server would) and wait to be sent ahead of the first keyed one; their server
 /// replies are then dropped.
 pub(super) struct Transaction {
-    server: Option<usize>,
+    server: Option<ServerId>,
     held: Vec<Bytes>,
     /// A command was refused while queuing: EXEC answers EXECABORT, as Redis does.
     aborted: bool,
@@ -26,15 +27,16 @@ pub(super) struct Transaction {
 
 impl Client {
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (see [`Transaction`]).
-    pub(super) fn transaction(&mut self, tx: Tx<'_>, frame: &Bytes) -> Pending {
+    pub(super) fn transaction(&mut self, tx: Tx<'_>, command: &Command<'_>, frame: &Bytes) -> Pending {
         match tx {
             Tx::Watch(_) if self.tx.is_some() => {
                 Pending::Ready(error("ERR WATCH inside MULTI is not allowed"), Outcome::Error)
             }
-            Tx::Watch(keys) => match self.server_of_all(&keys) {
+            Tx::Watch(keys) => match self.server_of_all(&keys, false) {
                 Ok(server) if self.pinned.is_none_or(|p| p == server) => {
                     self.pinned = Some(server);
-                    self.send_own(server, frame.clone())
+                    let outgoing = self.outgoing(command, frame, &keys);
+                    self.send_own(server, outgoing)
                 }
                 Ok(_) => crossslot(),
                 Err(refusal) => refusal,
@@ -64,7 +66,7 @@ impl Client {
                 let server = match open.server {
                     Some(server) => Some(server),
                     // Nothing keyed was queued: EXEC runs the transaction on any server.
-                    None if !discard => Some(0),
+                    None if !discard => Some(ServerId { group: 0, index: 0 }),
                     None => None,
                 };
                 match server {
@@ -98,6 +100,15 @@ impl Client {
             Route::Key(key) => vec![*key],
             Route::SameServer(keys) | Route::Blocking(keys) => keys.clone(),
             Route::Split { group, .. } => command.args().skip(1).step_by(*group).collect(),
+            Route::Publish(channel) => {
+                let server = self.pools.channel_server(channel);
+                return self.queue_in_transaction(server, frame.clone(), "+QUEUED\r\n");
+            }
+            // Credentials stay with sluice: they would reach the server inside the queue.
+            Route::Local(Local::Auth { .. } | Local::Hello { .. }) => {
+                return self
+                    .abort_transaction(error("ERR sluice: AUTH and HELLO are not allowed inside MULTI in pool mode"))
+            }
             Route::Local(_) => Vec::new(),
             Route::Refuse(message) => return self.abort_transaction(error(message)),
             Route::Subscribe(_) | Route::Transaction(_) => {
@@ -107,13 +118,14 @@ impl Client {
         let server = if keys.is_empty() {
             None
         } else {
-            match self.server_of_all(&keys) {
+            match self.server_of_all(&keys, false) {
                 Ok(server) => Some(server),
                 Err(Pending::Ready(reply, _)) => return self.abort_transaction(reply),
                 Err(other) => return other,
             }
         };
-        self.queue_in_transaction(server, frame.clone(), "+QUEUED\r\n")
+        let outgoing = self.outgoing(command, frame, &keys);
+        self.queue_in_transaction(server, outgoing, "+QUEUED\r\n")
     }
 
     fn abort_transaction(&mut self, reply: Bytes) -> Pending {
@@ -126,7 +138,7 @@ impl Client {
     /// Sends `frame` on the transaction's server (fixing it to `server` if it had none),
     /// or holds it, answered with `unsent`, until a keyed command says where the
     /// transaction runs.
-    fn queue_in_transaction(&mut self, server: Option<usize>, frame: Bytes, unsent: &'static str) -> Pending {
+    fn queue_in_transaction(&mut self, server: Option<ServerId>, frame: Bytes, unsent: &'static str) -> Pending {
         let slot = Slot::new(self.notify.clone());
         let Some(tx) = self.tx.as_mut() else {
             return Pending::Ready(error("ERR sluice: no transaction"), Outcome::Error);
