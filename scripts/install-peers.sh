@@ -7,6 +7,9 @@
 # $SLUICE_MONGO_VENV) with pymongo, secantusdb (the MongoDB-wire server secantusd-py) and
 # mockupdb. Made by anyone (only python3-venv needs root); skipped when it already works.
 #
+# The gRPC peers (tests/http2_proxy.rs: a grpcio server and client, tests/http2/*.py) come
+# from PyPI the same way: a venv at target/peers/grpc-venv (or $SLUICE_GRPC_VENV) with grpcio.
+#
 # Kafka peers: the broker is tansu 0.6.0 from crates.io, built with its memory storage
 # (`--features dynostore`; PEERS.md section 4). The build takes about 8 minutes, so it is
 # installed once into a cache outside the checkout, ${XDG_CACHE_HOME:-$HOME/.cache}/sluice/tansu-0.6.0
@@ -37,6 +40,20 @@ install_mongo_venv() {
   mkdir -p "$(dirname "$mongo_venv")"
   /usr/bin/python3 -m venv "$mongo_venv"
   "$mongo_venv/bin/pip" install -q --disable-pip-version-check "${mongo_pip[@]}"
+}
+
+grpc_venv=${SLUICE_GRPC_VENV:-$repo/target/peers/grpc-venv}
+grpc_pip=(grpcio==1.85.1)
+
+install_grpc_venv() {
+  if "$grpc_venv/bin/python" -c 'import grpc' 2>/dev/null; then
+    return 0
+  fi
+  echo "installing the gRPC test venv at $grpc_venv: ${grpc_pip[*]}"
+  rm -rf "$grpc_venv"
+  mkdir -p "$(dirname "$grpc_venv")"
+  /usr/bin/python3 -m venv "$grpc_venv"
+  "$grpc_venv/bin/pip" install -q --disable-pip-version-check "${grpc_pip[@]}"
 }
 
 install_kafka_venv() {
@@ -70,6 +87,7 @@ install_language_peers() {
   install_mongo_venv
   install_kafka_venv
   install_tansu
+  install_grpc_venv
 }
 
 # binary -> Debian package
@@ -84,6 +102,7 @@ declare -A PEERS=(
   [nginx]=nginx
   [curl]=curl
   [wrk]=wrk
+  [h2load]=nghttp2-client
   [openssl]=openssl
   [nutcracker]=nutcracker
   [kcat]=kcat

@@ -256,6 +256,7 @@ impl ListenerRuntime {
             endpoints: vec![Endpoint { name: advertised.to_string(), address: upstream, weight: 1 }],
             connect_timeout: self.cluster.config.connect_timeout,
             tls: self.cluster.config.tls.clone(),
+            http2: false,
         };
         let config = ListenerConfig { name: name.clone(), address, ..self.config.clone() };
         ListenerRuntime {

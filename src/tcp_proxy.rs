@@ -68,7 +68,7 @@ pub async fn accept_loop(listener: TcpListener, runtime: Arc<ListenerRuntime>, s
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
                 if runtime.protocol() == Protocol::Http {
-                    let task = crate::http::serve(stream, client, runtime.clone());
+                    let task = crate::http::serve(stream, client, runtime.clone(), stops.accept.clone());
                     tokio::task::spawn_local(stops.tracker.track_future(task));
                     continue;
                 }

@@ -25,7 +25,10 @@ pub const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_HTTP_IDLE: Duration = Duration::from_secs(75);
 const DEFAULT_MAX_REQUEST_HEAD: usize = 64 * 1024;
 const DEFAULT_UPSTREAM_IDLE: Duration = Duration::from_secs(30);
-const DEFAULT_UPSTREAM_MAX_IDLE: usize = 64;
+/// An HTTP/2 client multiplexes 100 streams per connection by default: the pool keeps
+/// enough idle connections for a few such clients per worker instead of closing and
+/// reopening them under load.
+const DEFAULT_UPSTREAM_MAX_IDLE: usize = 256;
 /// Retries beyond these are refused at load time: each is another upstream request.
 const MAX_RETRY_ATTEMPTS: u32 = 10;
 
@@ -35,8 +38,20 @@ pub struct RawHttp {
     pub max_request_head: Option<RawSize>,
     pub upstream_idle_timeout: Option<String>,
     pub upstream_max_idle: Option<u64>,
+    pub http2: Option<RawHttp2>,
     #[serde(default)]
     pub virtual_hosts: Vec<RawVirtualHost>,
+}
+
+/// The HTTP/2 settings of a listener (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp2 {
+    pub max_concurrent_streams: Option<u64>,
+    pub max_header_list_size: Option<RawSize>,
+    pub initial_window_size: Option<RawSize>,
+    pub max_pending_accept_reset_streams: Option<u64>,
+    pub max_local_error_reset_streams: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,7 +133,36 @@ pub struct HttpConfig {
     pub upstream_idle_timeout: Duration,
     /// The most idle connections kept per upstream endpoint, per worker.
     pub upstream_max_idle: usize,
+    pub http2: Http2Config,
     pub virtual_hosts: Vec<VirtualHostConfig>,
+}
+
+/// HTTP/2 downstream limits (RFC 9113 §6.5.2 SETTINGS, and the h2 crate's reset limits
+/// against rapid-reset floods, CVE-2023-44487).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Http2Config {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once.
+    pub max_concurrent_streams: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: the largest decoded header list (RFC 9113 §6.5.2).
+    pub max_header_list_size: u32,
+    /// SETTINGS_INITIAL_WINDOW_SIZE: per-stream receive window (bytes buffered per upload).
+    pub initial_window_size: u32,
+    /// Streams reset by the client before sluice accepted them; more is a GOAWAY.
+    pub max_pending_accept_reset_streams: usize,
+    /// Streams sluice had to reset for the client's errors; more is a GOAWAY.
+    pub max_local_error_reset_streams: usize,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Http2Config {
+            max_concurrent_streams: 100,
+            max_header_list_size: 64 * 1024,
+            initial_window_size: 256 * 1024,
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -255,6 +299,7 @@ impl Validator {
                 DEFAULT_UPSTREAM_MAX_IDLE
             }
         };
+        let http2 = self.http2(&format!("{path}.http2"), raw.http2.unwrap_or_default(), max_request_head);
         let mut virtual_hosts = Vec::new();
         for (i, vh) in raw.virtual_hosts.into_iter().enumerate() {
             virtual_hosts.push(self.virtual_host(&format!("{path}.virtual_hosts[{i}]"), i, vh, clusters));
@@ -291,7 +336,62 @@ impl Validator {
                 }
             }
         }
-        HttpConfig { max_request_head, upstream_idle_timeout, upstream_max_idle, virtual_hosts }
+        HttpConfig { max_request_head, upstream_idle_timeout, upstream_max_idle, http2, virtual_hosts }
+    }
+
+    /// `http2:`; the header list defaults to `max_request_head`.
+    fn http2(&mut self, path: &str, raw: RawHttp2, max_request_head: usize) -> Http2Config {
+        let d = Http2Config { max_header_list_size: max_request_head as u32, ..Http2Config::default() };
+        let mut count = |field: &str, v: Option<u64>, max: u64, default: u64| match v {
+            None => default,
+            Some(n) if (1..=max).contains(&n) => n,
+            Some(_) => {
+                self.error(format!("{path}.{field}"), format!("must be between 1 and {max}"));
+                default
+            }
+        };
+        let streams =
+            count("max_concurrent_streams", raw.max_concurrent_streams, 10_000, d.max_concurrent_streams.into());
+        let pending = count(
+            "max_pending_accept_reset_streams",
+            raw.max_pending_accept_reset_streams,
+            100_000,
+            d.max_pending_accept_reset_streams as u64,
+        );
+        let local = count(
+            "max_local_error_reset_streams",
+            raw.max_local_error_reset_streams,
+            100_000,
+            d.max_local_error_reset_streams as u64,
+        );
+        let mut size = |field: &str, v: Option<RawSize>, min: u64, max: u64, default: u32| {
+            let parsed = match v {
+                None => return default,
+                Some(RawSize::Bytes(n)) => Ok(n),
+                Some(RawSize::Text(t)) => parse_size(&t),
+            };
+            match parsed {
+                Ok(n) if (min..=max).contains(&n) => n as u32,
+                Ok(_) => {
+                    self.error(format!("{path}.{field}"), format!("must be between {min} and {max} bytes"));
+                    default
+                }
+                Err(e) => {
+                    self.error(format!("{path}.{field}"), e);
+                    default
+                }
+            }
+        };
+        let header_list =
+            size("max_header_list_size", raw.max_header_list_size, 1024, 1024 * 1024, d.max_header_list_size);
+        let window = size("initial_window_size", raw.initial_window_size, 1024, (1 << 31) - 1, d.initial_window_size);
+        Http2Config {
+            max_concurrent_streams: streams as u32,
+            max_header_list_size: header_list,
+            initial_window_size: window,
+            max_pending_accept_reset_streams: pending as usize,
+            max_local_error_reset_streams: local as usize,
+        }
     }
 
     fn virtual_host(

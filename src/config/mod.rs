@@ -89,6 +89,10 @@ pub struct ClusterConfig {
     /// Originate TLS to the endpoints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClusterTls>,
+    /// `http` listeners send requests to this cluster over HTTP/2 (prior knowledge on
+    /// plain TCP, ALPN `h2` with `tls`), one multiplexed connection per worker and endpoint.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub http2: bool,
 }
 
 /// An upstream address as written and as resolved when the config was loaded.

@@ -29,6 +29,8 @@ pub struct RawCluster {
     pub endpoints: Vec<RawEndpoint>,
     pub connect_timeout: Option<String>,
     pub tls: Option<RawClusterTls>,
+    /// Speak HTTP/2 to the endpoints (http listeners).
+    pub http2: Option<bool>,
 }
 
 /// One entry of a cluster's `endpoints`: `"host:port"`, or `{ address, weight }`.

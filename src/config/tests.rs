@@ -811,6 +811,47 @@ fn http_errors_name_their_paths() {
 }
 
 #[test]
+fn http2_settings_and_http2_clusters() {
+    let yaml = format!("{HTTP_BASE}    http:\n      max_request_head: 8KiB\n");
+    let c = Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let h2 = c.listeners[0].http.as_ref().unwrap().http2;
+    // The header list defaults to max_request_head; the rest to the built-in defaults.
+    assert_eq!(h2, http::Http2Config { max_header_list_size: 8 * 1024, ..http::Http2Config::default() });
+    assert!(!c.clusters[0].http2);
+
+    let yaml = format!(
+        "{HTTP_BASE}    http:\n      http2: {{ max_concurrent_streams: 7, max_header_list_size: 4KiB, initial_window_size: 1MiB, max_pending_accept_reset_streams: 5, max_local_error_reset_streams: 50 }}\n"
+    )
+    .replace("endpoints: [\"127.0.0.1:8081\"] }", "endpoints: [\"127.0.0.1:8081\"], http2: true }");
+    let c = Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let h2 = c.listeners[0].http.as_ref().unwrap().http2;
+    assert_eq!(
+        h2,
+        http::Http2Config {
+            max_concurrent_streams: 7,
+            max_header_list_size: 4096,
+            initial_window_size: 1024 * 1024,
+            max_pending_accept_reset_streams: 5,
+            max_local_error_reset_streams: 50,
+        }
+    );
+    assert!(c.clusters[1].http2 && !c.clusters[0].http2);
+
+    let yaml = format!(
+        "{HTTP_BASE}    http:\n      http2: {{ max_concurrent_streams: 0, max_header_list_size: 100, initial_window_size: 4GiB, max_pending_accept_reset_streams: 0 }}\n"
+    );
+    assert_eq!(
+        errors(&yaml),
+        [
+            "listeners[0].http.http2.max_concurrent_streams: must be between 1 and 10000",
+            "listeners[0].http.http2.max_pending_accept_reset_streams: must be between 1 and 100000",
+            "listeners[0].http.http2.max_header_list_size: must be between 1024 and 1048576 bytes",
+            "listeners[0].http.http2.initial_window_size: must be between 1024 and 2147483647 bytes",
+        ]
+    );
+}
+
+#[test]
 fn kafka_listener_with_quotas_and_broker_ports() {
     let yaml = r#"
 clusters: [ { name: kafka, endpoints: ["127.0.0.1:9092"] } ]

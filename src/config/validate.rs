@@ -239,7 +239,7 @@ impl Validator {
         let connect_timeout =
             self.duration(&format!("{path}.connect_timeout"), raw.connect_timeout.as_deref(), DEFAULT_CONNECT_TIMEOUT);
         let tls = raw.tls.and_then(|t| self.cluster_tls(&format!("{path}.tls"), t, &endpoints));
-        ClusterConfig { name: raw.name, endpoints, connect_timeout, tls }
+        ClusterConfig { name: raw.name, endpoints, connect_timeout, tls, http2: raw.http2.unwrap_or(false) }
     }
 
     /// Loads a cluster's TLS origination settings (see `crate::cluster_tls`).

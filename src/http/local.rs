@@ -43,7 +43,7 @@ impl LocalReason {
         }
     }
 
-    fn body(self) -> &'static str {
+    pub fn body(self) -> &'static str {
         match self {
             LocalReason::BadRequest(_) => "bad request\n",
             LocalReason::NoRoute => "no route for this host and path\n",

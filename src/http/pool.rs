@@ -47,6 +47,13 @@ impl PoolStats {
     }
 }
 
+impl PoolStats {
+    /// A request sent on an existing (HTTP/2, multiplexed) connection.
+    pub fn count_reused(&self) {
+        self.reused.increment(1);
+    }
+}
+
 /// How a listener uses the pool.
 #[derive(Clone, Copy)]
 pub struct PoolSettings {
@@ -55,7 +62,7 @@ pub struct PoolSettings {
 }
 
 /// Counts a connection in use until dropped.
-struct ActiveGuard(Arc<PoolStats>);
+pub(super) struct ActiveGuard(Arc<PoolStats>);
 
 impl ActiveGuard {
     fn new(stats: &Arc<PoolStats>) -> Self {
@@ -86,7 +93,7 @@ pub struct Upstream {
     /// It came from the pool (the server may have closed it meanwhile).
     pub reused: bool,
     key: (usize, usize),
-    guard: ActiveGuard,
+    pub(super) guard: ActiveGuard,
 }
 
 struct Idle {
@@ -106,6 +113,8 @@ thread_local! {
 pub enum CheckoutError {
     Connect(ConnectFailure),
     Tls,
+    /// The HTTP/2 handshake with the upstream failed.
+    Handshake,
 }
 
 fn key(cluster: &Arc<Cluster>, endpoint: usize) -> (usize, usize) {
@@ -143,13 +152,33 @@ pub async fn checkout(cluster: &Arc<Cluster>, stats: &Arc<PoolStats>) -> Result<
 
 /// A new connection, starting at endpoint `first` (failing over like `Cluster::connect`).
 pub async fn fresh(cluster: &Arc<Cluster>, first: usize, stats: &Arc<PoolStats>) -> Result<Upstream, CheckoutError> {
+    fresh_with_alpn(cluster, first, stats, None).await
+}
+
+/// A new connection; with the cluster's `tls`, offering `alpn` (only) and requiring the
+/// server to pick it when given (HTTP/2 over TLS, RFC 9113 §3.2).
+pub async fn fresh_with_alpn(
+    cluster: &Arc<Cluster>,
+    first: usize,
+    stats: &Arc<PoolStats>,
+    alpn: Option<&[u8]>,
+) -> Result<Upstream, CheckoutError> {
     let (tcp, lease) = cluster.connect_from(first).await.map_err(CheckoutError::Connect)?;
     let io = match &cluster.config.tls {
         None => Conn::Plain(tcp),
         Some(tls) => {
-            let (config, name) = tls.client_config(lease.index());
+            let (mut config, name) = tls.client_config(lease.index());
+            if let Some(protocol) = alpn {
+                let mut with_alpn = (*config).clone();
+                with_alpn.alpn_protocols = vec![protocol.to_vec()];
+                config = Arc::new(with_alpn);
+            }
             let handshake = TlsConnector::from(config).connect(name, tcp);
             match tokio::time::timeout(cluster.config.connect_timeout, handshake).await {
+                Ok(Ok(stream)) if alpn.is_some_and(|p| stream.get_ref().1.alpn_protocol() != Some(p)) => {
+                    tracing::debug!(cluster = %cluster.config.name, "upstream TLS without the ALPN protocol asked for");
+                    return Err(CheckoutError::Handshake);
+                }
                 Ok(Ok(stream)) => Conn::ClientTls(Box::new(stream)),
                 Ok(Err(e)) => {
                     tracing::debug!(cluster = %cluster.config.name, error = %e, "upstream TLS handshake failed");

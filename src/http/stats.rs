@@ -10,6 +10,13 @@
 //! - `sluice_http_route_duration_seconds{listener,route}`: request start to response end.
 //! - `sluice_http_retries_total{listener,route}`, `sluice_http_retries_exhausted_total{listener}`
 //!   (the budget refused one), `sluice_http_local_replies_total{listener,status}`.
+//! - `sluice_http_downstream_connections_total{listener,version}`: client connections by
+//!   protocol (`1.1`: HTTP/1.x, `2`: HTTP/2 by prior knowledge or ALPN).
+//! - `sluice_http2_streams_total{listener}`: HTTP/2 streams accepted (each one request);
+//!   `sluice_http2_stream_resets_total{listener}`: streams the client reset before its
+//!   response ended; `sluice_http2_goaways_total{listener,reason}`: connections sluice ended
+//!   with GOAWAY (`drain`, `idle`, or the error code of a connection error: a rapid-reset or
+//!   CONTINUATION flood is `enhance_your_calm` / `protocol_error`).
 //! - Pool metrics per cluster live in `pool`.
 
 use std::collections::HashMap;
@@ -26,6 +33,12 @@ pub const ROUTE_DURATION_SECONDS: &str = "sluice_http_route_duration_seconds";
 pub const RETRIES_TOTAL: &str = "sluice_http_retries_total";
 pub const RETRIES_EXHAUSTED_TOTAL: &str = "sluice_http_retries_exhausted_total";
 pub const LOCAL_REPLIES_TOTAL: &str = "sluice_http_local_replies_total";
+pub const DOWNSTREAM_CONNECTIONS_TOTAL: &str = "sluice_http_downstream_connections_total";
+pub const H2_STREAMS_TOTAL: &str = "sluice_http2_streams_total";
+pub const H2_STREAM_RESETS_TOTAL: &str = "sluice_http2_stream_resets_total";
+pub const H2_GOAWAYS_TOTAL: &str = "sluice_http2_goaways_total";
+const GOAWAY_REASONS: [&str; 6] =
+    ["drain", "idle", "protocol_error", "enhance_your_calm", "flow_control_error", "other"];
 
 const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
 const LOCAL_STATUSES: [u16; 14] = [400, 403, 404, 408, 413, 414, 429, 431, 500, 501, 502, 503, 504, 505];
@@ -45,6 +58,22 @@ pub fn describe() {
     metrics::describe_counter!(RETRIES_TOTAL, Unit::Count, "HTTP requests sent again to an upstream, by route.");
     metrics::describe_counter!(RETRIES_EXHAUSTED_TOTAL, Unit::Count, "HTTP retries the retry budget refused.");
     metrics::describe_counter!(LOCAL_REPLIES_TOTAL, Unit::Count, "HTTP responses sluice answered itself, by status.");
+    metrics::describe_counter!(
+        DOWNSTREAM_CONNECTIONS_TOTAL,
+        Unit::Count,
+        "HTTP client connections, by protocol version (1.1 or 2)."
+    );
+    metrics::describe_counter!(H2_STREAMS_TOTAL, Unit::Count, "HTTP/2 streams (requests) accepted from clients.");
+    metrics::describe_counter!(
+        H2_STREAM_RESETS_TOTAL,
+        Unit::Count,
+        "HTTP/2 streams the client reset before the response ended."
+    );
+    metrics::describe_counter!(
+        H2_GOAWAYS_TOTAL,
+        Unit::Count,
+        "HTTP/2 connections sluice ended with GOAWAY, by reason."
+    );
     metrics::describe_gauge!(
         super::pool::UPSTREAM_CONNECTIONS_ACTIVE,
         Unit::Count,
@@ -92,6 +121,11 @@ pub struct HttpStats {
     pub unrouted: RouteStats,
     local: Vec<(u16, Counter)>,
     pub retries_exhausted: Counter,
+    pub connections_h1: Counter,
+    pub connections_h2: Counter,
+    pub h2_streams: Counter,
+    pub h2_resets: Counter,
+    goaways: Vec<(&'static str, Counter)>,
 }
 
 impl HttpStats {
@@ -111,6 +145,14 @@ impl HttpStats {
                 })
                 .collect(),
             retries_exhausted: metrics::counter!(RETRIES_EXHAUSTED_TOTAL, "listener" => listener.to_owned()),
+            connections_h1: metrics::counter!(DOWNSTREAM_CONNECTIONS_TOTAL, "listener" => listener.to_owned(), "version" => "1.1"),
+            connections_h2: metrics::counter!(DOWNSTREAM_CONNECTIONS_TOTAL, "listener" => listener.to_owned(), "version" => "2"),
+            h2_streams: metrics::counter!(H2_STREAMS_TOTAL, "listener" => listener.to_owned()),
+            h2_resets: metrics::counter!(H2_STREAM_RESETS_TOTAL, "listener" => listener.to_owned()),
+            goaways: GOAWAY_REASONS
+                .iter()
+                .map(|&r| (r, metrics::counter!(H2_GOAWAYS_TOTAL, "listener" => listener.to_owned(), "reason" => r)))
+                .collect(),
         }
     }
 
@@ -121,6 +163,12 @@ impl HttpStats {
 
     pub fn route(&self, name: &str) -> &RouteStats {
         self.routes.get(name).unwrap_or(&self.unrouted)
+    }
+
+    /// A GOAWAY sluice sent; `reason` outside the known set counts as `other`.
+    pub fn goaway(&self, reason: &str) {
+        let i = self.goaways.iter().position(|(r, _)| *r == reason).unwrap_or(self.goaways.len() - 1);
+        self.goaways[i].1.increment(1);
     }
 
     pub fn local_reply(&self, status: u16) {
