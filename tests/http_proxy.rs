@@ -264,6 +264,31 @@ fn rules_deny_and_rate_limit_keep_the_connection() {
     assert!(m.get("sluice_http_local_replies_total", &[("listener", proxy.name), ("status", "429")]) >= 2.0);
 }
 
+#[test]
+fn a_rate_limit_per_header_value_keeps_each_api_key_to_its_own_budget() {
+    let nginx = Nginx::start("a", 16);
+    let extra = "    rules:\n\
+        \x20     - { match: { client_id: [blocked-key] }, action: deny }\n\
+        \x20     - { match: { target_prefix: /api }, action: reject, rate_limit: { rate: 2/m, burst: 2, per: \"header:X-Api-Key\" } }\n";
+    let proxy = Web::start("per_key", &[("per_key_a", vec![nginx.addr()])], "", extra);
+    // What nginx answers (the request passed) or what sluice answers instead.
+    let outcome = |status: u16| match status {
+        429 => "limited",
+        403 => "denied",
+        _ => "passed",
+    };
+    let get = |key: &str| outcome(curl(&["-H", &format!("X-Api-Key: {key}"), &proxy.url("/api/x")]).status);
+    // Each key has its own bucket of 2: one key spent does not touch the other.
+    assert_eq!([get("alice"), get("alice"), get("alice")], ["passed", "passed", "limited"]);
+    assert_eq!([get("bob"), get("bob"), get("bob")], ["passed", "passed", "limited"]);
+    // Requests without the header share one bucket of their own.
+    assert_eq!(outcome(curl(&[&proxy.url("/api/x")]).status), "passed");
+    // The header's value is the op's client_id, which rules match on too.
+    assert_eq!(get("blocked-key"), "denied");
+    let m = proxy.metrics();
+    assert_eq!(m.get("sluice_ops_total", &[("listener", proxy.name), ("op", "GET"), ("outcome", "limited")]), 2.0);
+}
+
 /// Reads one response with a Content-Length body: (status, whole text).
 fn read_response(s: &mut TcpStream) -> (u16, String) {
     let mut data = Vec::new();

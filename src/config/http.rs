@@ -38,6 +38,7 @@ pub struct RawHttp {
     pub max_request_head: Option<RawSize>,
     pub upstream_idle_timeout: Option<String>,
     pub upstream_max_idle: Option<u64>,
+    pub client_id_header: Option<String>,
     pub http2: Option<RawHttp2>,
     #[serde(default)]
     pub virtual_hosts: Vec<RawVirtualHost>,
@@ -133,6 +134,10 @@ pub struct HttpConfig {
     pub upstream_idle_timeout: Duration,
     /// The most idle connections kept per upstream endpoint, per worker.
     pub upstream_max_idle: usize,
+    /// The request header whose value is the op's `client_id` (an API key, a tenant):
+    /// what `match.client_id` and `per: client_id` (or `per: header:<name>`) see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id_header: Option<String>,
     pub http2: Http2Config,
     pub virtual_hosts: Vec<VirtualHostConfig>,
 }
@@ -299,6 +304,12 @@ impl Validator {
                 DEFAULT_UPSTREAM_MAX_IDLE
             }
         };
+        let client_id_header = raw.client_id_header.map(|name| {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+                self.error(format!("{path}.client_id_header"), format!(r#""{name}" is no header name"#));
+            }
+            name.to_ascii_lowercase()
+        });
         let http2 = self.http2(&format!("{path}.http2"), raw.http2.unwrap_or_default(), max_request_head);
         let mut virtual_hosts = Vec::new();
         for (i, vh) in raw.virtual_hosts.into_iter().enumerate() {
@@ -336,7 +347,14 @@ impl Validator {
                 }
             }
         }
-        HttpConfig { max_request_head, upstream_idle_timeout, upstream_max_idle, http2, virtual_hosts }
+        HttpConfig {
+            max_request_head,
+            upstream_idle_timeout,
+            upstream_max_idle,
+            client_id_header,
+            http2,
+            virtual_hosts,
+        }
     }
 
     /// `http2:`; the header list defaults to `max_request_head`.

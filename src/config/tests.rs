@@ -760,6 +760,33 @@ fn endpoint_weights_are_bounded_and_one_must_be_above_zero() {
     assert!(Config::from_yaml(&yaml("[\"127.0.0.1:1\", { address: \"127.0.0.1:2\", weight: 0 }]")).is_ok());
 }
 
+#[test]
+fn http_client_id_comes_from_a_header_that_per_header_names() {
+    let yaml = |http: &str, rules: &str| {
+        let rules = if rules.is_empty() { " []\n".to_string() } else { format!("\n{rules}") };
+        format!("{HTTP_BASE}    rules:{rules}    http: {{ {http} }}\n")
+    };
+    let limit = |per: &str| format!("      - {{ action: reject, rate_limit: {{ rate: 1/s, per: \"{per}\" }} }}\n");
+    let c = Config::from_yaml(&yaml("", &limit("header:X-Api-Key"))).unwrap();
+    assert_eq!(c.listeners[0].http.as_ref().unwrap().client_id_header.as_deref(), Some("x-api-key"));
+    let c = Config::from_yaml(&yaml("client_id_header: X-Tenant", &limit("client_id"))).unwrap();
+    assert_eq!(c.listeners[0].http.as_ref().unwrap().client_id_header.as_deref(), Some("x-tenant"));
+    assert_eq!(
+        errors(&yaml("", &limit("client_id"))),
+        ["listeners[0].rules[0].rate_limit.per: client_id on an http listener needs http.client_id_header (or per: header:<name>)"]
+    );
+    assert_eq!(
+        errors(&yaml("client_id_header: x-tenant", &limit("header:x-api-key"))),
+        [
+            r#"listeners[0].rules[0].rate_limit.per: header:x-api-key differs from http.client_id_header "x-tenant" (one header per listener)"#
+        ]
+    );
+    assert_eq!(
+        errors(&yaml("client_id_header: \"bad name\"", "")),
+        [r#"listeners[0].http.client_id_header: "bad name" is no header name"#]
+    );
+}
+
 const HTTP_BASE: &str = "clusters:\n  - { name: web, endpoints: [\"127.0.0.1:8080\"] }\n  - { name: canary, endpoints: [\"127.0.0.1:8081\"] }\nlisteners:\n  - name: front\n    address: 127.0.0.1:0\n    protocol: http\n    cluster: web\n";
 
 #[test]

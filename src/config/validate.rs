@@ -129,6 +129,9 @@ fn one(path: &str, message: String) -> ConfigErrors {
 #[derive(Default)]
 pub(super) struct Validator {
     errors: Vec<ConfigError>,
+    /// The listener being checked keys a limit or a match on `client_id`; for an `http`
+    /// listener, with the header a `per: header:<name>` named (and where).
+    client_id_use: Option<(String, Option<String>)>,
 }
 
 impl Validator {
@@ -374,8 +377,25 @@ impl Validator {
             }
             (_, None) => None,
         };
+        let client_id_use = self.client_id_use.take();
         let http = match (protocol, raw.http) {
-            (Protocol::Http, raw) => Some(self.http(&format!("{path}.http"), raw, clusters, cluster_index)),
+            (Protocol::Http, raw) => {
+                let mut http = self.http(&format!("{path}.http"), raw, clusters, cluster_index);
+                match (client_id_use, &http.client_id_header) {
+                    (None, _) | (Some((_, None)), Some(_)) => {}
+                    (Some((_, Some(named))), None) => http.client_id_header = Some(named),
+                    (Some((_, Some(named))), Some(header)) if named == *header => {}
+                    (Some((at, Some(named))), Some(header)) => self.error(
+                        at,
+                        format!(
+                            r#"header:{named} differs from http.client_id_header "{header}" (one header per listener)"#
+                        ),
+                    ),
+                    (Some((at, None)), None) => self
+                        .error(at, "client_id on an http listener needs http.client_id_header (or per: header:<name>)"),
+                }
+                Some(http)
+            }
             (_, Some(_)) => {
                 self.error(format!("{path}.http"), format!("applies only to protocol http, not {protocol}"));
                 None
@@ -826,8 +846,8 @@ impl Validator {
             }
         }
         let client_id = list(m.client_id);
-        if !client_id.is_empty() && protocol != Protocol::Kafka {
-            self.error(format!("{path}.match.client_id"), format!("applies to kafka listeners, not {protocol}"));
+        if !client_id.is_empty() {
+            self.client_id_use(format!("{path}.match.client_id"), protocol);
         }
         let database = list(m.database);
         let digest = list(m.digest);
@@ -872,6 +892,20 @@ impl Validator {
         }
     }
 
+    /// Notes a use of `client_id`: Kafka sends one; an `http` listener takes it from its
+    /// `client_id_header` (checked once its `http` block is read).
+    fn client_id_use(&mut self, path: String, protocol: Protocol) {
+        match protocol {
+            Protocol::Kafka => {}
+            Protocol::Http => {
+                if self.client_id_use.is_none() {
+                    self.client_id_use = Some((path, None));
+                }
+            }
+            _ => self.error(path, format!("client_id applies to kafka and http listeners, not {protocol}")),
+        }
+    }
+
     fn rule(&mut self, path: &str, raw: RawRule, protocol: Protocol) -> Option<RuleConfig> {
         let errors_before = self.errors.len();
         let matcher = self.matcher(path, raw.matcher, protocol);
@@ -896,21 +930,35 @@ impl Validator {
             (Some(a @ ("reject" | "delay")), Some(rl)) => {
                 let rl_path = format!("{path}.rate_limit");
                 let rate = parse_rate(&rl.rate).map_err(|e| self.error(format!("{rl_path}.rate"), e)).ok();
-                let per = match rl.per.as_deref() {
-                    None => Some(LimitKind::ClientIp),
-                    Some(p) => LimitKind::from_name(p).or_else(|| {
+                let header = rl.per.as_deref().and_then(|p| p.strip_prefix("header:"));
+                let per = match (rl.per.as_deref(), header) {
+                    (None, _) => Some(LimitKind::ClientIp),
+                    // An HTTP header's value: the listener's client_id header.
+                    (_, Some(name)) if protocol == Protocol::Http => {
+                        let name = name.to_ascii_lowercase();
+                        match &self.client_id_use {
+                            Some((_, Some(other))) if *other != name => self.error(
+                                format!("{rl_path}.per"),
+                                format!("header:{name} after header:{other} (one header per listener)"),
+                            ),
+                            _ => self.client_id_use = Some((format!("{rl_path}.per"), Some(name))),
+                        }
+                        Some(LimitKind::ClientId)
+                    }
+                    (_, Some(_)) => {
+                        self.error(format!("{rl_path}.per"), format!("header:<name> applies to http listeners, not {protocol}"));
+                        None
+                    }
+                    (Some(p), None) => LimitKind::from_name(p).or_else(|| {
                         self.error(
                             format!("{rl_path}.per"),
-                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user, op, database, digest or client_id)"#),
+                            format!(r#"unknown key "{p}" (expected client_ip, listener, target, user, op, database, digest, client_id or header:<name>)"#),
                         );
                         None
                     }),
                 };
-                if per == Some(LimitKind::ClientId) && protocol != Protocol::Kafka {
-                    self.error(
-                        format!("{rl_path}.per"),
-                        format!("client_id applies to kafka listeners, not {protocol}"),
-                    );
+                if per == Some(LimitKind::ClientId) && header.is_none() {
+                    self.client_id_use(format!("{rl_path}.per"), protocol);
                 }
                 let counts_bytes = match rl.cost.as_deref() {
                     None | Some("ops") => false,

@@ -220,7 +220,7 @@ impl<'a> Stream<'a> {
             user: None,
             database: None,
             statement: None,
-            client_id: None,
+            client_id: http.client_id(&head),
             client: self.sh.client.ip(),
         };
         loop {

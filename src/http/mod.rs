@@ -76,12 +76,20 @@ pub struct HttpListener {
     pub access_log: Option<AccessLog>,
     pub idle_timeout: Duration,
     pub http2: Http2Config,
+    /// The request header whose value is each op's `client_id`.
+    pub client_id_header: Option<String>,
     /// The listener's TLS server config, offering `h2` and `http/1.1` by ALPN when its
     /// `tls` names no `alpn` list.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl HttpListener {
+    /// The `client_id` of a request: its `client_id_header` value, if it is text.
+    pub fn client_id<'h>(&self, head: &'h sluice_codecs::http1::RequestHead) -> Option<&'h str> {
+        let name = self.client_id_header.as_deref()?;
+        std::str::from_utf8(head.headers().get(name)?).ok()
+    }
+
     pub fn new(
         config: &ListenerConfig,
         rules: Arc<RuleSet>,
@@ -103,6 +111,7 @@ impl HttpListener {
             access_log,
             idle_timeout: config.idle_timeout,
             http2: http.http2,
+            client_id_header: http.client_id_header.clone(),
             tls: config.tls.as_ref().map(|tls| {
                 if tls.alpn.is_empty() {
                     let mut server = (*tls.server).clone();

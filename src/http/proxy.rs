@@ -292,7 +292,7 @@ impl<'a> ClientConn<'a> {
             user: None,
             database: None,
             statement: None,
-            client_id: None,
+            client_id: http.client_id(&head),
             client: self.client.ip(),
         };
         loop {
