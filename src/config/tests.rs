@@ -953,8 +953,8 @@ listeners:
     assert_eq!(
         errors(redis),
         [
-            "listeners[0].rules[0].match.client_id: applies to kafka listeners, not redis",
-            "listeners[0].rules[0].rate_limit.per: client_id applies to kafka listeners, not redis",
+            "listeners[0].rules[0].match.client_id: client_id applies to kafka and http listeners, not redis",
+            "listeners[0].rules[0].rate_limit.per: client_id applies to kafka and http listeners, not redis",
             "listeners[0].rules[0].rate_limit.cost: bytes applies to kafka listeners, not redis",
             "listeners[0].kafka: applies only to protocol kafka, not redis",
         ]
