@@ -253,6 +253,13 @@ fn many_clients_share_a_few_upstream_connections_and_a_dead_server_fails_only_it
     let ejections =
         proxy.metrics().get("sluice_redis_pool_ejections_total", &[("listener", "shared"), ("server", &b_addr)]);
     assert!(ejections >= 1.0, "{ejections}");
+
+    // The server comes back (empty): after the backoff its keys work again.
+    let b = Redis::start_on(b_addr.rsplit_once(':').unwrap().1.parse().unwrap());
+    let key = on_b[0].as_str();
+    assert!(wait_until(Duration::from_secs(5), || redis_cli(port, &["SET", key, "back"]).as_deref() == Some("OK")));
+    assert_eq!(b.cli(&["GET", key]).as_deref(), Some("back"));
+    assert!(keys.iter().all(|k| !redis_cli(port, &["GET", k]).unwrap_or_default().starts_with("ERR")));
 }
 
 /// Sends `command` and reads until the reply is complete enough to compare (a short wait

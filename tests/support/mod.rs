@@ -161,11 +161,19 @@ impl Redis {
         Redis::start_with(false, None, &args)
     }
 
+    /// A plain server on `port` (one that a stopped server held, to bring it back).
+    pub fn start_on(port: u16) -> Redis {
+        Redis::start_at(port, false, None, &[])
+    }
+
     fn start_with(tls: bool, password: Option<&str>, extra: &[&str]) -> Redis {
+        Redis::start_at(free_port(), tls, password, extra)
+    }
+
+    fn start_at(port: u16, tls: bool, password: Option<&str>, extra: &[&str]) -> Redis {
         let bin = require("redis-server", "redis-server");
         require("redis-cli", "redis-tools");
         let dir = Scratch::new("redis");
-        let port = free_port();
         let mut command = Command::new(bin);
         command.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "4000", "--dir"]);
         command.arg(&dir.0);
