@@ -29,7 +29,10 @@ pub fn spawn(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name(format!("sluice-worker-{id}")).spawn(move || {
         let local = LocalSet::new();
-        runtime.block_on(local.run_until(async move {
+        // The control loop is a task of its own: `run_until` polls its future on every
+        // turn of the set, and a join handle costs less to poll than the stop token and
+        // the channel, which then are polled only when they are woken.
+        let control = async move {
             for (listener, socket) in sockets {
                 start(id, listener, socket, &stops);
             }
@@ -41,7 +44,13 @@ pub fn spawn(
                     }
                 }
             }
-        }));
+        };
+        let ended = runtime.block_on(local.run_until(async move { tokio::task::spawn_local(control).await }));
+        if let Err(e) = ended {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
         // Dropping the set drops the connections still open (drain timeout or stop_now)
         // while the runtime is alive to deregister their sockets.
         drop(local);
