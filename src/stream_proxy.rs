@@ -512,7 +512,12 @@ impl<'a> StreamPump<'a> {
 fn write_queue(sink: &TcpStream, queue: &mut WriteQueue) -> io::Result<usize> {
     let mut total = 0;
     while !queue.is_empty() {
-        let (written, wanted) = {
+        let (written, wanted) = if queue.chunk_count() == 1 {
+            // The usual case (one forwarded run): no 64-slot array to set up.
+            let mut one = [IoSlice::new(&[])];
+            queue.io_slices(&mut one);
+            (write_once(sink, &one)?, queue.len())
+        } else {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let count = queue.io_slices(&mut slices);
             let slices = &slices[..count];
