@@ -176,12 +176,16 @@ impl<'a> StreamPump<'a> {
         let wake = sleep_until(Instant::now() + tick);
         tokio::pin!(idle, wake);
         let mut wake_armed = false;
+        // The idle timer has been polled since its last reset, so it holds this task's
+        // waker (which does not change: the task is spawned once and polled as it is).
+        let mut idle_polled = false;
         let mut active = false;
         let mut quiet_ticks = 0;
         loop {
-            let event =
-                std::future::poll_fn(|cx| self.poll_event(cx, idle.as_mut(), wake_armed.then_some(wake.as_mut())))
-                    .await;
+            let event = std::future::poll_fn(|cx| {
+                self.poll_event(cx, idle.as_mut(), &mut idle_polled, wake_armed.then_some(wake.as_mut()))
+            })
+            .await;
             let step = match event {
                 Event::Readable(side) => self.read(side),
                 Event::Writable(side) => self.flush(side).map(|n| n > 0),
@@ -197,6 +201,7 @@ impl<'a> StreamPump<'a> {
                     active = false;
                     let next = idle.deadline() + tick;
                     idle.as_mut().reset(next);
+                    idle_polled = false;
                     continue;
                 }
             };
@@ -241,7 +246,13 @@ impl<'a> StreamPump<'a> {
         }
     }
 
-    fn poll_event(&self, cx: &mut Context<'_>, idle: Pin<&mut Sleep>, wake: Option<Pin<&mut Sleep>>) -> Poll<Event> {
+    fn poll_event(
+        &self,
+        cx: &mut Context<'_>,
+        idle: Pin<&mut Sleep>,
+        idle_polled: &mut bool,
+        wake: Option<Pin<&mut Sleep>>,
+    ) -> Poll<Event> {
         for (side, end) in [(Side::Downstream, &self.down), (Side::Upstream, &self.up)] {
             if self.has_output(side) && end.socket.poll_write_ready(cx).is_ready() {
                 return Poll::Ready(Event::Writable(side));
@@ -255,6 +266,12 @@ impl<'a> StreamPump<'a> {
                 return Poll::Ready(Event::Wake);
             }
         }
+        // Polled once per tick: until it fires, the timer keeps the waker it was given, and
+        // polling it again on every turn (every read) would only register it again.
+        if *idle_polled && !idle.is_elapsed() {
+            return Poll::Pending;
+        }
+        *idle_polled = true;
         idle.poll(cx).map(|()| Event::IdleTimer)
     }
 
@@ -512,7 +529,12 @@ impl<'a> StreamPump<'a> {
 fn write_queue(sink: &TcpStream, queue: &mut WriteQueue) -> io::Result<usize> {
     let mut total = 0;
     while !queue.is_empty() {
-        let (written, wanted) = {
+        let (written, wanted) = if queue.chunk_count() == 1 {
+            // The usual case (one forwarded run): no 64-slot array to set up.
+            let mut one = [IoSlice::new(&[])];
+            queue.io_slices(&mut one);
+            (write_once(sink, &one)?, queue.len())
+        } else {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let count = queue.io_slices(&mut slices);
             let slices = &slices[..count];

@@ -2,8 +2,11 @@
 //! SO_REUSEPORT socket per listener (Envoy's threading model). A connection lives on the
 //! worker that accepted it; nothing on the data path crosses threads or takes a lock.
 
+use std::cell::Cell;
 use std::io;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 
 use sluice_filters::Protocol;
@@ -29,7 +32,11 @@ pub fn spawn(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name(format!("sluice-worker-{id}")).spawn(move || {
         let local = LocalSet::new();
-        runtime.block_on(local.run_until(async move {
+        // The control loop is a task of its own: `run_until` polls its future on every
+        // turn of the set (every wakeup of any connection), so that future is a flag the
+        // control task sets when it ends, and the stop token and the channel are polled
+        // only when they are woken.
+        let control = async move {
             for (listener, socket) in sockets {
                 start(id, listener, socket, &stops);
             }
@@ -41,11 +48,57 @@ pub fn spawn(
                     }
                 }
             }
-        }));
+        };
+        let ended = Rc::new(ControlEnded::default());
+        let signal = EndOnDrop(ended.clone());
+        let handle = local.spawn_local(async move {
+            let _signal = signal;
+            control.await
+        });
+        runtime.block_on(local.run_until(std::future::poll_fn(|cx| ended.poll(cx))));
+        // The control task has ended: its outcome, a panic included, is ready.
+        if let Err(e) = runtime.block_on(local.run_until(handle)) {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
         // Dropping the set drops the connections still open (drain timeout or stop_now)
         // while the runtime is alive to deregister their sockets.
         drop(local);
     })
+}
+
+/// Whether the worker's control task has ended, and the waker of the block waiting for it.
+#[derive(Default)]
+struct ControlEnded {
+    done: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl ControlEnded {
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.get() {
+            return Poll::Ready(());
+        }
+        let waker = match self.waker.take() {
+            Some(waker) if waker.will_wake(cx.waker()) => waker,
+            _ => cx.waker().clone(),
+        };
+        self.waker.set(Some(waker));
+        Poll::Pending
+    }
+}
+
+/// Held by the control task: marks it ended when dropped, also by a panic.
+struct EndOnDrop(Rc<ControlEnded>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0.done.set(true);
+        if let Some(waker) = self.0.waker.take() {
+            waker.wake();
+        }
+    }
 }
 
 /// Accepts on one listener socket, on the current worker.

@@ -32,6 +32,11 @@ impl WriteQueue {
         }
     }
 
+    /// Slices queued (each a separate piece of one vectored write).
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Bytes queued.
     pub fn len(&self) -> usize {
         self.len

@@ -65,16 +65,20 @@ impl<'a> CommandTag<'a> {
         let tag = self.0;
         let mut verb_end = tag.len();
         let mut rows = None;
-        // Trailing all-digit words are counts (INSERT has the oid 0 before the rows).
-        while let Some(space) = tag[..verb_end].iter().rposition(|&b| b == b' ') {
-            let word = &tag[space + 1..verb_end];
-            if word.is_empty() || !word.iter().all(u8::is_ascii_digit) {
+        // Trailing all-digit words are counts (INSERT has the oid 0 before the rows); the
+        // last one is the row count. Read back to front, without a string round trip.
+        loop {
+            let word_start = tag[..verb_end].iter().rposition(|b| !b.is_ascii_digit()).map_or(0, |i| i + 1);
+            if word_start == verb_end || word_start == 0 || tag[word_start - 1] != b' ' {
                 break;
             }
             if rows.is_none() {
-                rows = std::str::from_utf8(word).ok().and_then(|s| s.parse().ok());
+                // More digits than a u64 holds: no count, as `str::parse` would say.
+                rows = tag[word_start..verb_end]
+                    .iter()
+                    .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
             }
-            verb_end = space;
+            verb_end = word_start - 1;
         }
         (&tag[..verb_end], rows)
     }

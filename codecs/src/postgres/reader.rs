@@ -58,12 +58,22 @@ impl<'a> Reader<'a> {
 
     /// A NUL-terminated string, without its NUL.
     pub fn cstr(&mut self, what: &'static str) -> Result<&'a [u8], PgError> {
-        let end = memchr::memchr(0, self.buf).ok_or(PgError::Truncated { what })?;
+        // Names and command tags are a few bytes: a plain scan finds their NUL before
+        // memchr's set-up would pay off; long strings (SQL text) go to memchr.
+        let short = &self.buf[..self.buf.len().min(SHORT_CSTR)];
+        let end = match short.iter().position(|&b| b == 0) {
+            Some(end) => end,
+            None if self.buf.len() <= SHORT_CSTR => return Err(PgError::Truncated { what }),
+            None => memchr::memchr(0, &self.buf[SHORT_CSTR..]).ok_or(PgError::Truncated { what })? + SHORT_CSTR,
+        };
         let s = &self.buf[..end];
         self.buf = &self.buf[end + 1..];
         Ok(s)
     }
 }
+
+/// How far [`Reader::cstr`] scans byte by byte before it hands over to memchr.
+const SHORT_CSTR: usize = 16;
 
 pub(crate) fn be_u32(b: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))

@@ -480,15 +480,15 @@ impl Session {
         }
         Ok(match message {
             Backend::ParseComplete => self.answered(|p| matches!(p, Pending::Parse(_)), tag)?,
-            Backend::BindComplete => self.answered(|p| *p == Pending::Bind, tag)?,
+            Backend::BindComplete => self.answered(|p| matches!(p, Pending::Bind), tag)?,
             Backend::CloseComplete => self.answered(|p| matches!(p, Pending::Close(_)), tag)?,
             Backend::ParameterDescription { .. } => match self.pending.front() {
                 Some(Pending::Describe) => None,
                 _ => return Err(self.unexpected(Direction::Backend, tag)),
             },
-            Backend::NoData => self.answered(|p| *p == Pending::Describe, tag)?,
+            Backend::NoData => self.answered(|p| matches!(p, Pending::Describe), tag)?,
             Backend::RowDescription { .. } => match self.pending.front() {
-                Some(Pending::Describe) => self.answered(|p| *p == Pending::Describe, tag)?,
+                Some(Pending::Describe) => self.answered(|p| matches!(p, Pending::Describe), tag)?,
                 Some(Pending::Query) => None,
                 _ => return Err(self.unexpected(Direction::Backend, tag)),
             },
@@ -591,7 +591,7 @@ impl Session {
     /// everything before the next Sync. What they did to the statement map is undone,
     /// latest first, so a name touched twice ends as it was before the first.
     fn skip_to_sync(&mut self) {
-        let end = self.pending.iter().position(|p| *p == Pending::Sync);
+        let end = self.pending.iter().position(|p| matches!(p, Pending::Sync));
         // The client has not sent that Sync yet: its next messages are skipped too.
         self.skipping = end.is_none();
         let skipped = end.unwrap_or(self.pending.len());

@@ -258,6 +258,26 @@ fn command_tags() {
     assert_eq!(t(""), ("".into(), None));
     assert_eq!(t(" 1"), ("".into(), Some(1)));
     assert_eq!(t("SELECT 99999999999999999999999"), ("SELECT".into(), None));
+    assert_eq!(t("INSERT 0 99999999999999999999999"), ("INSERT".into(), Some(0)));
+    assert_eq!(t("SELECT 18446744073709551615"), ("SELECT".into(), Some(u64::MAX)));
+    assert_eq!(t("SELECT "), ("SELECT ".into(), None));
+    assert_eq!(t("A  12"), ("A ".into(), Some(12)));
+    assert_eq!(t("A1 2"), ("A1".into(), Some(2)));
+    assert_eq!(t("12 34"), ("12".into(), Some(34)));
+    assert_eq!(t("123"), ("123".into(), None));
+}
+
+#[test]
+fn strings_short_and_long_end_at_their_nul() {
+    use super::reader::Reader;
+    for len in [0, 1, 15, 16, 17, 40] {
+        let mut body = vec![b'x'; len];
+        body.extend_from_slice(b"\0rest");
+        let mut r = Reader::new(&body);
+        assert_eq!(r.cstr("s").unwrap().len(), len);
+        assert_eq!(r.remaining(), b"rest");
+        assert!(Reader::new(&body[..len]).cstr("s").is_err(), "{len}");
+    }
 }
 
 pub(super) fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
