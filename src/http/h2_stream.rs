@@ -226,21 +226,36 @@ impl<'a> Stream<'a> {
         loop {
             match http.rules.evaluate(&op) {
                 Verdict::Allow => break,
-                Verdict::Deny { .. } => return self.local(&head, LocalReason::Denied, &mut ex),
-                Verdict::Limited { .. } => return self.local(&head, LocalReason::RateLimited, &mut ex),
+                Verdict::Deny { .. } => return self.local(&head, LocalReason::Denied, &mut ex).await,
+                Verdict::Limited { .. } => return self.local(&head, LocalReason::RateLimited, &mut ex).await,
                 Verdict::Delay { wait, .. } => sleep(wait).await,
             }
         }
         let Some((_, route)) = http.router.route(&head) else {
-            return self.local(&head, LocalReason::NoRoute, &mut ex);
+            return self.local(&head, LocalReason::NoRoute, &mut ex).await;
         };
         ex.route = Some(route);
         self.forward(head, body, route, ex).await
     }
 
-    /// Answers locally. A request body still arriving is refused by h2 with RST_STREAM
-    /// (NO_ERROR) once the response has ended (RFC 9113 §8.1).
-    pub(super) fn local(&mut self, head: &RequestHead, reason: LocalReason, ex: &mut Exchange<'_>) {
+    /// Answers locally. A request body still arriving is read and dropped first (up to
+    /// 64 KiB, within 1 s, as for HTTP/1), so a client still uploading sees the answer
+    /// rather than its stream reset under it; beyond that, h2 refuses the rest with
+    /// RST_STREAM once the response has ended (RFC 9113 §8.1).
+    pub(super) async fn local(&mut self, head: &RequestHead, reason: LocalReason, ex: &mut Exchange<'_>) {
+        let drain = async {
+            let mut dropped = 0usize;
+            while !self.recv.is_end_stream() && dropped < 64 * 1024 {
+                match next_piece(&mut self.recv).await {
+                    Piece::Data(data) => {
+                        dropped += data.len();
+                        let _ = self.recv.flow_control().release_capacity(data.len());
+                    }
+                    Piece::End(_) | Piece::Reset => break,
+                }
+            }
+        };
+        let _ = timeout(std::time::Duration::from_secs(1), drain).await;
         let head_only = head.method_kind() == Method::Head;
         let sent = self.send_local(reason.status(), reason.body(), reason == LocalReason::RateLimited, head_only);
         ex.bytes_out += sent as u64;
@@ -270,7 +285,7 @@ impl<'a> Stream<'a> {
             ex.cluster = Some(cluster);
             let attempt = timeout_at(deadline, self.try_once(cluster, &head, &head_bytes, stale_retried)).await;
             let failure = match attempt {
-                Err(_) => return self.local(&head, LocalReason::Timeout, &mut ex),
+                Err(_) => return self.local(&head, LocalReason::Timeout, &mut ex).await,
                 Ok(Ok(answer)) => {
                     ex.upstream = Some(answer.up.lease.address());
                     let status = answer.head.status();
@@ -290,7 +305,7 @@ impl<'a> Stream<'a> {
                     stale_retried = true;
                     continue;
                 }
-                Ok(Err(TryError::Upstream { .. })) => return self.local(&head, LocalReason::BadGateway, &mut ex),
+                Ok(Err(TryError::Upstream { .. })) => return self.local(&head, LocalReason::BadGateway, &mut ex).await,
                 Ok(Err(TryError::Connect(e))) => e,
             };
             if retryable && route_retries(&route.retries, TryFailure::Connect, ex.retries) {
@@ -300,7 +315,7 @@ impl<'a> Stream<'a> {
                 }
             }
             let (CheckoutError::Connect(_) | CheckoutError::Tls | CheckoutError::Handshake) = failure;
-            return self.local(&head, LocalReason::ConnectFailed, &mut ex);
+            return self.local(&head, LocalReason::ConnectFailed, &mut ex).await;
         };
         drop(retry_token);
         self.respond(head, route, answer, ex).await

@@ -86,7 +86,7 @@ impl<'a> Stream<'a> {
         let request =
             RequestHead::parse(head_bytes, &limits).ok().and_then(|up| convert::request_to_h2(&up, "http").ok());
         let Some(mut request) = request else {
-            return self.local(head, LocalReason::BadGateway, &mut ex);
+            return self.local(head, LocalReason::BadGateway, &mut ex).await;
         };
         if self.te_trailers {
             request.headers_mut().insert(http::header::TE, http::HeaderValue::from_static("trailers"));
@@ -98,22 +98,22 @@ impl<'a> Stream<'a> {
         let mut retry_token = None;
         let (mut sender, addr, _in_flight) = loop {
             match timeout_at(deadline, h2_client::ready(c, &http.pool_stats[cluster], http.pool.idle_timeout)).await {
-                Err(_) => return self.local(head, LocalReason::Timeout, &mut ex),
+                Err(_) => return self.local(head, LocalReason::Timeout, &mut ex).await,
                 Ok(Ok(ready)) => break ready,
                 Ok(Err(_)) if retryable && route_retries(&route.retries, TryFailure::Connect, ex.retries) => {
                     match self.retry_slot(route, &mut ex) {
                         Some(token) => retry_token = Some(token),
-                        None => return self.local(head, LocalReason::ConnectFailed, &mut ex),
+                        None => return self.local(head, LocalReason::ConnectFailed, &mut ex).await,
                     }
                 }
-                Ok(Err(_)) => return self.local(head, LocalReason::ConnectFailed, &mut ex),
+                Ok(Err(_)) => return self.local(head, LocalReason::ConnectFailed, &mut ex).await,
             }
         };
         drop(retry_token);
         ex.upstream = Some(addr);
         let end = self.request_done;
         let Ok((response, mut up_tx)) = sender.send_request(request, end) else {
-            return self.local(head, LocalReason::BadGateway, &mut ex);
+            return self.local(head, LocalReason::BadGateway, &mut ex).await;
         };
         let mut uploaded = 0;
         let recv = &mut self.recv;
@@ -170,7 +170,7 @@ impl<'a> Stream<'a> {
             }
         };
         let (status, bytes) = match ending {
-            Ending::Local(reason) => return self.local(head, reason, &mut ex),
+            Ending::Local(reason) => return self.local(head, reason, &mut ex).await,
             Ending::ClientGone => {
                 self.sh.client_reset();
                 return;
