@@ -418,7 +418,7 @@ impl Client {
                 None => no_server(),
             },
             Route::Split { name, group, merge } => self.split(command, name, group, merge, read, writes),
-            Route::Blocking(keys) => match self.server_of_all(&keys, false) {
+            Route::Blocking(keys) => match self.server_of_all(&keys) {
                 Ok(server) => {
                     let outgoing = self.outgoing(command, frame, &keys);
                     self.send_own(server, outgoing)
@@ -438,19 +438,14 @@ impl Client {
         true
     }
 
-    /// The one server all `keys` live on (a read's may be a replica of it), or the
-    /// CROSSSLOT refusal.
-    fn server_of_all(&self, keys: &[&[u8]], read: bool) -> Result<ServerId, Pending> {
+    /// The one (primary) server all `keys` live on, or the CROSSSLOT refusal.
+    fn server_of_all(&self, keys: &[&[u8]]) -> Result<ServerId, Pending> {
         let Some(&first) = keys.first() else { return Err(no_server()) };
         let primary = self.pools.server_for(first, false);
         if keys[1..].iter().any(|k| self.pools.server_for(k, false) != primary) {
             return Err(crossslot());
         }
-        match read {
-            true => self.pools.server_for(first, true),
-            false => primary,
-        }
-        .ok_or_else(no_server)
+        primary.ok_or_else(no_server)
     }
 
     /// `frame`, with each of `keys` (arguments of `command`) cut by its prefix route.
@@ -559,18 +554,23 @@ impl Client {
     /// Sends a command to the server all its `keys` share (cut by their prefix route),
     /// and its copy to the mirror.
     fn send_keyed(&self, command: &Command<'_>, frame: &Bytes, keys: &[&[u8]], read: bool, writes: bool) -> Pending {
-        let primary = match self.server_of_all(keys, false) {
+        let primary = match self.server_of_all(keys) {
             Ok(server) => server,
             Err(refusal) => return refusal,
         };
-        let server = if read { self.pools.server_for(keys[0], true).unwrap_or(primary) } else { primary };
+        // Only a group that reads from replicas places a read anew (one hash per key else).
+        let server = match read && self.pools.groups[primary.group].reads_replicas() {
+            true => self.pools.server_for(keys[0], true).unwrap_or(primary),
+            false => primary,
+        };
         let outgoing = self.outgoing(command, frame, keys);
         if let Some(mirror) = self.pools.mirrors(writes) {
             let (_, cut) = self.pools.route(keys[0]);
             let mirror_group = &self.pools.groups[mirror.group];
-            let servers: Vec<Option<usize>> = keys.iter().map(|k| mirror_group.server_for(&k[cut..], false)).collect();
-            if let Some(Some(index)) = servers.first().filter(|first| servers.iter().all(|s| s == *first)) {
-                mirror_group.server(*index).pick(false, self.lane).send(outgoing.clone(), sink_slot(mirror));
+            let first = mirror_group.server_for(&keys[0][cut..], false);
+            let together = keys[1..].iter().all(|k| mirror_group.server_for(&k[cut..], false) == first);
+            if let (Some(index), true) = (first, together) {
+                mirror_group.server(index).pick(false, self.lane).send(outgoing.clone(), sink_slot(mirror));
             }
         }
         let fallback = (server != primary).then_some(primary.index);

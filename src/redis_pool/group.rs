@@ -95,6 +95,12 @@ impl Group {
         }
     }
 
+    /// Whether reads may go to another server than the key's primary (replicas of a
+    /// Redis Cluster, with `read_from` other than `primary`).
+    pub fn reads_replicas(&self) -> bool {
+        matches!(self.placement, Placement::Slots(_)) && self.settings.read_from != ReadFrom::Primary
+    }
+
     /// Which part of a split command `key` goes in: its server, and in front of a Redis
     /// Cluster its hash slot too.
     pub fn part_for(&self, key: &[u8], read: bool) -> Option<(usize, u16)> {

@@ -163,13 +163,7 @@ impl Wire {
                 self.socket.writable().await?;
                 self.write_now(&mut none)?;
             } else {
-                self.socket.readable().await?;
-                let mut early = std::mem::take(&mut self.early);
-                let read = self.read_now(&mut early);
-                self.early = early;
-                if let Read::Closed = read? {
-                    return Err(WireError::Io(io::ErrorKind::UnexpectedEof.into()));
-                }
+                self.read_early().await?;
             }
         }
         Ok(())
@@ -187,14 +181,21 @@ impl Wire {
                 self.write_now(queue)?;
             } else {
                 // Plaintext waits for the handshake, which waits for the peer.
-                self.socket.readable().await?;
-                let mut early = std::mem::take(&mut self.early);
-                let read = self.read_now(&mut early);
-                self.early = early;
-                if let Read::Closed = read? {
-                    return Err(WireError::Io(io::ErrorKind::UnexpectedEof.into()));
-                }
+                self.read_early().await?;
             }
+        }
+    }
+
+    /// Reads while a write waits for the handshake: any plaintext is kept for the next
+    /// read; the peer closing is an error.
+    async fn read_early(&mut self) -> Result<(), WireError> {
+        self.socket.readable().await?;
+        let mut early = std::mem::take(&mut self.early);
+        let read = self.read_now(&mut early);
+        self.early = early;
+        match read? {
+            Read::Closed => Err(WireError::Io(io::ErrorKind::UnexpectedEof.into())),
+            _ => Ok(()),
         }
     }
 

@@ -32,7 +32,7 @@ impl Client {
             Tx::Watch(_) if self.tx.is_some() => {
                 Pending::Ready(error("ERR WATCH inside MULTI is not allowed"), Outcome::Error)
             }
-            Tx::Watch(keys) => match self.server_of_all(&keys, false) {
+            Tx::Watch(keys) => match self.server_of_all(&keys) {
                 Ok(server) if self.pinned.is_none_or(|p| p == server) => {
                     self.pinned = Some(server);
                     let outgoing = self.outgoing(command, frame, &keys);
@@ -118,7 +118,7 @@ impl Client {
         let server = if keys.is_empty() {
             None
         } else {
-            match self.server_of_all(&keys, false) {
+            match self.server_of_all(&keys) {
                 Ok(server) => Some(server),
                 Err(Pending::Ready(reply, _)) => return self.abort_transaction(reply),
                 Err(other) => return other,
